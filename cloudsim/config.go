@@ -1,0 +1,167 @@
+package cloudsim
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Microversion ranges the simulator accepts.
+const (
+	ComputeMinMicroversion = "2.1"
+	ComputeMaxMicroversion = "2.100"
+	VolumeMinMicroversion  = "3.0"
+	VolumeMaxMicroversion  = "3.71"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultTokenTTL         = 24 * time.Hour
+	DefaultMaxLimit         = 1000
+	DefaultDeletedRetention = 24 * time.Hour
+	DefaultRegion           = "RegionOne"
+	DefaultPassword         = "secret"
+)
+
+// Timing is the timing model: how long each background step of each
+// operation takes. A step's real duration is the value here, spread by
+// Jitter (a fraction, 0.2 means ±20%) with the simulator's seeded random
+// source. Zero durations are allowed: the step then happens on the
+// simulator's next tick.
+type Timing struct {
+	// Server build: scheduling → networking → block_device_mapping → spawning → ACTIVE.
+	BuildSchedule, BuildNetworking, BuildBlockDevice, BuildSpawn time.Duration
+	ServerDelete                                                 time.Duration
+	Reboot, Stop, Start                                          time.Duration
+	// Each of the four resize/migrate task states lasts ResizeStep.
+	ResizeStep, ConfirmResize, RevertResize, LiveMigrate time.Duration
+	// Each of the snapshot task states lasts SnapshotStep; the Glance image
+	// goes queued → saving → active along with them.
+	SnapshotStep                             time.Duration
+	VolumeCreate, VolumeDelete, VolumeExtend time.Duration
+	// Attach: reserved → attaching → in-use, each step AttachStep; detach
+	// likewise with DetachStep.
+	AttachStep, DetachStep time.Duration
+	ImageDelete            time.Duration
+	Jitter                 float64
+}
+
+// FastTiming is for tests: every step takes a few milliseconds.
+func FastTiming() Timing {
+	d := 5 * time.Millisecond
+	return Timing{
+		BuildSchedule: d, BuildNetworking: d, BuildBlockDevice: d, BuildSpawn: d,
+		ServerDelete: d, Reboot: d, Stop: d, Start: d,
+		ResizeStep: d, ConfirmResize: d, RevertResize: d, LiveMigrate: d,
+		SnapshotStep: d, VolumeCreate: d, VolumeDelete: d, VolumeExtend: d,
+		AttachStep: d, DetachStep: d, ImageDelete: d,
+		Jitter: 0.2,
+	}
+}
+
+// RealisticTiming resembles a small real cloud (a few seconds per build).
+func RealisticTiming() Timing {
+	return Timing{
+		BuildSchedule: 800 * time.Millisecond, BuildNetworking: 400 * time.Millisecond,
+		BuildBlockDevice: 500 * time.Millisecond, BuildSpawn: 1500 * time.Millisecond,
+		ServerDelete: 1200 * time.Millisecond,
+		Reboot:       time.Second, Stop: 800 * time.Millisecond, Start: 800 * time.Millisecond,
+		ResizeStep: time.Second, ConfirmResize: 800 * time.Millisecond, RevertResize: time.Second,
+		LiveMigrate: 2 * time.Second, SnapshotStep: 700 * time.Millisecond,
+		VolumeCreate: 1500 * time.Millisecond, VolumeDelete: time.Second, VolumeExtend: time.Second,
+		AttachStep: 500 * time.Millisecond, DetachStep: 500 * time.Millisecond,
+		ImageDelete: 300 * time.Millisecond,
+		Jitter:      0.4,
+	}
+}
+
+// Config configures a Sim. The zero value is usable: real clock, fast
+// timing, no faults, listening on 127.0.0.1 on a free port.
+type Config struct {
+	// Listen is the TCP address to serve on; "" means 127.0.0.1:0.
+	Listen string
+	// Timing is the background timing model; the zero value means FastTiming().
+	Timing *Timing
+	// Faults is the fault plan; nil means none.
+	Faults *FaultPlan
+	// Clock defaults to RealClock.
+	Clock Clock
+	// Seed drives every random choice (fault rolls, jitter, ids are random
+	// UUIDs regardless). 0 means 1.
+	Seed int64
+	// Logger receives request and state logs; nil discards them.
+	Logger *slog.Logger
+	// TokenTTL is the lifetime of Keystone tokens.
+	TokenTTL time.Duration
+	// MaxLimit caps page sizes like Nova's [api] max_limit and Cinder's osapi_max_limit.
+	MaxLimit int
+	// DeletedRetention is how long deleted servers stay visible to changes-since.
+	DeletedRetention time.Duration
+	// Region is the catalog region.
+	Region string
+	// Password is the password of every simulated user.
+	Password string
+}
+
+// ErrInvalidConfig is wrapped by every Config.Validate error.
+var ErrInvalidConfig = errors.New("cloudsim: invalid config")
+
+// Validate reports the first nonsensical setting.
+func (c *Config) Validate() error {
+	if c.MaxLimit < 0 {
+		return fmt.Errorf("%w: MaxLimit %d is negative", ErrInvalidConfig, c.MaxLimit)
+	}
+	if c.TokenTTL < 0 || c.DeletedRetention < 0 {
+		return fmt.Errorf("%w: negative duration", ErrInvalidConfig)
+	}
+	if c.Timing != nil {
+		if c.Timing.Jitter < 0 || c.Timing.Jitter >= 1 {
+			return fmt.Errorf("%w: timing jitter %v is outside [0,1)", ErrInvalidConfig, c.Timing.Jitter)
+		}
+	}
+	if c.Faults != nil {
+		if err := c.Faults.Validate(); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:0"
+	}
+	if c.Timing == nil {
+		t := FastTiming()
+		c.Timing = &t
+	}
+	if c.Faults == nil {
+		c.Faults = &FaultPlan{}
+	}
+	if c.Clock == nil {
+		c.Clock = RealClock{}
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.TokenTTL == 0 {
+		c.TokenTTL = DefaultTokenTTL
+	}
+	if c.MaxLimit == 0 {
+		c.MaxLimit = DefaultMaxLimit
+	}
+	if c.DeletedRetention == 0 {
+		c.DeletedRetention = DefaultDeletedRetention
+	}
+	if c.Region == "" {
+		c.Region = DefaultRegion
+	}
+	if c.Password == "" {
+		c.Password = DefaultPassword
+	}
+	return c
+}
