@@ -1,0 +1,358 @@
+package ops
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
+	"golang.org/x/time/rate"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMinInterval         = time.Second
+	DefaultMaxInterval         = 10 * time.Second
+	DefaultOverlap             = time.Second
+	DefaultRateLimit           = 20 // requests per second, all monitors and calls of one Cloud
+	DefaultBurst               = 10
+	DefaultTimeout             = 30 * time.Minute
+	DefaultComputeMicroversion = "2.60"
+	DefaultVolumeMicroversion  = "3.60"
+	DefaultJitter              = 0.1
+	// IdempotencyMetadataKey is the server/volume metadata key that
+	// records an operation's idempotency key.
+	IdempotencyMetadataKey = "ostask-idempotency-key"
+)
+
+// Config tunes a Cloud. The zero value is usable.
+type Config struct {
+	// MinInterval is the monitor's interval right after a call; it grows
+	// towards MaxInterval while the youngest pending operation ages.
+	MinInterval, MaxInterval time.Duration
+	// Overlap widens each changes-since window, since the cloud's
+	// timestamps have one-second resolution.
+	Overlap time.Duration
+	// RateLimit (requests/s) and Burst bound every request of this Cloud,
+	// calls and monitor rounds together.
+	RateLimit float64
+	Burst     int
+	// DefaultTimeout applies to operations without WithTimeout.
+	DefaultTimeout time.Duration
+	// Jitter spreads monitor intervals by ±Jitter.
+	Jitter float64
+	// ComputeMicroversion and VolumeMicroversion are sent on every call.
+	// Attach needs compute <= 2.100 (gophercloud expects its 200 answer);
+	// the volume monitor uses the updated_at filter from 3.60.
+	ComputeMicroversion, VolumeMicroversion string
+	Logger                                  *slog.Logger
+}
+
+// Validate reports nonsense settings.
+func (c Config) Validate() error {
+	switch {
+	case c.MinInterval < 0 || c.MaxInterval < 0 || c.Overlap < 0 || c.DefaultTimeout < 0:
+		return fmt.Errorf("%w: negative duration in Config", ErrInvalidOption)
+	case c.MaxInterval != 0 && c.MinInterval > c.MaxInterval:
+		return fmt.Errorf("%w: MinInterval %s > MaxInterval %s", ErrInvalidOption, c.MinInterval, c.MaxInterval)
+	case c.RateLimit < 0 || c.Burst < 0:
+		return fmt.Errorf("%w: negative rate limit", ErrInvalidOption)
+	case c.Jitter < 0 || c.Jitter >= 1:
+		return fmt.Errorf("%w: jitter %v outside [0,1)", ErrInvalidOption, c.Jitter)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.MinInterval == 0 {
+		c.MinInterval = DefaultMinInterval
+	}
+	if c.MaxInterval == 0 {
+		c.MaxInterval = max(DefaultMaxInterval, c.MinInterval)
+	}
+	if c.Overlap == 0 {
+		c.Overlap = DefaultOverlap
+	}
+	if c.RateLimit == 0 {
+		c.RateLimit = DefaultRateLimit
+	}
+	if c.Burst == 0 {
+		c.Burst = DefaultBurst
+	}
+	if c.DefaultTimeout == 0 {
+		c.DefaultTimeout = DefaultTimeout
+	}
+	if c.Jitter == 0 {
+		c.Jitter = DefaultJitter
+	}
+	if c.ComputeMicroversion == "" {
+		c.ComputeMicroversion = DefaultComputeMicroversion
+	}
+	if c.VolumeMicroversion == "" {
+		c.VolumeMicroversion = DefaultVolumeMicroversion
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Auth says how to log in to a cloud.
+type Auth struct {
+	Options  gophercloud.AuthOptions
+	Endpoint gophercloud.EndpointOpts
+	TLS      *tls.Config
+}
+
+// AuthFromClouds reads cloud from clouds.yaml (OS_CLIENT_CONFIG_FILE, then
+// the usual locations), like the openstack CLI's --os-cloud.
+func AuthFromClouds(cloud string) (Auth, error) {
+	ao, eo, tlsCfg, err := clouds.Parse(clouds.WithCloudName(cloud))
+	if err != nil {
+		return Auth{}, fmt.Errorf("clouds.yaml: cloud %q: %w", cloud, err)
+	}
+	ao.AllowReauth = true
+	return Auth{Options: ao, Endpoint: eo, TLS: tlsCfg}, nil
+}
+
+// AuthFromEnv reads OS_* variables like the openstack CLI.
+func AuthFromEnv() (Auth, error) {
+	ao, err := openstack.AuthOptionsFromEnv()
+	if err != nil {
+		return Auth{}, fmt.Errorf("OS_* environment: %w", err)
+	}
+	ao.AllowReauth = true
+	return Auth{Options: ao, Endpoint: gophercloud.EndpointOpts{Region: getenv("OS_REGION_NAME")}}, nil
+}
+
+// Cloud is one connection to one OpenStack cloud: its service clients, a
+// shared rate limit, and one monitor per resource kind. Close it when done.
+type Cloud struct {
+	Compute, Volume, Image *gophercloud.ServiceClient
+	cfg                    Config
+	log                    *slog.Logger
+	transport              *transport
+
+	servers, volumes, images *monitor
+
+	ctx    context.Context // cancelled by Close; owns every background goroutine
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed atomic.Bool
+}
+
+// Dial authenticates and returns a Cloud.
+func Dial(ctx context.Context, auth Auth, cfg Config) (*Cloud, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	pc, err := openstack.NewClient(auth.Options.IdentityEndpoint)
+	if err != nil {
+		return nil, fmt.Errorf("auth url %q: %w", auth.Options.IdentityEndpoint, err)
+	}
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.MaxIdleConnsPerHost = 32
+	if auth.TLS != nil {
+		base.TLSClientConfig = auth.TLS
+	}
+	tr := newTransport(base, cfg)
+	pc.HTTPClient = http.Client{Transport: tr, Timeout: 2 * time.Minute}
+	pc.RetryBackoffFunc = retryAfterBackoff
+	pc.MaxBackoffRetries = 5
+	auth.Options.AllowReauth = true
+	if err := openstack.Authenticate(ctx, pc, auth.Options); err != nil {
+		return nil, fmt.Errorf("authenticate at %s: %w", auth.Options.IdentityEndpoint, err)
+	}
+	c, err := newCloud(pc, auth.Endpoint, cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.transport = tr
+	return c, nil
+}
+
+// New returns a Cloud over a provider client the caller authenticated.
+// Its requests are rate limited and counted only if pc uses a transport
+// made by Dial; prefer Dial.
+func New(pc *gophercloud.ProviderClient, eo gophercloud.EndpointOpts, cfg Config) (*Cloud, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return newCloud(pc, eo, cfg.withDefaults())
+}
+
+func newCloud(pc *gophercloud.ProviderClient, eo gophercloud.EndpointOpts, cfg Config) (*Cloud, error) {
+	compute, err := openstack.NewComputeV2(pc, eo)
+	if err != nil {
+		return nil, fmt.Errorf("compute endpoint: %w", err)
+	}
+	compute.Microversion = cfg.ComputeMicroversion
+	c := &Cloud{Compute: compute, cfg: cfg, log: cfg.Logger}
+	// Block storage and image are optional: a cloud without Cinder still
+	// runs server operations.
+	if v, err := openstack.NewBlockStorageV3(pc, eo); err == nil {
+		v.Microversion = cfg.VolumeMicroversion
+		c.Volume = v
+	}
+	if im, err := openstack.NewImageV2(pc, eo); err == nil {
+		c.Image = im
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.servers = newMonitor(c, KindServer, c.pollServers)
+	c.volumes = newMonitor(c, KindVolume, c.pollVolumes)
+	c.images = newMonitor(c, KindImage, c.pollImages)
+	return c, nil
+}
+
+// Close stops the monitors; pending operations fail with ErrMonitorClosed.
+// It waits for every background goroutine of the Cloud to end.
+func (c *Cloud) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	c.cancel()
+	c.wg.Wait()
+	for _, m := range []*monitor{c.servers, c.volumes, c.images} {
+		m.failAll(ErrMonitorClosed)
+	}
+	return nil
+}
+
+// Stats are the requests this Cloud made.
+type Stats struct {
+	Requests  int64            // every HTTP request, including auth
+	ByMethod  map[string]int64 // GET, POST, ...
+	Throttled int64            // 429 and 503 answers
+	Rounds    map[Kind]int64   // monitor rounds per resource kind
+}
+
+// Stats returns request counts (only for a Cloud made by Dial).
+func (c *Cloud) Stats() Stats {
+	st := Stats{ByMethod: map[string]int64{}, Rounds: map[Kind]int64{}}
+	if c.transport != nil {
+		st = c.transport.stats()
+	}
+	for _, m := range []*monitor{c.servers, c.volumes, c.images} {
+		st.Rounds[m.kind] = m.rounds.Load()
+	}
+	return st
+}
+
+// go starts fn on a goroutine owned by the Cloud.
+func (c *Cloud) goOwned(fn func(ctx context.Context)) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		fn(c.ctx)
+	}()
+}
+
+// serverNow estimates the cloud's clock from the Date headers it sends,
+// erring early (safe for changes-since windows).
+func (c *Cloud) serverNow() time.Time {
+	now := time.Now()
+	if c.transport == nil {
+		return now
+	}
+	return now.Add(time.Duration(c.transport.skew.Load()))
+}
+
+// transport rate-limits and counts every request of a Cloud and tracks
+// the cloud's clock skew from Date headers.
+type transport struct {
+	base      http.RoundTripper
+	limiter   *rate.Limiter
+	requests  atomic.Int64
+	throttled atomic.Int64
+	skew      atomic.Int64 // server time - local time, ns (min seen recently)
+	skewSet   atomic.Bool
+	mu        sync.Mutex
+	byMethod  map[string]int64
+}
+
+func newTransport(base http.RoundTripper, cfg Config) *transport {
+	return &transport{base: base, limiter: rate.NewLimiter(rate.Limit(cfg.RateLimit), cfg.Burst), byMethod: map[string]int64{}}
+}
+
+func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if err := t.limiter.Wait(r.Context()); err != nil {
+		return nil, err
+	}
+	t.requests.Add(1)
+	t.mu.Lock()
+	t.byMethod[r.Method]++
+	t.mu.Unlock()
+	resp, err := t.base.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode == 429 || resp.StatusCode == 503 {
+		t.throttled.Add(1)
+	}
+	if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+		// Date is truncated to the second and sent before we read it, so
+		// this underestimates the skew by up to a second: windows start
+		// early, never late.
+		skew := d.Sub(time.Now()) - time.Second
+		if !t.skewSet.Swap(true) {
+			t.skew.Store(int64(skew))
+		} else {
+			// Smooth towards the new estimate, preferring the earlier one.
+			old := time.Duration(t.skew.Load())
+			t.skew.Store(int64(min(skew, (old*7+skew)/8)))
+		}
+	}
+	return resp, nil
+}
+
+func (t *transport) stats() Stats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := Stats{Requests: t.requests.Load(), Throttled: t.throttled.Load(), ByMethod: map[string]int64{}, Rounds: map[Kind]int64{}}
+	for k, v := range t.byMethod {
+		st.ByMethod[k] = v
+	}
+	return st
+}
+
+// retryAfterBackoff makes gophercloud wait out a 429's Retry-After
+// (seconds or HTTP date, capped at a minute) and try again.
+func retryAfterBackoff(ctx context.Context, e *gophercloud.ErrUnexpectedResponseCode, err error, failCount uint) error {
+	d := retryAfter(e.ResponseHeader)
+	if d == 0 {
+		d = time.Second << min(failCount, 5)
+	}
+	t := time.NewTimer(min(d, time.Minute))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return errors.Join(err, ctx.Err())
+	}
+}
+
+// retryAfter parses a Retry-After header (seconds or an HTTP date).
+func retryAfter(h http.Header) time.Duration {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
+}

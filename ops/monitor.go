@@ -1,0 +1,368 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+)
+
+// observation is what one monitor round saw of one resource. Only the
+// fields a watch needs to decide are kept, plus the decoded resource
+// (retained only by the watch that completes on it).
+type observation struct {
+	ID        string
+	Status    string
+	TaskState string
+	Gone      bool // deleted: DELETED in changes-since, 404, or proven absent
+	Fault     *faultInfo
+	Size      int      // volumes
+	Servers   []string // volumes: attached server ids; servers: attached volume ids
+	Resource  any      // *servers.Server, *volumes.Volume or *images.Image
+}
+
+type faultInfo struct {
+	Code    int
+	Message string
+	Details string
+}
+
+// verdict is a watch's answer to an observation.
+type verdict int
+
+const (
+	pending verdict = iota
+	succeeded
+	failed
+)
+
+// watch is one pending operation on one resource.
+//
+// Invariants: a watch is in m.watches[id] until finish has been called;
+// finish is called exactly once, on the monitor goroutine (or by failAll
+// after the monitor has stopped).
+type watch struct {
+	id    string
+	op    string
+	round uint64    // observations from rounds started before registration are ignored
+	since time.Time // server time when the call that started the operation was sent
+	start time.Time
+	// deadline is zero for no deadline.
+	deadline time.Time
+	// wantGone marks delete watches: absence from a list must be proven.
+	wantGone bool
+	// judge decides on an observation. It runs on the monitor goroutine.
+	judge func(o *observation) (verdict, error)
+	// finish delivers the outcome; it must not block.
+	finish func(o *observation, err error)
+
+	lastStatus, lastTask string
+	seen                 bool
+}
+
+// pollRequest is what one round must cover.
+type pollRequest struct {
+	Since    time.Time // server-clock lower bound; zero means no bound
+	IDs      map[string]bool
+	GoneIDs  map[string]bool // ids whose absence must be proven (delete watches)
+	Full     bool            // ask for everything (first round, or after an error)
+}
+
+type pollFunc func(ctx context.Context, req pollRequest) ([]*observation, error)
+
+// monitor watches every pending operation of one resource kind with one
+// batched poll per round. One goroutine per monitor, started on the first
+// watch and parked (not stopped) when nothing is watched.
+type monitor struct {
+	cloud *Cloud
+	kind  Kind
+	poll  pollFunc
+
+	mu       sync.Mutex
+	watches  map[string][]*watch
+	n        int
+	round    uint64
+	since    time.Time // next round's lower bound (server clock); zero = none yet
+	youngest time.Time // local time of the latest registration
+	started  bool
+	stopped  bool
+
+	wake   chan struct{}
+	rounds atomic.Int64
+	rng    *rand.Rand // monitor goroutine only
+}
+
+func newMonitor(c *Cloud, kind Kind, poll pollFunc) *monitor {
+	return &monitor{cloud: c, kind: kind, poll: poll, watches: map[string][]*watch{}, wake: make(chan struct{}, 1),
+		rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(len(kind))))}
+}
+
+// add registers w. Its judge and finish run on the monitor goroutine.
+func (m *monitor) add(w *watch) {
+	m.mu.Lock()
+	if m.stopped {
+		m.mu.Unlock()
+		w.finish(nil, ErrMonitorClosed)
+		return
+	}
+	w.round = m.round
+	w.start = time.Now()
+	m.watches[w.id] = append(m.watches[w.id], w)
+	m.n++
+	m.youngest = w.start
+	if !m.started {
+		m.started = true
+		m.cloud.goOwned(m.run)
+	}
+	m.mu.Unlock()
+	m.poke()
+}
+
+// remove drops w without finishing it; it reports whether w was pending.
+func (m *monitor) remove(w *watch) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.removeLocked(w)
+}
+
+func (m *monitor) removeLocked(w *watch) bool {
+	ws := m.watches[w.id]
+	for i, x := range ws {
+		if x == w {
+			ws = append(ws[:i:i], ws[i+1:]...)
+			if len(ws) == 0 {
+				delete(m.watches, w.id)
+			} else {
+				m.watches[w.id] = ws
+			}
+			m.n--
+			return true
+		}
+	}
+	return false
+}
+
+// cancel finishes w with err if it is still pending (context cancelled).
+func (m *monitor) cancel(w *watch, err error) {
+	if m.remove(w) {
+		w.finish(nil, err)
+	}
+}
+
+func (m *monitor) poke() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// failAll finishes every pending watch with err; used by Cloud.Close after
+// the monitor goroutine has ended.
+func (m *monitor) failAll(err error) {
+	m.mu.Lock()
+	m.stopped = true
+	var all []*watch
+	for _, ws := range m.watches {
+		all = append(all, ws...)
+	}
+	m.watches = map[string][]*watch{}
+	m.n = 0
+	m.mu.Unlock()
+	for _, w := range all {
+		w.finish(nil, err)
+	}
+}
+
+// pendingCount is the number of pending watches.
+func (m *monitor) pendingCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.n
+}
+
+// interval is the wait before the next round: short right after a call,
+// longer while every pending operation is old, spread by jitter.
+func (m *monitor) interval(age time.Duration) time.Duration {
+	cfg := m.cloud.cfg
+	d := max(cfg.MinInterval, min(cfg.MaxInterval, age/10))
+	if j := cfg.Jitter; j > 0 {
+		d = time.Duration(float64(d) * (1 + j*(2*m.rng.Float64()-1)))
+	}
+	return d
+}
+
+func (m *monitor) run(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	failures := 0
+	var wait time.Duration
+	for {
+		m.mu.Lock()
+		n, youngest := m.n, m.youngest
+		m.mu.Unlock()
+		if n == 0 {
+			// Idle: sleep until a watch arrives.
+			select {
+			case <-ctx.Done():
+				return
+			case <-m.wake:
+				// Let a burst of registrations gather into one round.
+				wait = 0
+				continue
+			}
+		}
+		if wait > 0 {
+			timer.Reset(min(wait, m.untilNextDeadline()))
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			case <-m.wake:
+				// A new watch: poll soon, but not more often than MinInterval.
+				if !timer.Stop() {
+					<-timer.C
+				}
+				if since := time.Since(youngest); since < m.cloud.cfg.MinInterval && wait > m.cloud.cfg.MinInterval {
+					wait = m.cloud.cfg.MinInterval
+					continue
+				}
+			}
+		}
+		m.expire(time.Now())
+		if m.pendingCount() == 0 {
+			wait = 0
+			continue
+		}
+		err := m.doRound(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		m.expire(time.Now())
+		m.mu.Lock()
+		age := time.Since(m.youngest)
+		m.mu.Unlock()
+		wait = m.interval(age)
+		if err != nil {
+			failures++
+			// Transient API trouble never fails the watched operations;
+			// it only slows the monitor down (Retry-After honoured).
+			back := m.cloud.cfg.MinInterval << min(failures, 5)
+			var ue gophercloud.ErrUnexpectedResponseCode
+			if errors.As(err, &ue) {
+				if ra := retryAfter(ue.ResponseHeader); ra > back {
+					back = ra
+				}
+			}
+			wait = max(wait, min(back, time.Minute))
+			m.cloud.log.Warn("ostask: monitor round failed", "kind", m.kind, "err", err, "retry_in", wait)
+		} else {
+			failures = 0
+		}
+	}
+}
+
+// untilNextDeadline is the time until the earliest watch deadline.
+func (m *monitor) untilNextDeadline() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next := time.Duration(1<<63 - 1)
+	now := time.Now()
+	for _, ws := range m.watches {
+		for _, w := range ws {
+			if !w.deadline.IsZero() {
+				next = min(next, max(w.deadline.Sub(now), 0))
+			}
+		}
+	}
+	return next
+}
+
+// expire finishes every watch whose deadline has passed with a TimeoutError.
+func (m *monitor) expire(now time.Time) {
+	m.mu.Lock()
+	var late []*watch
+	for _, ws := range m.watches {
+		for _, w := range ws {
+			if !w.deadline.IsZero() && !now.Before(w.deadline) {
+				late = append(late, w)
+			}
+		}
+	}
+	for _, w := range late {
+		m.removeLocked(w)
+	}
+	m.mu.Unlock()
+	for _, w := range late {
+		w.finish(nil, &TimeoutError{Kind: m.kind, ID: w.id, Op: w.op, After: now.Sub(w.start),
+			LastStatus: w.lastStatus, LastTaskState: w.lastTask})
+	}
+}
+
+// doRound polls once and hands each observation to the watches on it.
+func (m *monitor) doRound(ctx context.Context) error {
+	m.mu.Lock()
+	m.round++
+	round := m.round
+	req := pollRequest{IDs: make(map[string]bool, len(m.watches)), GoneIDs: map[string]bool{}}
+	since := m.since
+	for id, ws := range m.watches {
+		req.IDs[id] = true
+		for _, w := range ws {
+			if w.wantGone {
+				req.GoneIDs[id] = true
+			}
+			if since.IsZero() || (!w.since.IsZero() && w.since.Before(since)) {
+				since = w.since
+			}
+		}
+	}
+	m.mu.Unlock()
+	start := m.cloud.serverNow()
+	req.Since = since.Add(-m.cloud.cfg.Overlap)
+	req.Full = since.IsZero()
+	m.rounds.Add(1)
+	obs, err := m.poll(ctx, req)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.since = start
+	type hit struct {
+		w   *watch
+		o   *observation
+		err error
+	}
+	var done []hit
+	for _, o := range obs {
+		for _, w := range m.watches[o.ID] {
+			if w.round >= round {
+				continue // registered after this round began: the answer may predate its call
+			}
+			w.seen, w.lastStatus, w.lastTask = true, o.Status, o.TaskState
+			v, err := w.judge(o)
+			if v != pending {
+				done = append(done, hit{w, o, err})
+			}
+		}
+	}
+	for _, h := range done {
+		m.removeLocked(h.w)
+	}
+	// Later rounds may start from this one's start time.
+	for _, ws := range m.watches {
+		for _, w := range ws {
+			if w.round < round {
+				w.since = time.Time{}
+			}
+		}
+	}
+	m.mu.Unlock()
+	for _, h := range done {
+		h.w.finish(h.o, h.err)
+	}
+	return nil
+}

@@ -1,0 +1,317 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+
+	"github.com/ostask/ostask/future"
+)
+
+// Initial is what the synchronous HTTP call of an operation returned: the
+// 202 (or 200/204) answer, like the seed API's sync_result.
+type Initial struct {
+	StatusCode int
+	Header     http.Header
+	// Body is the decoded JSON answer, if there was one.
+	Body any
+	// ID is the resource the operation acts on (for creates: the new one).
+	ID string
+	// RequestID is the cloud's request id (X-Openstack-Request-Id); for Nova
+	// it names the instance action the call recorded.
+	RequestID string
+	// Adopted is set when a create found and adopted an existing resource
+	// by its idempotency key instead of making a new one.
+	Adopted bool
+}
+
+// Operation is one background OpenStack operation: the HTTP call has been
+// made (Initial), and the embedded Future resolves when the cloud has
+// really finished — or fails with a FaultError, TimeoutError,
+// DeletedError, RolledBackError or RetriesExhaustedError.
+type Operation[T any] struct {
+	*future.Future[T]
+	mu       sync.Mutex
+	initial  Initial
+	attempts int
+}
+
+// Initial returns the answer of the operation's latest HTTP call.
+func (o *Operation[T]) Initial() Initial {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.initial
+}
+
+// Attempts is how many attempts the operation has made so far.
+func (o *Operation[T]) Attempts() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.attempts
+}
+
+func (o *Operation[T]) setAttempt(in Initial, n int) {
+	o.mu.Lock()
+	o.initial, o.attempts = in, n
+	o.mu.Unlock()
+}
+
+// ID returns the resource id of the latest attempt.
+func (o *Operation[T]) ID() string { return o.Initial().ID }
+
+func initialFrom(r gophercloud.Result, id string) Initial {
+	return Initial{StatusCode: statusOf(r), Header: r.Header, ID: id, RequestID: requestID(r.Header)}
+}
+
+func statusOf(r gophercloud.Result) int {
+	if r.Header == nil {
+		return 0
+	}
+	return http.StatusAccepted
+}
+
+func requestID(h http.Header) string {
+	if h == nil {
+		return ""
+	}
+	if v := h.Get("X-Openstack-Request-Id"); v != "" {
+		return v
+	}
+	return h.Get("X-Compute-Request-Id")
+}
+
+// Retryable reports whether err is worth another attempt: failures in the
+// cloud (fault, timeout, vanished, rolled back), throttling and server-side
+// errors. Bad requests, forbidden (quota), not found and conflicts are not.
+func Retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrMonitorClosed) {
+		return false
+	}
+	var ce *CleanupError
+	if errors.As(err, &ce) {
+		return false
+	}
+	if errors.Is(err, ErrFault) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrDeleted) || errors.Is(err, ErrRolledBack) {
+		return true
+	}
+	var ue gophercloud.ErrUnexpectedResponseCode
+	if errors.As(err, &ue) {
+		return ue.Actual == 429 || ue.Actual >= 500
+	}
+	return ambiguous(err)
+}
+
+// ambiguous reports a transport failure after which the request may or may
+// not have taken effect (a lost response).
+func ambiguous(err error) bool {
+	var ne net.Error
+	var oe *net.OpError
+	return errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, errUnexpectedEOF) ||
+		containsAny(err.Error(), "EOF", "connection reset", "broken pipe", "server closed")
+}
+
+var errUnexpectedEOF = errors.New("unexpected EOF")
+
+// mayHaveCommitted reports whether a failed call may still have taken
+// effect: transport errors and 5xx other than 503/429.
+func mayHaveCommitted(err error) bool {
+	var ue gophercloud.ErrUnexpectedResponseCode
+	if errors.As(err, &ue) {
+		return ue.Actual >= 500 && ue.Actual != 503
+	}
+	return ambiguous(err)
+}
+
+// callRetry runs one synchronous HTTP call, retrying it (after backoff)
+// while it fails with throttling or server errors, up to attempts times.
+// recover, if set, runs after an ambiguous failure to find out whether the
+// call took effect; when it reports done, callRetry stops there.
+func callRetry(ctx context.Context, attempts int, call func(ctx context.Context) error, recover func(ctx context.Context) (bool, error)) error {
+	var err error
+	for i := 1; ; i++ {
+		err = call(ctx)
+		if err == nil {
+			return nil
+		}
+		if recover != nil && mayHaveCommitted(err) {
+			ok, rerr := recover(ctx)
+			if rerr == nil && ok {
+				return nil
+			}
+		}
+		var ue gophercloud.ErrUnexpectedResponseCode
+		retryable := ambiguous(err) || (errors.As(err, &ue) && (ue.Actual == 429 || ue.Actual >= 500))
+		if !retryable || i >= attempts {
+			return err
+		}
+		d := time.Duration(float64(time.Second<<min(i-1, 4)) * (0.8 + 0.4*rand.Float64()))
+		if errors.As(err, &ue) {
+			d = max(d, retryAfter(ue.ResponseHeader))
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// attemptSpec describes a create that can be retried with cleanup.
+type attemptSpec[T any] struct {
+	kind Kind
+	op   string
+	// start makes the call of one attempt (adopting an existing resource
+	// by idempotency key where it can) and returns the resource id and the
+	// future of its completion.
+	start func(ctx context.Context, attempt int) (Initial, *future.Future[T], error)
+	// cleanup deletes the failed resource id and waits until it is gone.
+	cleanup func(ctx context.Context, id string) error
+}
+
+// runAttempts runs attempt 1 synchronously (its error is returned at
+// once) and the later ones in the background after cleanup, until one
+// succeeds or o.attempts are used up.
+func runAttempts[T any](ctx context.Context, c *Cloud, o callOpts, spec attemptSpec[T]) (*Operation[T], error) {
+	in, f, err := spec.start(ctx, 1)
+	if err != nil {
+		return nil, err
+	}
+	fut, p := future.New[T]()
+	op := &Operation[T]{Future: fut}
+	op.setAttempt(in, 1)
+	var errs []error
+	var onDone func(attempt int, id string) func(T, error)
+	onDone = func(attempt int, id string) func(T, error) {
+		return func(v T, err error) {
+			if err == nil {
+				p.Resolve(v)
+				return
+			}
+			errs = append(errs, err)
+			if attempt >= o.attempts || !Retryable(err) || ctx.Err() != nil {
+				if len(errs) == 1 {
+					p.Reject(err)
+				} else {
+					p.Reject(&RetriesExhaustedError{Op: string(spec.kind) + " " + spec.op, Attempts: errs})
+				}
+				return
+			}
+			// Never block the monitor goroutine: clean up and retry on a
+			// goroutine of the Cloud's.
+			c.goOwned(func(cctx context.Context) {
+				ctx, stop := mergeCancel(ctx, cctx)
+				defer stop()
+				if o.cleanup == CleanupDelete && id != "" {
+					if cerr := spec.cleanup(ctx, id); cerr != nil {
+						p.Reject(&CleanupError{Kind: spec.kind, ID: id, Attempt: err, Err: cerr})
+						return
+					}
+				}
+				if werr := sleepCtx(ctx, backoffDelay(o, attempt, err)); werr != nil {
+					errs = append(errs, werr)
+					p.Reject(&RetriesExhaustedError{Op: string(spec.kind) + " " + spec.op, Attempts: errs})
+					return
+				}
+				next := attempt + 1
+				in, f, serr := spec.start(ctx, next)
+				if serr != nil {
+					errs = append(errs, serr)
+					p.Reject(&RetriesExhaustedError{Op: string(spec.kind) + " " + spec.op, Attempts: errs})
+					return
+				}
+				op.setAttempt(in, next)
+				f.OnDone(onDone(next, in.ID))
+			})
+		}
+	}
+	f.OnDone(onDone(1, in.ID))
+	return op, nil
+}
+
+func backoffDelay(o callOpts, attempt int, err error) time.Duration {
+	b := o.backoff
+	d := b.Initial
+	for i := 1; i < attempt; i++ {
+		d = time.Duration(float64(d) * b.Multiplier)
+		if d > b.Max {
+			d = b.Max
+			break
+		}
+	}
+	if b.Jitter > 0 {
+		d = time.Duration(float64(d) * (1 - b.Jitter*rand.Float64()))
+	}
+	var ue gophercloud.ErrUnexpectedResponseCode
+	if errors.As(err, &ue) {
+		d = max(d, retryAfter(ue.ResponseHeader))
+	}
+	return d
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// mergeCancel returns a context that ends when either a or b ends; it
+// keeps a's values.
+func mergeCancel(a, b context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(a)
+	stop := context.AfterFunc(b, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// waitWatch registers a watch on m and returns the future it resolves.
+// The watch ends when ctx ends, when its deadline passes, or on a verdict.
+// conv turns the final observation into the result.
+func waitWatch[T any](ctx context.Context, m *monitor, w *watch, timeout time.Duration, conv func(*observation) (T, error)) *future.Future[T] {
+	f, p := future.New[T]()
+	if timeout > 0 {
+		w.deadline = time.Now().Add(timeout)
+	}
+	stop := context.AfterFunc(ctx, func() { m.cancel(w, context.Cause(ctx)) })
+	w.finish = func(o *observation, err error) {
+		stop()
+		if err != nil {
+			p.Reject(err)
+			return
+		}
+		v, err := conv(o)
+		p.Complete(v, err)
+	}
+	m.add(w)
+	if ctx.Err() != nil {
+		m.cancel(w, context.Cause(ctx))
+	}
+	return f
+}
+
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}

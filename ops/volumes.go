@@ -1,0 +1,334 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
+	"github.com/gophercloud/gophercloud/v2/pagination"
+
+	"github.com/ostask/ostask/future"
+)
+
+// Volume is a Cinder volume as gophercloud decodes it.
+type Volume = volumes.Volume
+
+// VolumeCreateOpts are the options of a volume create.
+type VolumeCreateOpts = volumes.CreateOpts
+
+var (
+	errNoVolumeService = errors.New("the cloud has no block-storage service in its catalog")
+	errNoImageService  = errors.New("the cloud has no image service in its catalog")
+)
+
+func newKey() string { return uuid.NewString() }
+
+// volumeListOpts is a /volumes/detail query with the filters gophercloud's
+// ListOpts lacks (updated_at, from volume microversion 3.60).
+type volumeListOpts struct {
+	status       string
+	updatedSince time.Time
+	metadata     map[string]string
+}
+
+func (o volumeListOpts) ToVolumeListQuery() (string, error) {
+	q := url.Values{}
+	if o.status != "" {
+		q.Set("status", o.status)
+	}
+	if !o.updatedSince.IsZero() {
+		q.Set("updated_at", "gte:"+o.updatedSince.UTC().Format("2006-01-02T15:04:05Z"))
+	}
+	if len(o.metadata) > 0 {
+		var parts []string
+		for k, v := range o.metadata {
+			parts = append(parts, fmt.Sprintf("%q:%q", k, v))
+		}
+		q.Set("metadata", "{"+strings.Join(parts, ",")+"}")
+	}
+	if len(q) == 0 {
+		return "", nil
+	}
+	return "?" + q.Encode(), nil
+}
+
+// updatedAtFilter reports whether the volume API takes updated_at filters.
+func (c *Cloud) updatedAtFilter() bool {
+	return microversionAtLeast(c.Volume.Microversion, 3, 60)
+}
+
+// pollVolumes is one block-storage monitor round. Cinder has no
+// changes-since and hides deleted volumes, so a round is:
+//  1. if a delete is watched: the volumes in status deleting (all pages);
+//  2. the volumes updated since the last round (updated_at=gte:, from 3.60;
+//     every volume before that);
+//
+// and a watched delete whose volume is in neither list is gone: it was not
+// deleting at (1) and did not change (to error_deleting, say) after it.
+func (c *Cloud) pollVolumes(ctx context.Context, req pollRequest) ([]*observation, error) {
+	deleting := map[string]bool{}
+	if len(req.GoneIDs) > 0 {
+		err := c.eachVolume(ctx, volumeListOpts{status: "deleting"}, func(v *volumes.Volume) {
+			deleting[v.ID] = true
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	opts := volumeListOpts{}
+	full := req.Full || !c.updatedAtFilter()
+	if !full {
+		opts.updatedSince = req.Since
+	}
+	var obs []*observation
+	seen := map[string]bool{}
+	err := c.eachVolume(ctx, opts, func(v *volumes.Volume) {
+		if req.IDs[v.ID] && !seen[v.ID] {
+			seen[v.ID] = true
+			obs = append(obs, volumeObservation(v))
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	for id := range req.IDs {
+		if seen[id] {
+			continue
+		}
+		if req.GoneIDs[id] && !deleting[id] || full {
+			obs = append(obs, &observation{ID: id, Gone: true, Status: "deleted"})
+		}
+	}
+	return obs, nil
+}
+
+func (c *Cloud) eachVolume(ctx context.Context, opts volumeListOpts, fn func(v *volumes.Volume)) error {
+	return volumes.List(c.Volume, opts).EachPage(ctx, func(ctx context.Context, page pagination.Page) (bool, error) {
+		vs, err := volumes.ExtractVolumes(page)
+		if err != nil {
+			return false, err
+		}
+		for i := range vs {
+			fn(&vs[i])
+		}
+		return true, nil
+	})
+}
+
+func volumeObservation(v *volumes.Volume) *observation {
+	o := &observation{ID: v.ID, Status: v.Status, Size: v.Size, Resource: v}
+	for _, a := range v.Attachments {
+		o.Servers = append(o.Servers, a.ServerID)
+	}
+	return o
+}
+
+func isVolumeError(status string) bool { return strings.HasPrefix(status, "error") }
+
+func volumeFault(id, op string, o *observation) error {
+	return &FaultError{Kind: KindVolume, ID: id, Op: op, Status: o.Status,
+		Message: fmt.Sprintf("volume went to status %s (Cinder keeps the reason in its logs and user messages)", o.Status)}
+}
+
+func asVolume(o *observation) (*Volume, error) {
+	v, _ := o.Resource.(*volumes.Volume)
+	return v, nil
+}
+
+func (c *Cloud) waitVolume(ctx context.Context, id, op string, since time.Time, o callOpts, judge func(*observation) (verdict, error)) *future.Future[*Volume] {
+	w := &watch{id: id, op: op, since: since, judge: judge, wantGone: op == "delete"}
+	return waitWatch(ctx, c.volumes, w, o.timeout, asVolume)
+}
+
+// CreateVolume creates a volume; resolves when it is available. Retries
+// (WithRetries) clean up a volume that went to error and try again, with
+// the idempotency key in the volume's metadata.
+func (c *Cloud) CreateVolume(ctx context.Context, opts VolumeCreateOpts, options ...Option) (*Operation[*Volume], error) {
+	if c.Volume == nil {
+		return nil, errNoVolumeService
+	}
+	o, err := c.resolve(options)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Size <= 0 {
+		return nil, fmt.Errorf("%w: volume size must be a positive number of GiB", ErrInvalidOption)
+	}
+	key := o.key
+	if key == "" && o.attempts > 1 {
+		key = newKey()
+	}
+	if key != "" {
+		md := make(map[string]string, len(opts.Metadata)+1)
+		for k, v := range opts.Metadata {
+			md[k] = v
+		}
+		md[IdempotencyMetadataKey] = key
+		opts.Metadata = md
+	}
+	judge := func(id string) func(*observation) (verdict, error) {
+		return func(ob *observation) (verdict, error) {
+			switch {
+			case ob.Gone:
+				return failed, &DeletedError{Kind: KindVolume, ID: id, Op: "create", LastStatus: ob.Status}
+			case ob.Status == "available":
+				return succeeded, nil
+			case isVolumeError(ob.Status):
+				return failed, volumeFault(id, "create", ob)
+			}
+			return pending, nil
+		}
+	}
+	spec := attemptSpec[*Volume]{kind: KindVolume, op: "create", cleanup: c.deleteVolumeAndWait}
+	spec.start = func(ctx context.Context, attempt int) (Initial, *future.Future[*Volume], error) {
+		since := c.serverNow()
+		if key != "" && (o.keySet || attempt > 1) {
+			v, err := c.findVolumeByKey(ctx, key)
+			if err != nil {
+				return Initial{}, nil, err
+			}
+			if v != nil && !isVolumeError(v.Status) {
+				in := Initial{ID: v.ID, Adopted: true, StatusCode: 200}
+				return in, c.waitVolume(ctx, v.ID, "create", time.Time{}, o, judge(v.ID)), nil
+			}
+		}
+		var res volumes.CreateResult
+		var adopted *Volume
+		err := callRetry(ctx, 3, func(ctx context.Context) error {
+			res = volumes.Create(ctx, c.Volume, opts, nil)
+			return res.Err
+		}, func(ctx context.Context) (bool, error) {
+			if key == "" {
+				return false, nil
+			}
+			v, err := c.findVolumeByKey(ctx, key)
+			adopted = v
+			return v != nil, err
+		})
+		if err != nil {
+			return Initial{}, nil, err
+		}
+		var in Initial
+		if adopted != nil {
+			in = Initial{ID: adopted.ID, Adopted: true, StatusCode: 200}
+		} else {
+			v, err := res.Extract()
+			if err != nil {
+				return Initial{}, nil, fmt.Errorf("volume create: decode 202 answer: %w", err)
+			}
+			in = initialFrom(res.Result, v.ID)
+			in.Body = res.Body
+		}
+		return in, c.waitVolume(ctx, in.ID, "create", since, o, judge(in.ID)), nil
+	}
+	return runAttempts(ctx, c, o, spec)
+}
+
+// findVolumeByKey finds the volume whose metadata holds key.
+func (c *Cloud) findVolumeByKey(ctx context.Context, key string) (*Volume, error) {
+	var found *Volume
+	err := c.eachVolume(ctx, volumeListOpts{metadata: map[string]string{IdempotencyMetadataKey: key}}, func(v *volumes.Volume) {
+		if v.Metadata[IdempotencyMetadataKey] == key && found == nil {
+			cp := *v
+			found = &cp
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("look up volume by idempotency key: %w", err)
+	}
+	return found, nil
+}
+
+func (c *Cloud) deleteVolumeAndWait(ctx context.Context, id string) error {
+	op, err := c.DeleteVolume(ctx, id)
+	if err != nil {
+		return err
+	}
+	_, err = op.Result(ctx)
+	return err
+}
+
+// DeleteVolume deletes a volume; resolves when it is gone. error_deleting
+// is a FaultError. A volume that does not exist counts as deleted.
+func (c *Cloud) DeleteVolume(ctx context.Context, id string, options ...Option) (*Operation[struct{}], error) {
+	if c.Volume == nil {
+		return nil, errNoVolumeService
+	}
+	o, err := c.resolve(options)
+	if err != nil {
+		return nil, err
+	}
+	since := c.serverNow()
+	var res volumes.DeleteResult
+	err = callRetry(ctx, 3, func(ctx context.Context) error {
+		res = volumes.Delete(ctx, c.Volume, id, nil)
+		return res.Err
+	}, nil)
+	if gophercloud.ResponseCodeIs(err, 404) {
+		return &Operation[struct{}]{Future: future.Resolved(struct{}{}), initial: Initial{ID: id, StatusCode: 404}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	in := initialFrom(res.Result, id)
+	w := &watch{id: id, op: "delete", since: since, wantGone: true, judge: func(ob *observation) (verdict, error) {
+		switch {
+		case ob.Gone:
+			return succeeded, nil
+		case isVolumeError(ob.Status):
+			return failed, volumeFault(id, "delete", ob)
+		}
+		return pending, nil
+	}}
+	f := waitWatch(ctx, c.volumes, w, o.timeout, func(*observation) (struct{}, error) { return struct{}{}, nil })
+	return &Operation[struct{}]{Future: f, initial: in, attempts: 1}, nil
+}
+
+// ExtendVolume grows a volume to newSize GiB; resolves when it is back to
+// available (or in-use) at the new size.
+func (c *Cloud) ExtendVolume(ctx context.Context, id string, newSize int, options ...Option) (*Operation[*Volume], error) {
+	if c.Volume == nil {
+		return nil, errNoVolumeService
+	}
+	o, err := c.resolve(options)
+	if err != nil {
+		return nil, err
+	}
+	since := c.serverNow()
+	var res volumes.ExtendSizeResult
+	err = callRetry(ctx, 3, func(ctx context.Context) error {
+		res = volumes.ExtendSize(ctx, c.Volume, id, volumes.ExtendSizeOpts{NewSize: newSize})
+		return res.Err
+	}, nil)
+	if err != nil {
+		return nil, err
+	}
+	in := initialFrom(res.Result, id)
+	f := c.waitVolume(ctx, id, "extend", since, o, func(ob *observation) (verdict, error) {
+		switch {
+		case ob.Gone:
+			return failed, &DeletedError{Kind: KindVolume, ID: id, Op: "extend", LastStatus: ob.Status}
+		case (ob.Status == "available" || ob.Status == "in-use") && ob.Size >= newSize:
+			return succeeded, nil
+		case isVolumeError(ob.Status):
+			return failed, volumeFault(id, "extend", ob)
+		}
+		return pending, nil
+	})
+	return &Operation[*Volume]{Future: f, initial: in, attempts: 1}, nil
+}
+
+// microversionAtLeast reports whether "X.Y" >= major.minor.
+func microversionAtLeast(v string, major, minor int) bool {
+	var a, b int
+	if _, err := fmt.Sscanf(v, "%d.%d", &a, &b); err != nil {
+		return false
+	}
+	return a > major || (a == major && b >= minor)
+}
