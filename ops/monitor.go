@@ -66,10 +66,10 @@ type watch struct {
 
 // pollRequest is what one round must cover.
 type pollRequest struct {
-	Since    time.Time // server-clock lower bound; zero means no bound
-	IDs      map[string]bool
-	GoneIDs  map[string]bool // ids whose absence must be proven (delete watches)
-	Full     bool            // ask for everything (first round, or after an error)
+	Since   time.Time // server-clock lower bound; zero means no bound
+	IDs     map[string]bool
+	GoneIDs map[string]bool // ids whose absence must be proven (delete watches)
+	Full    bool            // ask for everything (first round, or after an error)
 }
 
 type pollFunc func(ctx context.Context, req pollRequest) ([]*observation, error)

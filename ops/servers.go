@@ -3,9 +3,9 @@ package ops
 import (
 	"bytes"
 	"context"
-	"io"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"regexp"
 	"time"
