@@ -236,6 +236,9 @@ func (s *Sim) handle(mux *http.ServeMux, svc service, pattern string, h handlerF
 		s.counters.add(pattern)
 		rc := &reqCtx{svc: svc, RequestID: "req-" + uuid.NewString()}
 		w.Header().Set("X-Openstack-Request-Id", rc.RequestID)
+		// Date comes from the simulator's clock, as a real server's comes
+		// from its own: clients estimate the cloud's time from it.
+		w.Header().Set("Date", s.clock.Now().UTC().Format(http.TimeFormat))
 		if svc == svcCompute {
 			w.Header().Set("X-Compute-Request-Id", rc.RequestID)
 		}
