@@ -1,0 +1,944 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ostask/ostask/flow"
+)
+
+// nstate is the run-time state of one node. Only the scheduling goroutine
+// touches it.
+type nstate struct {
+	state    flow.State
+	recorded flow.State // the state the storage holds (the compare-and-set base)
+	wait     int32      // predecessors not yet SUCCESS
+	rwait    int32      // successors in the revert region not yet clear
+	region   int32      // the active revert region covering the node, or -1
+	result   any
+	failure  *flow.Failure
+	rfail    *flow.Failure
+	hist     flow.History
+}
+
+type jobKind uint8
+
+const (
+	jobExec jobKind = iota
+	jobRevert
+	jobDelay
+)
+
+type job struct {
+	kind jobKind
+	node int32
+	in   flow.Inputs
+	out  flow.Outcome
+	hist flow.History
+	d    time.Duration
+}
+
+type completion struct {
+	kind   jobKind
+	node   int32
+	result any
+	err    error
+}
+
+type regionKind uint8
+
+const (
+	regRetry    regionKind = iota // revert a retry's subflow, then run it again
+	regEscalate                   // revert a retry's subflow with it, then defer to the parent
+	regFinal                      // revert everything
+)
+
+// region is a range of nodes being reverted.
+type region struct {
+	lo, hi    int32
+	kind      regionKind
+	retry     int32
+	remaining int32 // nodes not yet clear
+	dead      bool  // superseded by a wider region
+	rfailed   bool  // a revert in it failed
+	failures  []*flow.Failure
+}
+
+type runner struct {
+	e       *Engine
+	cfg     *config
+	c       *flow.Compiled
+	nodes   []flow.Node
+	st      []nstate
+	since   []time.Time // per node, only with listeners
+	values  map[string]any
+	serial  bool
+	workers int
+
+	ctx     context.Context // the caller's
+	sctx    context.Context // storage calls: never cancelled
+	wctx    context.Context // Execute calls: cancelled by CancelOnFailure
+	wcancel context.CancelFunc
+	stop    chan struct{} // closed when stopping, to interrupt delays
+	stopped bool
+
+	ready    []int32
+	head     int
+	jobq     []job
+	qhead    int
+	inflight int
+	jobs     chan job
+	done     chan completion
+	wg       sync.WaitGroup
+
+	regions        []region
+	final          int32
+	finalDone      bool
+	stopping       bool
+	cancelled      bool
+	fatal          error
+	flowState      flow.State
+	flowSince      time.Time
+	revertFailures []*flow.Failure
+}
+
+// Run runs the flow until it succeeds, is reverted, or is suspended, and
+// returns nil, a *FlowError, or an error wrapping ErrSuspended. When the
+// storage holds an unfinished run, Run resumes it: SUCCESS atoms keep their
+// results, RUNNING and REVERTING atoms run again.
+func (e *Engine) Run(ctx context.Context) error {
+	if !e.active.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer e.active.Store(false)
+	e.suspend.Store(false)
+	select {
+	case <-e.wake:
+	default:
+	}
+	r := &runner{e: e, cfg: &e.cfg, c: e.c, nodes: e.c.Nodes(), workers: e.cfg.workers, final: -1}
+	r.serial = r.workers <= 1
+	r.ctx = ctx
+	r.sctx = context.WithoutCancel(ctx)
+	r.wctx, r.wcancel = context.WithCancel(ctx)
+	defer r.wcancel()
+	r.stop = make(chan struct{})
+	err := r.run()
+	e.mu.Lock()
+	e.state, e.st = r.flowState, r.st
+	e.mu.Unlock()
+	return err
+}
+
+func (r *runner) run() error {
+	snap, err := r.cfg.storage.Load(r.sctx)
+	if err != nil {
+		return fmt.Errorf("engine: load: %w", err)
+	}
+	n := len(r.nodes)
+	r.st = make([]nstate, n)
+	if len(r.cfg.listeners) > 0 {
+		r.since = make([]time.Time, n)
+		r.flowSince = r.cfg.clock.Now()
+	}
+	r.flowState = snap.Flow
+	fresh := snap.Flow == flow.StatePending && len(snap.Atoms) == 0
+	if fresh {
+		r.values = r.cfg.values
+		if err := r.cfg.storage.SaveValues(r.sctx, r.values); err != nil {
+			return fmt.Errorf("engine: save values: %w", err)
+		}
+		for i := range r.st {
+			r.st[i] = nstate{wait: int32(len(r.c.Pred(int32(i)))), region: -1}
+			if r.st[i].wait == 0 {
+				r.ready = append(r.ready, int32(i))
+			}
+		}
+		if err := r.flowTo(flow.StateRunning); err != nil {
+			return err
+		}
+	} else if err := r.resume(snap); err != nil || r.flowState.Terminal() {
+		return err
+	}
+	if r.fatal == nil {
+		r.loop()
+	}
+	return r.finish()
+}
+
+// resume rebuilds the run state from a snapshot.
+func (r *runner) resume(snap Snapshot) error {
+	r.values = snap.Values
+	if r.values == nil {
+		r.values = r.cfg.values
+	}
+	var failures []*flow.Failure
+	failing := false
+	for i := range r.st {
+		s := &r.st[i]
+		s.region = -1
+		nd := &r.nodes[i]
+		if nd.Kind == flow.NodeJoin {
+			continue
+		}
+		rec, ok := snap.Atoms[nd.Name]
+		if !ok {
+			continue
+		}
+		s.recorded, s.state = rec.State, rec.State
+		s.result, s.failure, s.rfail, s.hist = rec.Result, rec.Failure, rec.RevertFailure, rec.History
+		switch rec.State {
+		case flow.StateRunning:
+			s.state = flow.StatePending // run again; RUNNING is not recorded twice
+		case flow.StateFailure:
+			failing = true
+			failures = append(failures, rec.Failure)
+		case flow.StateReverting:
+			failing = true
+			s.state = flow.StateSuccess
+			if rec.Failure != nil {
+				s.state = flow.StateFailure
+			}
+		case flow.StateRevertFailure:
+			failing = true
+			r.revertFailures = append(r.revertFailures, rec.RevertFailure)
+		case flow.StateIgnore:
+			s.state = flow.StatePending
+		}
+	}
+	switch snap.Flow {
+	case flow.StateSuccess:
+		return nil
+	case flow.StateReverted, flow.StateRevertFailure:
+		return &FlowError{Flow: r.c.Name(), State: snap.Flow, Failures: failures, RevertFailures: r.revertFailures}
+	}
+	// Joins are done when everything before them is.
+	for i := range r.st {
+		s := &r.st[i]
+		preds := r.c.Pred(int32(i))
+		for _, p := range preds {
+			if r.st[p].state != flow.StateSuccess {
+				s.wait++
+			}
+		}
+		if r.nodes[i].Kind == flow.NodeJoin && s.wait == 0 && len(preds) > 0 {
+			s.state, s.recorded = flow.StateSuccess, flow.StateSuccess
+		}
+	}
+	if err := r.flowTo(flow.StateResuming); err != nil {
+		return err
+	}
+	if failing {
+		if err := r.flowTo(flow.StateReverting); err != nil {
+			return err
+		}
+		r.startRegion(0, int32(len(r.st)), regFinal, -1, failures)
+		return nil
+	}
+	for i := range r.st {
+		s := &r.st[i]
+		if s.state == flow.StateReverted { // reverted for a retry that had not restarted yet
+			if r.move(int32(i), flow.StatePending) != nil {
+				return nil
+			}
+		}
+	}
+	for i := range r.st {
+		s := &r.st[i]
+		if s.wait == 0 && (s.state == flow.StatePending || s.state == flow.StateRetrying) {
+			r.ready = append(r.ready, int32(i))
+		}
+	}
+	return r.flowTo(flow.StateRunning)
+}
+
+// loop schedules until nothing is left to do.
+func (r *runner) loop() {
+	if !r.serial {
+		w := max(1, min(r.workers, r.c.Atoms()))
+		r.workers = w
+		r.jobs = make(chan job, w)
+		r.done = make(chan completion, w)
+		for range w {
+			r.wg.Add(1)
+			go r.worker()
+		}
+		defer func() {
+			close(r.jobs)
+			r.wg.Wait()
+		}()
+	}
+	ctxDone := r.ctx.Done()
+	for {
+		if r.fatal != nil {
+			r.halt()
+		}
+		if !r.stopping && (r.e.suspend.Load() || r.ctx.Err() != nil) {
+			r.requestStop()
+		}
+		if r.serial {
+			if j, ok := r.nextJob(); ok {
+				r.complete(r.do(j))
+				continue
+			}
+			return
+		}
+		for r.inflight < r.workers {
+			j, ok := r.nextJob()
+			if !ok {
+				break
+			}
+			r.inflight++
+			r.jobs <- j
+		}
+		if r.inflight == 0 {
+			return
+		}
+		select {
+		case c := <-r.done:
+			r.inflight--
+			r.complete(c)
+		case <-r.e.wake:
+		case <-ctxDone:
+			ctxDone = nil
+		}
+	}
+}
+
+// requestStop stops scheduling for a suspension or a cancellation.
+func (r *runner) requestStop() {
+	if r.ctx.Err() != nil {
+		r.cancelled = true
+	}
+	r.halt()
+	if r.fatal == nil && (r.flowState == flow.StateRunning || r.flowState == flow.StateReverting) {
+		_ = r.flowTo(flow.StateSuspending)
+	}
+}
+
+func (r *runner) halt() {
+	r.stopping = true
+	if !r.stopped {
+		r.stopped = true
+		close(r.stop)
+	}
+}
+
+func (r *runner) worker() {
+	defer r.wg.Done()
+	for j := range r.jobs {
+		r.done <- r.do(j)
+	}
+}
+
+// nextJob returns the next job to hand out, recording its transition first.
+// Queued reverts and delays go before new executions.
+func (r *runner) nextJob() (job, bool) {
+	if r.stopping {
+		return job{}, false
+	}
+	for r.qhead < len(r.jobq) {
+		j := r.jobq[r.qhead]
+		r.jobq[r.qhead] = job{}
+		r.qhead++
+		if r.qhead == len(r.jobq) {
+			r.jobq, r.qhead = r.jobq[:0], 0
+		}
+		if r.prepare(&j) {
+			return j, true
+		}
+		if r.fatal != nil || r.stopping {
+			return job{}, false
+		}
+	}
+	for r.head < len(r.ready) {
+		i := r.ready[r.head]
+		r.head++
+		if r.head == len(r.ready) {
+			r.ready, r.head = r.ready[:0], 0
+		}
+		s := &r.st[i]
+		if s.wait != 0 || s.region >= 0 || r.final >= 0 || (s.state != flow.StatePending && s.state != flow.StateRetrying) {
+			continue
+		}
+		if r.nodes[i].Kind == flow.NodeJoin {
+			s.state = flow.StateSuccess
+			r.propagate(i)
+			continue
+		}
+		j := job{kind: jobExec, node: i}
+		if r.prepare(&j) {
+			return j, true
+		}
+		if r.fatal != nil {
+			return job{}, false
+		}
+	}
+	return job{}, false
+}
+
+// prepare checks a job is still wanted, records its transition and fills
+// in its inputs. It returns false for a job to drop.
+func (r *runner) prepare(j *job) bool {
+	i := j.node
+	s := &r.st[i]
+	nd := &r.nodes[i]
+	switch j.kind {
+	case jobExec:
+		if s.region >= 0 || (s.state != flow.StatePending && s.state != flow.StateRetrying) {
+			return false
+		}
+		in, err := r.inputs(nd.Args, nd.ArgNames, false)
+		if r.move(i, flow.StateRunning) != nil {
+			return false
+		}
+		if err != nil { // an output the provider did not produce
+			r.complete(completion{kind: jobExec, node: i, err: err})
+			return false
+		}
+		j.in, j.hist = in, s.hist
+	case jobRevert:
+		if s.region < 0 || !revertible(s.state) {
+			return false
+		}
+		if r.move(i, flow.StateReverting) != nil {
+			return false
+		}
+		j.in, _ = r.inputs(nd.RevertArgs, nd.RevertArgNames, true)
+		j.out = flow.Outcome{Result: s.result, Failure: s.failure}
+		if r.final >= 0 {
+			j.out.FlowFailures = r.regions[r.final].failures
+		} else {
+			j.out.FlowFailures = r.regions[s.region].failures
+		}
+		j.hist = s.hist
+	case jobDelay:
+		if s.region >= 0 || s.state != flow.StateRetrying {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *runner) inputs(args []flow.Arg, names []string, lenient bool) (flow.Inputs, error) {
+	if len(args) == 0 {
+		return flow.Inputs{}, nil
+	}
+	vals := make([]any, len(args))
+	var err error
+	for k := range args {
+		a := &args[k]
+		switch a.Source {
+		case flow.FromNode:
+			p := &r.st[a.Node]
+			v, ok := flow.Output(p.result, r.nodes[a.Node].Provides, int(a.Out))
+			if !ok || p.state != flow.StateSuccess && !lenient {
+				v = flow.Absent()
+				if !a.Optional && err == nil && !lenient {
+					err = fmt.Errorf("%w: %q (output of %q)", flow.ErrNotFound, a.Key, r.nodes[a.Node].Name)
+				}
+			}
+			vals[k] = v
+		case flow.FromStore:
+			v, ok := r.values[a.Key]
+			if !ok {
+				v = flow.Absent()
+				if !a.Optional && err == nil && !lenient {
+					err = fmt.Errorf("%w: store value %q", flow.ErrNotFound, a.Key)
+				}
+			}
+			vals[k] = v
+		case flow.FromInject:
+			vals[k] = a.Value
+		default:
+			vals[k] = flow.Absent()
+		}
+	}
+	return flow.MakeInputs(names, vals), err
+}
+
+// do runs a job: in a worker, or inline for the serial engine.
+func (r *runner) do(j job) (c completion) {
+	c.kind, c.node = j.kind, j.node
+	nd := &r.nodes[j.node]
+	defer func() {
+		if p := recover(); p != nil {
+			c.result, c.err = nil, &flow.PanicError{Value: p, Stack: debug.Stack()}
+		}
+	}()
+	switch j.kind {
+	case jobExec:
+		ctx := r.wctx
+		if nd.Timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, nd.Timeout)
+			defer cancel()
+		}
+		if nd.Kind == flow.NodeRetry {
+			c.result, c.err = nd.Retry.Execute(ctx, j.in, j.hist)
+		} else {
+			c.result, c.err = nd.Task.Execute(ctx, j.in)
+		}
+	case jobRevert:
+		if nd.Kind == flow.NodeRetry {
+			if rv, ok := nd.Retry.(flow.RetryReverter); ok {
+				c.err = rv.Revert(r.sctx, j.in, j.hist)
+			}
+		} else {
+			c.err = nd.Task.Revert(r.sctx, j.in, j.out)
+		}
+	case jobDelay:
+		select {
+		case <-r.cfg.clock.After(j.d):
+		case <-r.stop:
+			c.err = ErrSuspended
+		case <-r.ctx.Done():
+			c.err = r.ctx.Err()
+		}
+	}
+	return c
+}
+
+// complete handles a finished job.
+func (r *runner) complete(c completion) {
+	i := c.node
+	s := &r.st[i]
+	nd := &r.nodes[i]
+	switch c.kind {
+	case jobDelay:
+		if c.err == nil && s.state == flow.StateRetrying && s.region < 0 {
+			r.queue(job{kind: jobExec, node: i})
+		}
+	case jobRevert:
+		if c.err == nil {
+			if r.move(i, flow.StateReverted) != nil {
+				return
+			}
+		} else {
+			s.rfail = flow.NewFailure(nd.Name, c.err)
+			if r.move(i, flow.StateRevertFailure) != nil {
+				return
+			}
+			r.revertFailures = append(r.revertFailures, s.rfail)
+			r.regions[s.region].rfailed = true
+		}
+		r.cleared(i)
+	case jobExec:
+		if c.err != nil && r.ctx.Err() != nil {
+			// interrupted by the caller: stays RUNNING, runs again on resume
+			if !r.stopping {
+				r.requestStop()
+			}
+			return
+		}
+		if c.err == nil {
+			s.result = c.result
+			if nd.Kind == flow.NodeRetry {
+				s.hist = flow.History{Attempts: append(slices.Clip(s.hist.Attempts), flow.Attempt{Result: c.result})}
+			}
+			if r.move(i, flow.StateSuccess) != nil {
+				return
+			}
+			if s.region >= 0 {
+				r.revertIfReady(i)
+			} else {
+				r.propagate(i)
+			}
+			return
+		}
+		s.failure = flow.NewFailure(nd.Name, c.err)
+		if r.move(i, flow.StateFailure) != nil {
+			return
+		}
+		if s.region >= 0 {
+			reg := &r.regions[s.region]
+			reg.failures = append(reg.failures, s.failure)
+			if reg.kind != regFinal && r.final < 0 {
+				r.noteFailure(reg.retry, s.failure)
+			}
+			r.revertIfReady(i)
+			return
+		}
+		r.escalate(nd.Scope, []*flow.Failure{s.failure})
+	}
+}
+
+func (r *runner) propagate(i int32) {
+	for _, sc := range r.c.Succ(i) {
+		s := &r.st[sc]
+		if s.wait--; s.wait == 0 {
+			r.ready = append(r.ready, sc)
+		}
+	}
+}
+
+func (r *runner) queue(j job) { r.jobq = append(r.jobq, j) }
+
+func revertible(s flow.State) bool {
+	return s == flow.StateSuccess || s == flow.StateFailure || s == flow.StateRetrying
+}
+
+func needsRevert(s flow.State) bool {
+	switch s {
+	case flow.StateSuccess, flow.StateFailure, flow.StateRunning, flow.StateReverting, flow.StateRetrying:
+		return true
+	}
+	return false
+}
+
+func (r *runner) revertIfReady(i int32) {
+	s := &r.st[i]
+	if s.rwait != 0 || !revertible(s.state) {
+		return
+	}
+	if r.nodes[i].Kind == flow.NodeJoin {
+		s.state = flow.StateReverted
+		r.cleared(i)
+		return
+	}
+	r.queue(job{kind: jobRevert, node: i})
+}
+
+// cleared is called when node i no longer needs reverting.
+func (r *runner) cleared(i int32) {
+	id := r.st[i].region
+	reg := &r.regions[id]
+	for _, p := range r.c.Pred(i) {
+		ps := &r.st[p]
+		if ps.region == id {
+			if ps.rwait--; ps.rwait == 0 {
+				r.revertIfReady(p)
+			}
+		}
+	}
+	if reg.remaining--; reg.remaining == 0 {
+		r.finishRegion(id)
+	}
+}
+
+// noteFailure adds a failure to the current attempt of retry node rn.
+func (r *runner) noteFailure(rn int32, f *flow.Failure) {
+	s := &r.st[rn]
+	at := slices.Clone(s.hist.Attempts)
+	if len(at) == 0 {
+		at = append(at, flow.Attempt{})
+	}
+	last := &at[len(at)-1]
+	last.Failures = append(slices.Clip(last.Failures), f)
+	s.hist = flow.History{Attempts: at}
+}
+
+// escalate hands failures to the retry controller at scope (or reverts
+// everything when there is none).
+func (r *runner) escalate(scope int32, failures []*flow.Failure) {
+	if r.final >= 0 {
+		reg := &r.regions[r.final]
+		reg.failures = append(reg.failures, failures...)
+		return
+	}
+	if scope < 0 {
+		r.startFinal(failures)
+		return
+	}
+	for _, f := range failures {
+		r.noteFailure(scope, f)
+	}
+	s := &r.st[scope]
+	nd := &r.nodes[scope]
+	// Record the history before acting on the decision.
+	if r.save(scope, s.state) != nil {
+		return
+	}
+	in, _ := r.inputs(nd.Args, nd.ArgNames, true)
+	d := r.decide(nd.Retry, in, s.hist)
+	switch d {
+	case flow.Retry:
+		r.startRegion(scope+1, nd.End, regRetry, scope, failures)
+	case flow.Revert:
+		r.startRegion(scope, nd.End, regEscalate, scope, failures)
+	default:
+		r.startFinal(failures)
+	}
+}
+
+func (r *runner) decide(rt flow.Retrier, in flow.Inputs, h flow.History) (d flow.Decision) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.cfg.logger.Error("engine: retry controller panicked in OnFailure; reverting all", "panic", p)
+			d = flow.RevertAll
+		}
+	}()
+	return rt.OnFailure(in, h)
+}
+
+func (r *runner) startFinal(failures []*flow.Failure) {
+	if r.cfg.cancelOnFailure {
+		r.wcancel()
+	}
+	if r.flowState == flow.StateRunning {
+		if r.flowTo(flow.StateReverting) != nil {
+			return
+		}
+	}
+	r.startRegion(0, int32(len(r.st)), regFinal, -1, failures)
+}
+
+// startRegion starts reverting nodes [lo, hi) in reverse dependency order.
+func (r *runner) startRegion(lo, hi int32, kind regionKind, rn int32, failures []*flow.Failure) {
+	id := int32(len(r.regions))
+	var inherited []*flow.Failure
+	for i := lo; i < hi; i++ {
+		if old := r.st[i].region; old >= 0 && !r.regions[old].dead {
+			r.regions[old].dead = true
+			inherited = append(inherited, r.regions[old].failures...)
+		}
+	}
+	r.regions = append(r.regions, region{lo: lo, hi: hi, kind: kind, retry: rn,
+		failures: append(inherited, failures...)})
+	if kind == regFinal {
+		r.final = id
+	}
+	var remaining int32
+	for i := hi - 1; i >= lo; i-- {
+		s := &r.st[i]
+		s.region = id
+		var cnt int32
+		for _, sc := range r.c.Succ(i) {
+			if sc < hi && needsRevert(r.st[sc].state) {
+				cnt++
+			}
+		}
+		s.rwait = cnt
+		if needsRevert(s.state) {
+			remaining++
+		}
+	}
+	r.regions[id].remaining = remaining
+	if remaining == 0 {
+		r.finishRegion(id)
+		return
+	}
+	for i := hi - 1; i >= lo; i-- {
+		if r.st[i].rwait == 0 && r.st[i].region == id {
+			r.revertIfReady(i)
+		}
+	}
+}
+
+func (r *runner) finishRegion(id int32) {
+	reg := &r.regions[id]
+	if reg.dead {
+		return
+	}
+	reg.dead = true
+	switch {
+	case reg.kind == regFinal:
+		r.finalDone = true
+		return
+	case reg.rfailed:
+		// cannot retry or defer over a failed revert: give up
+		for i := reg.lo; i < reg.hi; i++ {
+			r.st[i].region = -1
+		}
+		r.startFinal(reg.failures)
+		return
+	}
+	for i := reg.lo; i < reg.hi; i++ {
+		r.st[i].region = -1
+	}
+	if reg.kind == regEscalate {
+		r.escalate(r.nodes[reg.retry].Scope, reg.failures)
+		return
+	}
+	// regRetry: reset the subflow and start the next attempt.
+	for i := reg.lo; i < reg.hi; i++ {
+		s := &r.st[i]
+		s.wait = int32(len(r.c.Pred(i)))
+		s.result, s.failure = nil, nil
+		switch s.state {
+		case flow.StateReverted:
+			if r.nodes[i].Kind == flow.NodeJoin {
+				s.state = flow.StatePending
+			} else if r.move(i, flow.StatePending) != nil {
+				return
+			}
+		case flow.StateIgnore:
+			if r.move(i, flow.StatePending) != nil {
+				return
+			}
+		}
+	}
+	rn := reg.retry
+	if r.move(rn, flow.StateRetrying) != nil {
+		return
+	}
+	var d time.Duration
+	if dl, ok := r.nodes[rn].Retry.(flow.Delayer); ok {
+		d = dl.Delay(r.st[rn].hist)
+	}
+	if d > 0 {
+		r.queue(job{kind: jobDelay, node: rn, d: d})
+	} else {
+		r.queue(job{kind: jobExec, node: rn})
+	}
+}
+
+// move records and announces an atom's transition.
+func (r *runner) move(i int32, to flow.State) error {
+	s := &r.st[i]
+	nd := &r.nodes[i]
+	m := flow.MachineTask
+	if nd.Kind == flow.NodeRetry {
+		m = flow.MachineRetry
+	}
+	if s.recorded == to { // resumed in this state: not recorded nor announced twice
+		s.state = to
+		return nil
+	}
+	if err := flow.Transition(m, s.state, to); err != nil {
+		r.fatal = fmt.Errorf("engine: atom %q: %w", nd.Name, err)
+		return r.fatal
+	}
+	from := s.state
+	s.state = to
+	if err := r.save(i, from); err != nil {
+		return err
+	}
+	if r.since != nil {
+		r.announce(i, from, to)
+	}
+	return nil
+}
+
+// save writes node i's current state to the storage, expecting the stored
+// state to be the last one recorded.
+func (r *runner) save(i int32, _ flow.State) error {
+	s := &r.st[i]
+	nd := &r.nodes[i]
+	rec := AtomRecord{Name: nd.Name, Version: nd.Version, State: s.state, Result: s.result,
+		Failure: s.failure, RevertFailure: s.rfail}
+	if nd.Kind == flow.NodeRetry {
+		rec.History = s.hist
+	}
+	if err := r.cfg.storage.SaveAtom(r.sctx, s.recorded, rec); err != nil {
+		r.fatal = fmt.Errorf("engine: record atom %q %s: %w", nd.Name, s.state, err)
+		return r.fatal
+	}
+	s.recorded = s.state
+	return nil
+}
+
+func (r *runner) announce(i int32, from, to flow.State) {
+	now := r.cfg.clock.Now()
+	s := &r.st[i]
+	nd := &r.nodes[i]
+	ev := Event{Flow: r.c.Name(), Atom: nd.Name, Kind: nd.Kind, From: from, To: to, Time: now}
+	if !r.since[i].IsZero() {
+		ev.Elapsed = now.Sub(r.since[i])
+	}
+	r.since[i] = now
+	switch to {
+	case flow.StateSuccess:
+		ev.Result = s.result
+	case flow.StateFailure:
+		ev.Failure = s.failure
+	case flow.StateRevertFailure:
+		ev.Failure = s.rfail
+	}
+	r.notify(ev)
+}
+
+func (r *runner) notify(ev Event) {
+	for _, l := range r.cfg.listeners {
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					r.cfg.logger.Error("engine: listener panicked", "panic", p, "stack", string(debug.Stack()))
+				}
+			}()
+			l.OnEvent(ev)
+		}()
+	}
+}
+
+// flowTo records and announces a flow transition.
+func (r *runner) flowTo(to flow.State) error {
+	from := r.flowState
+	if err := flow.FlowTransition(from, to); err != nil {
+		r.fatal = fmt.Errorf("engine: %w", err)
+		return r.fatal
+	}
+	if err := r.cfg.storage.SaveFlow(r.sctx, from, to); err != nil {
+		r.fatal = fmt.Errorf("engine: record flow %s: %w", to, err)
+		return r.fatal
+	}
+	r.flowState = to
+	if r.since != nil {
+		now := r.cfg.clock.Now()
+		ev := Event{Flow: r.c.Name(), From: from, To: to, Time: now, Elapsed: now.Sub(r.flowSince)}
+		r.flowSince = now
+		if to.Terminal() && r.final >= 0 {
+			ev.Failures = r.regions[r.final].failures
+			ev.RevertFailures = r.revertFailures
+		}
+		r.notify(ev)
+	}
+	return nil
+}
+
+// finish decides the flow's final state once the loop is over.
+func (r *runner) finish() error {
+	name := r.c.Name()
+	if r.fatal != nil {
+		fe := &FlowError{Flow: name, State: flow.StateFailure, Err: r.fatal, RevertFailures: r.revertFailures}
+		if r.final >= 0 {
+			fe.Failures = r.regions[r.final].failures
+		}
+		// Record the failure unless the storage itself is the problem.
+		if !errors.Is(r.fatal, ErrConflict) && flow.FlowTransition(r.flowState, flow.StateFailure) == nil {
+			r.fatal = nil
+			_ = r.flowTo(flow.StateFailure)
+		}
+		return fe
+	}
+	if r.finalDone {
+		to := flow.StateReverted
+		if len(r.revertFailures) > 0 {
+			to = flow.StateRevertFailure
+		}
+		if err := r.flowTo(to); err != nil {
+			return &FlowError{Flow: name, State: flow.StateFailure, Err: err}
+		}
+		return &FlowError{Flow: name, State: to, Failures: r.regions[r.final].failures, RevertFailures: r.revertFailures}
+	}
+	allDone := true
+	for i := range r.st {
+		if r.st[i].state != flow.StateSuccess {
+			allDone = false
+			break
+		}
+	}
+	if allDone {
+		if err := r.flowTo(flow.StateSuccess); err != nil {
+			return &FlowError{Flow: name, State: flow.StateFailure, Err: err}
+		}
+		return nil
+	}
+	if r.stopping {
+		if err := r.flowTo(flow.StateSuspended); err != nil {
+			return &FlowError{Flow: name, State: flow.StateFailure, Err: err}
+		}
+		if r.cancelled {
+			return fmt.Errorf("%w: %w", ErrSuspended, context.Cause(r.ctx))
+		}
+		return ErrSuspended
+	}
+	err := errors.New("engine: scheduler stalled (a bug)")
+	_ = r.flowTo(flow.StateFailure)
+	return &FlowError{Flow: name, State: flow.StateFailure, Err: err}
+}
