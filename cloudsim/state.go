@@ -79,6 +79,7 @@ type server struct {
 	Volumes               []*serverVolume
 	Actions               []*instanceAction // oldest first
 	UserData              string
+	nova                  *novaServer // Nova-only details, see nova.go
 }
 
 type volAttachment struct {
@@ -99,7 +100,8 @@ type volume struct {
 	VolumeType            string
 	AZ                    string
 	Bootable              bool
-	ImageID               string // source image, if any
+	ImageID               string            // source image, if any
+	ImageMeta             map[string]string // volume_image_metadata, captured from Glance when the copy finishes
 	SnapshotID, SourceVol string
 	Multiattach           bool
 	Metadata              map[string]string
