@@ -190,6 +190,9 @@ func (r *runner) resume(snap Snapshot) error {
 		if !ok {
 			continue
 		}
+		if rec.Failure != nil {
+			failures = append(failures, rec.Failure)
+		}
 		s.recorded, s.state = rec.State, rec.State
 		s.result, s.failure, s.rfail, s.hist = rec.Result, rec.Failure, rec.RevertFailure, rec.History
 		switch rec.State {
@@ -197,7 +200,6 @@ func (r *runner) resume(snap Snapshot) error {
 			s.state = flow.StatePending // run again; RUNNING is not recorded twice
 		case flow.StateFailure:
 			failing = true
-			failures = append(failures, rec.Failure)
 		case flow.StateReverting:
 			failing = true
 			s.state = flow.StateSuccess
@@ -339,24 +341,22 @@ func (r *runner) worker() {
 // nextJob returns the next job to hand out, recording its transition first.
 // Queued reverts and delays go before new executions.
 func (r *runner) nextJob() (job, bool) {
-	if r.stopping {
-		return job{}, false
-	}
-	for r.qhead < len(r.jobq) {
-		j := r.jobq[r.qhead]
-		r.jobq[r.qhead] = job{}
-		r.qhead++
-		if r.qhead == len(r.jobq) {
-			r.jobq, r.qhead = r.jobq[:0], 0
+	for !r.stopping && r.fatal == nil {
+		if r.qhead < len(r.jobq) {
+			j := r.jobq[r.qhead]
+			r.jobq[r.qhead] = job{}
+			r.qhead++
+			if r.qhead == len(r.jobq) {
+				r.jobq, r.qhead = r.jobq[:0], 0
+			}
+			if r.prepare(&j) {
+				return j, true
+			}
+			continue
 		}
-		if r.prepare(&j) {
-			return j, true
+		if r.head >= len(r.ready) {
+			break
 		}
-		if r.fatal != nil || r.stopping {
-			return job{}, false
-		}
-	}
-	for r.head < len(r.ready) {
 		i := r.ready[r.head]
 		r.head++
 		if r.head == len(r.ready) {
@@ -374,9 +374,6 @@ func (r *runner) nextJob() (job, bool) {
 		j := job{kind: jobExec, node: i}
 		if r.prepare(&j) {
 			return j, true
-		}
-		if r.fatal != nil {
-			return job{}, false
 		}
 	}
 	return job{}, false
@@ -759,7 +756,10 @@ func (r *runner) finishRegion(id int32) {
 	for i := reg.lo; i < reg.hi; i++ {
 		s := &r.st[i]
 		s.wait = int32(len(r.c.Pred(i)))
-		s.result, s.failure = nil, nil
+		s.result, s.failure, s.rfail = nil, nil, nil
+		if r.nodes[i].Kind == flow.NodeRetry {
+			s.hist = flow.History{} // a nested controller starts afresh
+		}
 		switch s.state {
 		case flow.StateReverted:
 			if r.nodes[i].Kind == flow.NodeJoin {
