@@ -1,0 +1,129 @@
+package flow_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ostask/ostask/flow"
+)
+
+func TestInputs(t *testing.T) {
+	in := flow.NewInputs(map[string]any{"n": 3, "s": "x", "nil": nil})
+	if v, err := flow.Get[int](in, "n"); err != nil || v != 3 {
+		t.Fatal(v, err)
+	}
+	if _, err := flow.Get[int](in, "s"); !errors.Is(err, flow.ErrWrongType) || err.Error() != `flow: input "s" is string, not int` {
+		t.Fatal(err)
+	}
+	if _, err := flow.Get[int](in, "none"); !errors.Is(err, flow.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if v, err := flow.Get[error](in, "nil"); err != nil || v != nil {
+		t.Fatal(v, err)
+	}
+	if flow.GetOr(in, "none", 7) != 7 || flow.GetOr(in, "n", 7) != 3 {
+		t.Fatal("GetOr")
+	}
+	opt := flow.MakeInputs([]string{"a", "b"}, []any{1, flow.Absent()})
+	if _, ok := opt.Lookup("b"); ok || opt.Len() != 2 || len(opt.Map()) != 1 {
+		t.Fatal("absent optional input is visible")
+	}
+}
+
+func TestFuncTaskRevert(t *testing.T) {
+	var gotR int
+	var gotF *flow.Failure
+	tk := flow.TaskFunc("t", func(context.Context, flow.Inputs) (int, error) { return 5, nil },
+		flow.Version("2"), flow.Timeout(time.Second)).
+		OnRevert(func(_ context.Context, _ flow.Inputs, r int, f *flow.Failure) error {
+			gotR, gotF = r, f
+			return nil
+		})
+	if s := tk.Spec(); s.Version != "2" || s.Timeout != time.Second {
+		t.Fatal(s)
+	}
+	r, err := tk.Execute(context.Background(), flow.Inputs{})
+	if err != nil || r != 5 {
+		t.Fatal(r, err)
+	}
+	fail := flow.NewFailure("t", errors.New("x"))
+	_ = tk.Revert(context.Background(), flow.Inputs{}, flow.Outcome{Result: r})
+	if gotR != 5 || gotF != nil {
+		t.Fatal(gotR, gotF)
+	}
+	_ = tk.Revert(context.Background(), flow.Inputs{}, flow.Outcome{Failure: fail})
+	if gotR != 0 || gotF != fail {
+		t.Fatal(gotR, gotF)
+	}
+	errT := flow.TaskFunc("e", func(context.Context, flow.Inputs) (int, error) { return 1, errors.New("bad") })
+	if r, err := errT.Execute(context.Background(), flow.Inputs{}); err == nil || r != nil {
+		t.Fatal(r, err)
+	}
+	if errT.Revert(context.Background(), flow.Inputs{}, flow.Outcome{}) != nil {
+		t.Fatal("default revert")
+	}
+}
+
+func TestFailure(t *testing.T) {
+	base := errors.New("root")
+	p := &flow.PanicError{Value: base, Stack: []byte("stack")}
+	f := flow.NewFailure("a", p)
+	if !errors.Is(f, base) || f.Stack != "stack" || f.Error() != "a: panic: root" || f.Type != "*flow.PanicError" {
+		t.Fatalf("%+v", f)
+	}
+	if (&flow.Failure{Message: "m"}).Error() != "m" {
+		t.Fatal("no atom")
+	}
+}
+
+func TestControllers(t *testing.T) {
+	ctx := context.Background()
+	h := func(n int) flow.History { return flow.History{Attempts: make([]flow.Attempt, n)} }
+	tm := flow.Times("t", 3)
+	if v, _ := tm.Execute(ctx, flow.Inputs{}, h(1)); v != 2 {
+		t.Fatal(v)
+	}
+	if tm.OnFailure(flow.Inputs{}, h(2)) != flow.Retry || tm.OnFailure(flow.Inputs{}, h(3)) != flow.Revert {
+		t.Fatal("times")
+	}
+	if flow.Times("t", 1, flow.RevertAllOnGiveUp()).OnFailure(flow.Inputs{}, h(1)) != flow.RevertAll {
+		t.Fatal("revert all")
+	}
+	fe := flow.ForEach("f", []string{"a", "a"})
+	if v, _ := fe.Execute(ctx, flow.Inputs{}, h(1)); v != "a" {
+		t.Fatal(v)
+	}
+	if _, err := fe.Execute(ctx, flow.Inputs{}, h(2)); err == nil {
+		t.Fatal("no values left")
+	}
+	pf := flow.ParameterizedForEach("p")
+	in := flow.NewInputs(map[string]any{"values": []any{1, 2}})
+	if v, _ := pf.Execute(ctx, in, h(1)); v != 2 || pf.OnFailure(in, h(1)) != flow.Retry || pf.OnFailure(in, h(2)) != flow.Revert {
+		t.Fatal(v)
+	}
+	if _, err := pf.Execute(ctx, flow.NewInputs(map[string]any{"values": 3}), h(0)); !errors.Is(err, flow.ErrWrongType) {
+		t.Fatal(err)
+	}
+	if pf.OnFailure(flow.Inputs{}, h(0)) != flow.Revert {
+		t.Fatal("unreadable values must give up")
+	}
+	b := flow.Times("b", 9, flow.Backoff(time.Second, 5*time.Second))
+	var got []time.Duration
+	for i := 1; i <= 5; i++ {
+		got = append(got, b.Delay(h(i)))
+	}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatal(got)
+		}
+	}
+	if flow.Times("d", 2, flow.Delay(time.Minute)).Delay(h(4)) != time.Minute || tm.Delay(h(1)) != 0 {
+		t.Fatal("delay")
+	}
+	if flow.Retry.String() != "RETRY" || flow.RevertAll.String() != "REVERT_ALL" {
+		t.Fatal("decision names")
+	}
+}
