@@ -211,28 +211,37 @@ func runAttempts[T any](ctx context.Context, c *Cloud, o callOpts, spec attemptS
 			// Never block the monitor goroutine: clean up and retry on a
 			// goroutine of the Cloud's.
 			c.goOwned(func(cctx context.Context) {
-				ctx, stop := mergeCancel(ctx, cctx)
-				defer stop()
+				// The next attempt lives until its own future completes, or
+				// until the caller's ctx or the Cloud ends.
+				actx, release := mergeCancel(ctx, cctx)
+				fail := func(e error) {
+					release()
+					errs = append(errs, e)
+					p.Reject(&RetriesExhaustedError{Op: string(spec.kind) + " " + spec.op, Attempts: errs})
+				}
 				if o.cleanup == CleanupDelete && id != "" {
-					if cerr := spec.cleanup(ctx, id); cerr != nil {
+					if cerr := spec.cleanup(actx, id); cerr != nil {
+						release()
 						p.Reject(&CleanupError{Kind: spec.kind, ID: id, Attempt: err, Err: cerr})
 						return
 					}
 				}
-				if werr := sleepCtx(ctx, backoffDelay(o, attempt, err)); werr != nil {
-					errs = append(errs, werr)
-					p.Reject(&RetriesExhaustedError{Op: string(spec.kind) + " " + spec.op, Attempts: errs})
+				if werr := sleepCtx(actx, backoffDelay(o, attempt, err)); werr != nil {
+					fail(werr)
 					return
 				}
 				next := attempt + 1
-				in, f, serr := spec.start(ctx, next)
+				in, f, serr := spec.start(actx, next)
 				if serr != nil {
-					errs = append(errs, serr)
-					p.Reject(&RetriesExhaustedError{Op: string(spec.kind) + " " + spec.op, Attempts: errs})
+					fail(serr)
 					return
 				}
 				op.setAttempt(in, next)
-				f.OnDone(onDone(next, in.ID))
+				cb := onDone(next, in.ID)
+				f.OnDone(func(v T, err error) {
+					release()
+					cb(v, err)
+				})
 			})
 		}
 	}

@@ -61,6 +61,12 @@ clouds.yaml, or OS_* variables; --sim starts an embedded cloudsim instead.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &ExitError{Code: 2, Err: fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
-	root.AddCommand(newSimCmd())
+	cf := &cloudFlags{}
+	root.AddCommand(newSimCmd(), newServerCmd(cf), newVolumeCmd(cf))
+	for _, c := range root.Commands() {
+		if c.Name() == "server" || c.Name() == "volume" {
+			cf.register(c)
+		}
+	}
 	return root
 }
