@@ -1,0 +1,124 @@
+package ops_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/ostask/ostask/cloudsim"
+	"github.com/ostask/ostask/ops"
+)
+
+func TestVolumeLifecycle(t *testing.T) {
+	tc := start(t, nil, false)
+	ctx := ctxT(t)
+	c := tc.cloud
+	sop, err := c.CreateServer(ctx, serverOpts("vol-host"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vop, err := c.CreateVolume(ctx, ops.VolumeCreateOpts{Name: "data", Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sop.Result(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vop.Result(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Status != "available" || v.ID != vop.ID() {
+		t.Fatalf("volume %s %s", v.ID, v.Status)
+	}
+	ext, err := c.ExtendVolume(ctx, v.ID, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err = ext.Result(ctx); err != nil || v.Size != 3 || v.Status != "available" {
+		t.Fatalf("extend: %v %v", v, err)
+	}
+	att, err := c.AttachVolume(ctx, s.ID, v.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err = att.Result(ctx); err != nil || v.Status != "in-use" || len(v.Attachments) != 1 || v.Attachments[0].ServerID != s.ID {
+		t.Fatalf("attach: %+v %v", v, err)
+	}
+	det, err := c.DetachVolume(ctx, s.ID, v.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err = det.Result(ctx); err != nil || v.Status != "available" {
+		t.Fatalf("detach: %+v %v", v, err)
+	}
+	del, err := c.DeleteVolume(ctx, v.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := del.Result(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if vs := tc.sim.Volumes(); len(vs) != 0 {
+		t.Fatalf("volumes left: %+v", vs)
+	}
+	// Deleting what is already gone succeeds at once.
+	again, err := c.DeleteVolume(ctx, v.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := again.Result(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVolumeCreateFaultAndRetry(t *testing.T) {
+	plan := &cloudsim.FaultPlan{Scripted: []cloudsim.Scripted{{Op: cloudsim.OpVolumeCreate, Name: "flaky", FirstN: 1, Kind: cloudsim.FaultError}}}
+	tc := start(t, plan, false)
+	ctx := ctxT(t)
+	op, err := tc.cloud.CreateVolume(ctx, ops.VolumeCreateOpts{Name: "flaky", Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = op.Result(ctx)
+	var fe *ops.FaultError
+	if !errors.As(err, &fe) || fe.Status != "error" || fe.Kind != ops.KindVolume {
+		t.Fatalf("want a volume FaultError, got %v", err)
+	}
+	// Same name again: the plan fails only the first, and retries clean up.
+	plan2 := &cloudsim.FaultPlan{Scripted: []cloudsim.Scripted{{Op: cloudsim.OpVolumeCreate, FirstN: 2, Kind: cloudsim.FaultError}}}
+	tc2 := start(t, plan2, false)
+	op2, err := tc2.cloud.CreateVolume(ctx, ops.VolumeCreateOpts{Name: "retried", Size: 1}, ops.WithRetries(3), ops.WithBackoff(fastBackoff()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := op2.Result(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := tc2.sim.Volumes()
+	if len(vs) != 1 || vs[0].ID != v.ID || vs[0].Status != "available" || op2.Attempts() != 3 {
+		t.Fatalf("after retries: %+v (attempts %d)", vs, op2.Attempts())
+	}
+}
+
+func TestVolumeDeleteFault(t *testing.T) {
+	tc := start(t, &cloudsim.FaultPlan{Ops: map[cloudsim.Op]cloudsim.OpFaults{cloudsim.OpVolumeDelete: {Error: 1}}}, false)
+	ctx := ctxT(t)
+	op, err := tc.cloud.CreateVolume(ctx, ops.VolumeCreateOpts{Name: "sticky", Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := op.Result(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	del, err := tc.cloud.DeleteVolume(ctx, v.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fe *ops.FaultError
+	if _, err := del.Result(ctx); !errors.As(err, &fe) || fe.Status != "error_deleting" {
+		t.Fatalf("want error_deleting FaultError, got %v", err)
+	}
+}
