@@ -79,8 +79,9 @@ func faultName(code int) string {
 // writeError writes e in the format of svc. Nova and Cinder use
 // {"<faultName>": {"code", "message"}}; Keystone (and 401s from
 // keystonemiddleware anywhere) use {"error": {"code", "message", "title"}};
-// Glance answers in webob's plain form, approximated here by the Nova form
-// with the same names.
+// Glance answers with webob's own JSON error body, {"message", "code":
+// "404 Not Found", "title"}, whose message follows webob's body template
+// (the explanation, "<br /><br />", then empty detail and comment lines).
 func writeError(w http.ResponseWriter, svc service, e *apiError) {
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
@@ -88,6 +89,9 @@ func writeError(w http.ResponseWriter, svc service, e *apiError) {
 	var body any
 	if svc == svcIdentity || e.Code == 401 {
 		body = map[string]any{"error": map[string]any{"code": e.Code, "message": e.Message, "title": http.StatusText(e.Code)}}
+	} else if svc == svcImage {
+		body = map[string]any{"message": e.Message + "<br /><br />\n\n\n", "title": http.StatusText(e.Code),
+			"code": fmt.Sprintf("%d %s", e.Code, http.StatusText(e.Code))}
 	} else {
 		inner := map[string]any{"code": e.Code, "message": e.Message}
 		if e.RetryAfter > 0 {
