@@ -1,0 +1,48 @@
+package cloudsim
+
+import "time"
+
+// NovaSeedServersForTest adds n ACTIVE servers of the demo project without
+// going through the API, all stamped with the current time. It returns
+// their ids, oldest first.
+func (s *Sim) NovaSeedServersForTest(n int) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advanceLocked()
+	now := s.clock.Now()
+	fl := s.flavors[0]
+	rc := &reqCtx{Token: &token{ProjectID: DemoProjectID, UserID: DemoUserID}, RequestID: "req-seed"}
+	ids := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		cr := &createReq{name: "seed", maxCount: 1, minCount: 1, networks: "auto"}
+		sv := s.newServerLocked(rc, cr, fl, "r-seed", 0, now)
+		sv.VMState, sv.TaskState, sv.PowerState = vmActive, "", 1
+		sv.Host, sv.AZ, sv.LaunchedAt = computeHosts[0], "nova", now
+		ids = append(ids, sv.ID)
+	}
+	return ids
+}
+
+// NovaTouchServersForTest stamps the given servers as changed now.
+func (s *Sim) NovaTouchServersForTest(ids []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock.Now()
+	for _, id := range ids {
+		if sv := s.servers[id]; sv != nil {
+			sv.Metadata["touched"] = now.Format(time.RFC3339Nano)
+			s.touchServer(sv, now)
+		}
+	}
+}
+
+// NovaNewVolumeForTest creates an available volume of the demo project
+// and returns its id.
+func (s *Sim) NovaNewVolumeForTest(name string, size int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock.Now()
+	v := s.newVolumeLocked(DemoProjectID, DemoUserID, name, size, "", nil, now)
+	s.setVolumeStatus(v, "available", now)
+	return v.ID
+}
