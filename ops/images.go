@@ -76,7 +76,7 @@ func (c *Cloud) DeleteImage(ctx context.Context, id string, options ...Option) (
 	}
 	since := c.serverNow()
 	var res images.DeleteResult
-	err = callRetry(ctx, 3, func(ctx context.Context) error {
+	err = callRetry(ctx, callAttempts, func(ctx context.Context) error {
 		res = images.Delete(ctx, c.Image, id)
 		return res.Err
 	}, nil)

@@ -41,6 +41,15 @@ type Operation[T any] struct {
 	mu       sync.Mutex
 	initial  Initial
 	attempts int
+	errs     []error // errors of the failed attempts so far
+}
+
+// AttemptErrors returns the errors of the attempts that failed, also when
+// a later attempt succeeded (what the retries hid).
+func (o *Operation[T]) AttemptErrors() []error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]error(nil), o.errs...)
 }
 
 // Initial returns the answer of the operation's latest HTTP call.
@@ -200,6 +209,9 @@ func runAttempts[T any](ctx context.Context, c *Cloud, o callOpts, spec attemptS
 				return
 			}
 			errs = append(errs, err)
+			op.mu.Lock()
+			op.errs = append(op.errs, err)
+			op.mu.Unlock()
 			if attempt >= o.attempts || !Retryable(err) || ctx.Err() != nil {
 				if len(errs) == 1 {
 					p.Reject(err)
@@ -324,3 +336,8 @@ func containsAny(s string, subs ...string) bool {
 	}
 	return false
 }
+
+// callAttempts bounds the retries of one synchronous call on throttling
+// (429/503) and server errors: with the backoff of callRetry, 5 attempts
+// ride out about 15 s of trouble.
+const callAttempts = 5

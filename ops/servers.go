@@ -183,7 +183,7 @@ func (c *Cloud) CreateServer(ctx context.Context, opts ServerCreateOpts, options
 		}
 		var res servers.CreateResult
 		var adopted *servers.Server
-		err := callRetry(ctx, 3, func(ctx context.Context) error {
+		err := callRetry(ctx, callAttempts, func(ctx context.Context) error {
 			res = servers.Create(ctx, c.Compute, opts, nil)
 			return res.Err
 		}, func(ctx context.Context) (bool, error) {
@@ -216,7 +216,11 @@ func (c *Cloud) CreateServer(ctx context.Context, opts ServerCreateOpts, options
 // findServerByKey lists servers named name (exactly) and returns the one
 // whose metadata holds key, or nil.
 func (c *Cloud) findServerByKey(ctx context.Context, name, key string) (*servers.Server, error) {
-	pages, err := servers.List(c.Compute, serverListOpts{name: "^" + regexp.QuoteMeta(name) + "$"}).AllPages(ctx)
+	var pages pagination.Page
+	err := callRetry(ctx, callAttempts, func(ctx context.Context) (err error) {
+		pages, err = servers.List(c.Compute, serverListOpts{name: "^" + regexp.QuoteMeta(name) + "$"}).AllPages(ctx)
+		return err
+	}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("look up server by idempotency key: %w", err)
 	}
@@ -253,7 +257,7 @@ func (c *Cloud) DeleteServer(ctx context.Context, id string, options ...Option) 
 	}
 	since := c.serverNow()
 	var res servers.DeleteResult
-	err = callRetry(ctx, 3, func(ctx context.Context) error {
+	err = callRetry(ctx, callAttempts, func(ctx context.Context) error {
 		res = servers.Delete(ctx, c.Compute, id)
 		return res.Err
 	}, nil)
@@ -287,7 +291,7 @@ func (c *Cloud) serverAction(ctx context.Context, id, op string, options []Optio
 	}
 	since := c.serverNow()
 	var res gophercloud.Result
-	err = callRetry(ctx, 3, func(ctx context.Context) error {
+	err = callRetry(ctx, callAttempts, func(ctx context.Context) error {
 		res = call(ctx)
 		return res.Err
 	}, nil)
@@ -499,7 +503,7 @@ func (c *Cloud) snapshot(ctx context.Context, id, op string, options []Option, c
 	}
 	since := c.serverNow()
 	var res servers.CreateImageResult
-	err = callRetry(ctx, 3, func(ctx context.Context) error {
+	err = callRetry(ctx, callAttempts, func(ctx context.Context) error {
 		res = call(ctx)
 		return res.Err
 	}, nil)
@@ -553,7 +557,7 @@ func (c *Cloud) AttachVolume(ctx context.Context, serverID, volumeID, device str
 	}
 	since := c.serverNow()
 	var res volumeattach.CreateResult
-	err = callRetry(ctx, 3, func(ctx context.Context) error {
+	err = callRetry(ctx, callAttempts, func(ctx context.Context) error {
 		res = volumeattach.Create(ctx, c.Compute, serverID, volumeattach.CreateOpts{VolumeID: volumeID, Device: device})
 		return res.Err
 	}, nil)
@@ -592,7 +596,7 @@ func (c *Cloud) DetachVolume(ctx context.Context, serverID, volumeID string, opt
 	}
 	since := c.serverNow()
 	var res volumeattach.DeleteResult
-	err = callRetry(ctx, 3, func(ctx context.Context) error {
+	err = callRetry(ctx, callAttempts, func(ctx context.Context) error {
 		res = volumeattach.Delete(ctx, c.Compute, serverID, volumeID)
 		return res.Err
 	}, nil)

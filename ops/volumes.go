@@ -200,7 +200,7 @@ func (c *Cloud) CreateVolume(ctx context.Context, opts VolumeCreateOpts, options
 		}
 		var res volumes.CreateResult
 		var adopted *Volume
-		err := callRetry(ctx, 3, func(ctx context.Context) error {
+		err := callRetry(ctx, callAttempts, func(ctx context.Context) error {
 			res = volumes.Create(ctx, c.Volume, opts, nil)
 			return res.Err
 		}, func(ctx context.Context) (bool, error) {
@@ -233,12 +233,15 @@ func (c *Cloud) CreateVolume(ctx context.Context, opts VolumeCreateOpts, options
 // findVolumeByKey finds the volume whose metadata holds key.
 func (c *Cloud) findVolumeByKey(ctx context.Context, key string) (*Volume, error) {
 	var found *Volume
-	err := c.eachVolume(ctx, volumeListOpts{metadata: map[string]string{IdempotencyMetadataKey: key}}, func(v *volumes.Volume) {
-		if v.Metadata[IdempotencyMetadataKey] == key && found == nil {
-			cp := *v
-			found = &cp
-		}
-	})
+	err := callRetry(ctx, callAttempts, func(ctx context.Context) error {
+		found = nil
+		return c.eachVolume(ctx, volumeListOpts{metadata: map[string]string{IdempotencyMetadataKey: key}}, func(v *volumes.Volume) {
+			if v.Metadata[IdempotencyMetadataKey] == key && found == nil {
+				cp := *v
+				found = &cp
+			}
+		})
+	}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("look up volume by idempotency key: %w", err)
 	}
@@ -266,7 +269,7 @@ func (c *Cloud) DeleteVolume(ctx context.Context, id string, options ...Option) 
 	}
 	since := c.serverNow()
 	var res volumes.DeleteResult
-	err = callRetry(ctx, 3, func(ctx context.Context) error {
+	err = callRetry(ctx, callAttempts, func(ctx context.Context) error {
 		res = volumes.Delete(ctx, c.Volume, id, nil)
 		return res.Err
 	}, nil)
@@ -302,7 +305,7 @@ func (c *Cloud) ExtendVolume(ctx context.Context, id string, newSize int, option
 	}
 	since := c.serverNow()
 	var res volumes.ExtendSizeResult
-	err = callRetry(ctx, 3, func(ctx context.Context) error {
+	err = callRetry(ctx, callAttempts, func(ctx context.Context) error {
 		res = volumes.ExtendSize(ctx, c.Volume, id, volumes.ExtendSizeOpts{NewSize: newSize})
 		return res.Err
 	}, nil)
