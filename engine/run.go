@@ -149,6 +149,9 @@ func (r *runner) run() error {
 	r.flowState = snap.Flow
 	fresh := snap.Flow == flow.StatePending && len(snap.Atoms) == 0
 	if fresh {
+		if m, ok := r.cfg.storage.(interface{ reserve(int) }); ok {
+			m.reserve(r.c.Atoms())
+		}
 		r.values = r.cfg.values
 		if err := r.cfg.storage.SaveValues(r.sctx, r.values); err != nil {
 			return fmt.Errorf("engine: save values: %w", err)
@@ -390,7 +393,7 @@ func (r *runner) prepare(j *job) bool {
 		if s.region >= 0 || (s.state != flow.StatePending && s.state != flow.StateRetrying) {
 			return false
 		}
-		in, err := r.inputs(nd.Args, nd.ArgNames, false)
+		in, err := r.inputs(nd.Args[:nd.NExec], nd.ArgNames[:nd.NExec], false)
 		if r.move(i, flow.StateRunning) != nil {
 			return false
 		}
@@ -406,7 +409,7 @@ func (r *runner) prepare(j *job) bool {
 		if r.move(i, flow.StateReverting) != nil {
 			return false
 		}
-		j.in, _ = r.inputs(nd.RevertArgs, nd.RevertArgNames, true)
+		j.in, _ = r.inputs(nd.Args, nd.ArgNames, true)
 		j.out = flow.Outcome{Result: s.result, Failure: s.failure}
 		if r.final >= 0 {
 			j.out.FlowFailures = r.regions[r.final].failures
@@ -651,7 +654,7 @@ func (r *runner) escalate(scope int32, failures []*flow.Failure) {
 	if r.save(scope, s.state) != nil {
 		return
 	}
-	in, _ := r.inputs(nd.Args, nd.ArgNames, true)
+	in, _ := r.inputs(nd.Args[:nd.NExec], nd.ArgNames[:nd.NExec], true)
 	d := r.decide(nd.Retry, in, s.hist)
 	switch d {
 	case flow.Retry:

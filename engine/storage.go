@@ -101,6 +101,15 @@ func (m *Memory) SaveAtom(_ context.Context, from flow.State, rec AtomRecord) er
 	return nil
 }
 
+// reserve sizes the atom table once the engine knows the flow.
+func (m *Memory) reserve(n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.atoms == nil {
+		m.atoms = make(map[string]AtomRecord, n)
+	}
+}
+
 // SaveValues implements Storage.
 func (m *Memory) SaveValues(_ context.Context, values map[string]any) error {
 	m.mu.Lock()

@@ -49,14 +49,12 @@ type Node struct {
 	Provides []string
 	Flow     string // the innermost flow holding the node
 
-	// Args are the inputs of Execute; ArgNames their names, in the same
-	// order (ready for MakeInputs).
+	// Args are the inputs of Revert: the first NExec are those of Execute,
+	// the rest come from RevertRequires. ArgNames are their names, in the
+	// same order (ready for MakeInputs).
 	Args     []Arg
 	ArgNames []string
-	// RevertArgs extend Args with the RevertRequires (same slice as Args
-	// when there are none).
-	RevertArgs     []Arg
-	RevertArgNames []string
+	NExec    int32
 
 	// Scope is the index of the retry node controlling this node, or -1.
 	Scope int32
@@ -191,7 +189,6 @@ type anode struct {
 	flow    *Flow // flows only
 	task    Task  // tasks only
 	retrier Retrier
-	spec    Spec     // tasks and retries
 	retry   *anode   // a flow's retry controller
 	kids    []*anode // graph flows: in topological order
 	gpreds  [][]int  // graph flows: predecessors of kids[i], as kid indices
@@ -221,17 +218,14 @@ func (c *compiler) atomName(n string, flowName string) {
 		c.errs = append(c.errs, &MisuseError{Flow: flowName, Reason: "an atom has no name"})
 		return
 	}
-	if c.seen == nil {
-		c.seen = map[string]struct{}{}
-	}
-	if _, ok := c.seen[n]; ok {
+	if _, ok := c.index[n]; ok {
 		if c.dups == nil {
 			c.dups = map[string]struct{}{}
 		}
 		c.dups[n] = struct{}{}
 		return
 	}
-	c.seen[n] = struct{}{}
+	c.index[n] = -1
 }
 
 // atomKeys returns the names an atom needs from outside (required and
@@ -253,15 +247,16 @@ func atomKeys(s *Spec) (req []string) {
 	return req
 }
 
+// analyzeAtom keeps only what the analysis needs: the Spec is asked for
+// again when the node is emitted, so that big flows do not hold two copies.
 func (c *compiler) analyzeAtom(name string, s Spec, flowName string) *anode {
-	a := &anode{name: s.Name, spec: s}
+	a := &anode{name: s.Name}
 	if a.name == "" {
 		a.name = name
-		a.spec.Name = name
 	}
 	c.atomName(a.name, flowName)
-	a.req = atomKeys(&a.spec)
-	a.prov = a.spec.Provides
+	a.req = atomKeys(&s)
+	a.prov = s.Provides
 	c.count++
 	return a
 }
@@ -616,7 +611,14 @@ func atomExports(idx int32, prov []string) map[string][]ref {
 // emitAtom appends an atom's node and resolves its arguments in the
 // current scope.
 func (c *compiler) emitAtom(a *anode, scope int32, flowName string) int32 {
-	s := &a.spec
+	var spec Spec
+	if a.isRetry {
+		spec = a.retrier.Spec()
+	} else {
+		spec = a.task.Spec()
+	}
+	spec.Name = a.name
+	s := &spec
 	n := Node{Name: a.name, Version: s.Version, Task: a.task, Retry: a.retrier,
 		Timeout: s.Timeout, Provides: s.Provides, Flow: flowName, Scope: scope, End: -1}
 	if a.isRetry {
@@ -665,8 +667,7 @@ func (c *compiler) emitAtom(a *anode, scope int32, flowName string) int32 {
 		for _, r := range s.RevertRequires {
 			resolve(r, false, true)
 		}
-		n.Args, n.ArgNames = args[:nexec:nexec], names[:nexec:nexec]
-		n.RevertArgs, n.RevertArgNames = args, names
+		n.Args, n.ArgNames, n.NExec = args, names, int32(nexec)
 	}
 	return c.newNode(n)
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // Spec declares an atom: its name, what it needs and what it provides.
-// The compiler reads it once, so Spec may build it afresh on every call.
+// The compiler may call Spec more than once; it must return the same value.
 type Spec struct {
 	Name    string // unique among all atoms of the flow tree
 	Version string // recorded with the atom's state; informative
