@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -68,5 +69,66 @@ clouds.yaml, or OS_* variables; --sim starts an embedded cloudsim instead.`,
 			cf.register(c)
 		}
 	}
+	markUsageErrors(root)
 	return root
+}
+
+// markUsageErrors makes argument-count errors, missing required flags and
+// unknown subcommands exit with code 2, like flag errors.
+func markUsageErrors(c *cobra.Command) {
+	if orig := c.Args; orig != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := orig(cmd, args); err != nil {
+				return &ExitError{Code: 2, Err: fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())}
+			}
+			return nil
+		}
+	}
+	if c.HasSubCommands() && c.RunE == nil && c.Run == nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return &ExitError{Code: 2, Err: fmt.Errorf("unknown command %q for %q (see '%s --help')", args[0], cmd.CommandPath(), cmd.CommandPath())}
+			}
+			return nil
+		}
+		c.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
+	}
+	if req := c.Annotations[requiredAnnotation]; req != "" {
+		prev := c.PreRunE
+		c.PreRunE = func(cmd *cobra.Command, args []string) error {
+			var missing []string
+			for _, name := range strings.Split(req, ",") {
+				if !cmd.Flags().Changed(name) {
+					missing = append(missing, "--"+name)
+				}
+			}
+			if len(missing) > 0 {
+				return &ExitError{Code: 2, Err: fmt.Errorf("missing required flag %s (see '%s --help')", strings.Join(missing, ", "), cmd.CommandPath())}
+			}
+			if prev != nil {
+				return prev(cmd, args)
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		markUsageErrors(sub)
+	}
+}
+
+const requiredAnnotation = "ostask_required_flags"
+
+// requireFlags marks flags as required; markUsageErrors checks them.
+func requireFlags(c *cobra.Command, names ...string) {
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	for _, n := range names {
+		f := c.Flags().Lookup(n)
+		f.Usage += " (required)"
+	}
+	if prev := c.Annotations[requiredAnnotation]; prev != "" {
+		names = append(strings.Split(prev, ","), names...)
+	}
+	c.Annotations[requiredAnnotation] = strings.Join(names, ",")
 }

@@ -116,13 +116,13 @@ func newServerCmd(cf *cloudFlags) *cobra.Command {
 			sub.Flags().BoolVar(&hard, "hard", false, "hard reboot")
 		case "resize":
 			sub.Flags().StringVar(&flavor, "flavor", "", "new flavor (name or id)")
-			_ = sub.MarkFlagRequired("flavor")
+			requireFlags(sub, "flavor")
 			sub.Flags().BoolVar(&confirm, "confirm", false, "confirm the resize once in VERIFY_RESIZE")
 		case "migrate":
 			sub.Flags().BoolVar(&confirm, "confirm", false, "confirm the migration once in VERIFY_RESIZE")
 		case "snapshot", "backup":
 			sub.Flags().StringVar(&imgName, "name", "", "image name")
-			_ = sub.MarkFlagRequired("name")
+			requireFlags(sub, "name")
 			if a.op == "backup" {
 				sub.Flags().StringVar(&backupType, "type", "daily", "backup type")
 				sub.Flags().IntVar(&rotation, "rotation", 1, "backups of this type to keep")
@@ -247,15 +247,15 @@ func newServerCreateCmd(cf *cloudFlags) *cobra.Command {
 		},
 	}
 	wf.register(c, true)
-	c.Flags().StringVar(&flavor, "flavor", "", "flavor name or id (required)")
-	c.Flags().StringVar(&image, "image", "", "image name or id (required)")
+	c.Flags().StringVar(&flavor, "flavor", "", "flavor name or id")
+	c.Flags().StringVar(&image, "image", "", "image name or id")
 	c.Flags().StringVar(&network, "network", "auto", "networks: auto, none, or network UUIDs separated by commas")
 	c.Flags().IntVar(&bootVolumeSize, "boot-volume-size", 0, "boot from a new volume of this many GiB made from the image")
 	c.Flags().IntVar(&count, "count", 1, "create this many servers, named NAME-1..NAME-N, at once")
 	c.Flags().StringVar(&az, "availability-zone", "", "availability zone")
 	c.Flags().StringToStringVar(&metadata, "property", nil, "server metadata key=value (repeatable)")
 	c.Flags().StringVar(&idempotKey, "idempotency-key", "", "re-running with the same key adopts servers an earlier run made")
-	_ = c.MarkFlagRequired("flavor")
-	_ = c.MarkFlagRequired("image")
+	requireFlags(c, "flavor")
+	requireFlags(c, "image")
 	return c
 }

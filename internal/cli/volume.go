@@ -64,12 +64,12 @@ func newVolumeCmd(cf *cloudFlags) *cobra.Command {
 		},
 	}
 	cwf.register(create, true)
-	create.Flags().IntVar(&size, "size", 0, "size in GiB (required)")
+	create.Flags().IntVar(&size, "size", 0, "size in GiB")
 	create.Flags().IntVar(&count, "count", 1, "create this many volumes, named NAME-1..NAME-N")
 	create.Flags().StringVar(&image, "image", "", "make the volume from this image (name or id)")
 	create.Flags().StringVar(&vtype, "type", "", "volume type")
 	create.Flags().StringVar(&az, "availability-zone", "", "availability zone")
-	_ = create.MarkFlagRequired("size")
+	requireFlags(create, "size")
 	c.AddCommand(create)
 
 	var dwf waitFlags
@@ -106,8 +106,8 @@ func newVolumeCmd(cf *cloudFlags) *cobra.Command {
 		},
 	}
 	ewf.register(ext, false)
-	ext.Flags().IntVar(&newSize, "size", 0, "new size in GiB (required)")
-	_ = ext.MarkFlagRequired("size")
+	ext.Flags().IntVar(&newSize, "size", 0, "new size in GiB")
+	requireFlags(ext, "size")
 	c.AddCommand(ext)
 
 	for _, attach := range []bool{true, false} {
