@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -138,3 +139,5 @@ func cinderFault(t testing.TB, r bsResp) (string, float64, string) {
 	}
 	return "", 0, ""
 }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
