@@ -82,8 +82,7 @@ func (s *Sim) runPlan(sv *server, a *instanceAction, ev *instanceEvent, o outcom
 	s.walk(&sv.resBase, steps...)
 }
 
-// actionNames maps the body key of POST /servers/{id}/action to the
-// handler.
+// serverAction dispatches POST /servers/{id}/action on the body's key.
 func (s *Sim) serverAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	body, e := decodeObject(r)
 	if e != nil {
@@ -500,7 +499,7 @@ func (s *Sim) actLiveMigrate(c *actionCall) error {
 	}
 	sv := c.sv
 	if host == sv.Host && host != "" {
-		return errf(400, "The supplied hypervisor type of is invalid.")
+		return errf(400, "Unable to migrate instance (%s) to current host (%s).", sv.ID, host)
 	}
 	a := s.recordAction(sv, c.rc, "live-migration", c.now)
 	ev := s.beginEvent(sv, a, "compute_live_migration", c.now)
@@ -518,8 +517,7 @@ func (s *Sim) actLiveMigrate(c *actionCall) error {
 }
 
 func (s *Sim) actLock(c *actionCall) error {
-	a := s.recordAction(c.sv, c.rc, "lock", c.now)
-	_ = a
+	s.recordAction(c.sv, c.rc, "lock", c.now)
 	c.sv.Locked = true
 	s.touchServer(c.sv, c.now)
 	c.w.WriteHeader(202)
