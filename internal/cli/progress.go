@@ -76,6 +76,7 @@ type item struct {
 	start  time.Time
 	bar    *mpb.Bar
 	status atomic.Value // string
+	took   atomic.Int64 // duration once finished
 }
 
 func (ph *phase) item(label string) *item {
@@ -86,7 +87,11 @@ func (ph *phase) item(label string) *item {
 			mpb.PrependDecorators(decor.Name("  "+label+" ", decor.WC{W: 28, C: decor.DindentRight}),
 				decor.Any(func(decor.Statistics) string {
 					s := it.status.Load().(string)
-					return fmt.Sprintf("%s (%s)", s, time.Since(it.start).Round(100*time.Millisecond))
+					d := time.Duration(it.took.Load())
+					if d == 0 {
+						d = time.Since(it.start)
+					}
+					return fmt.Sprintf("%s (%s)", s, d.Round(100*time.Millisecond))
 				})))
 	}
 	return it
@@ -101,7 +106,10 @@ func (it *item) finish(status string, attempts int, err error) {
 	if err != nil {
 		ph.failed.Add(1)
 		status = "FAILED: " + err.Error()
+	} else if attempts > 1 {
+		status = fmt.Sprintf("%s after %d attempts", status, attempts)
 	}
+	it.took.Store(int64(time.Since(it.start)))
 	ph.done.Add(1)
 	if it.bar != nil {
 		it.status.Store(status)
