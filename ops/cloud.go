@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -232,13 +234,14 @@ func (c *Cloud) Close() error {
 type Stats struct {
 	Requests  int64            // every HTTP request, including auth
 	ByMethod  map[string]int64 // GET, POST, ...
+	ByRoute   map[string]int64 // "GET /servers/{id}", ids and project ids replaced
 	Throttled int64            // 429 and 503 answers
 	Rounds    map[Kind]int64   // monitor rounds per resource kind
 }
 
 // Stats returns request counts (only for a Cloud made by Dial).
 func (c *Cloud) Stats() Stats {
-	st := Stats{ByMethod: map[string]int64{}, Rounds: map[Kind]int64{}}
+	st := Stats{ByMethod: map[string]int64{}, ByRoute: map[string]int64{}, Rounds: map[Kind]int64{}}
 	if c.transport != nil {
 		st = c.transport.stats()
 	}
@@ -278,10 +281,12 @@ type transport struct {
 	skewSet   atomic.Bool
 	mu        sync.Mutex
 	byMethod  map[string]int64
+	byRoute   map[string]int64
 }
 
 func newTransport(base http.RoundTripper, cfg Config) *transport {
-	return &transport{base: base, limiter: rate.NewLimiter(rate.Limit(cfg.RateLimit), cfg.Burst), byMethod: map[string]int64{}}
+	return &transport{base: base, limiter: rate.NewLimiter(rate.Limit(cfg.RateLimit), cfg.Burst),
+		byMethod: map[string]int64{}, byRoute: map[string]int64{}}
 }
 
 func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -291,6 +296,7 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	t.requests.Add(1)
 	t.mu.Lock()
 	t.byMethod[r.Method]++
+	t.byRoute[r.Method+" "+routeOf(r.URL.Path)]++
 	t.mu.Unlock()
 	resp, err := t.base.RoundTrip(r)
 	if err != nil {
@@ -318,9 +324,13 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 func (t *transport) stats() Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	st := Stats{Requests: t.requests.Load(), Throttled: t.throttled.Load(), ByMethod: map[string]int64{}, Rounds: map[Kind]int64{}}
+	st := Stats{Requests: t.requests.Load(), Throttled: t.throttled.Load(), ByMethod: map[string]int64{},
+		ByRoute: map[string]int64{}, Rounds: map[Kind]int64{}}
 	for k, v := range t.byMethod {
 		st.ByMethod[k] = v
+	}
+	for k, v := range t.byRoute {
+		st.ByRoute[k] = v
 	}
 	return st
 }
@@ -355,4 +365,18 @@ func retryAfter(h http.Header) time.Duration {
 		return max(time.Until(t), 0)
 	}
 	return 0
+}
+
+var idSegment = regexp.MustCompile(`^(req-)?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$`)
+
+// routeOf replaces the ids in a request path by {id}, so that requests
+// count per route: "/compute/v2.1/servers/{id}".
+func routeOf(path string) string {
+	parts := strings.Split(path, "/")
+	for i, p := range parts {
+		if idSegment.MatchString(p) {
+			parts[i] = "{id}"
+		}
+	}
+	return strings.Join(parts, "/")
 }
