@@ -68,6 +68,7 @@ type server struct {
 	PowerState            int
 	Progress              int
 	Created, Updated      time.Time // Updated is second-precision (Nova's DB column)
+	changedAt             time.Time // exact time of the last change, for benchmarks
 	LaunchedAt            time.Time
 	Metadata              map[string]string
 	Tags                  []string
@@ -150,6 +151,7 @@ type change struct {
 // Callers hold s.mu.
 func (s *Sim) touchServer(sv *server, now time.Time) {
 	sv.Updated = now.UTC().Truncate(time.Second)
+	sv.changedAt = now
 	s.changeLog = append(s.changeLog, change{at: sv.Updated, id: sv.ID})
 	if len(s.changeLog) > 4*len(s.servers)+1024 {
 		s.compactChangeLog()
@@ -191,6 +193,10 @@ type ServerInfo struct {
 	Metadata                             map[string]string
 	Deleted                              bool
 	VolumeIDs                            []string
+	// ChangedAt is the exact time of the server's last change (its API
+	// `updated` has one-second resolution); benchmarks measure how long a
+	// client takes to notice a change from it.
+	ChangedAt time.Time
 }
 
 // VolumeInfo is a snapshot of one simulated volume.
@@ -219,7 +225,8 @@ func (s *Sim) Servers(includeDeleted bool) []ServerInfo {
 			continue
 		}
 		info := ServerInfo{ID: sv.ID, Name: sv.Name, Status: serverStatus(sv.VMState, sv.TaskState),
-			VMState: sv.VMState, TaskState: sv.TaskState, Metadata: cloneMap(sv.Metadata), Deleted: sv.Deleted}
+			VMState: sv.VMState, TaskState: sv.TaskState, Metadata: cloneMap(sv.Metadata), Deleted: sv.Deleted,
+			ChangedAt: sv.changedAt}
 		if sv.Fault != nil {
 			info.FaultMessage = sv.Fault.Message
 		}
