@@ -50,7 +50,8 @@ type Config struct {
 	Burst     int
 	// DefaultTimeout applies to operations without WithTimeout.
 	DefaultTimeout time.Duration
-	// Jitter spreads monitor intervals by ±Jitter.
+	// Jitter shortens each monitor interval by up to this fraction, so that
+	// monitors of many processes do not poll in step.
 	Jitter float64
 	// ComputeMicroversion and VolumeMicroversion are sent on every call.
 	// Attach needs compute <= 2.100 (gophercloud expects its 200 answer);

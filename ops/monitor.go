@@ -189,8 +189,10 @@ func (m *monitor) pendingCount() int {
 func (m *monitor) interval(age time.Duration) time.Duration {
 	cfg := m.cloud.cfg
 	d := max(cfg.MinInterval, min(cfg.MaxInterval, age/10))
+	// Jitter only shortens the wait, so the interval stays an upper bound
+	// on how late a change is noticed.
 	if j := cfg.Jitter; j > 0 {
-		d = time.Duration(float64(d) * (1 + j*(2*m.rng.Float64()-1)))
+		d = time.Duration(float64(d) * (1 - j*m.rng.Float64()))
 	}
 	return d
 }
@@ -199,10 +201,13 @@ func (m *monitor) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	failures := 0
-	var wait time.Duration
+	// next is when the next round is due; a new watch pulls it in to at
+	// most MinInterval after the previous round, so a burst of calls shares
+	// one round and a fresh call is noticed quickly.
+	var lastRound, next time.Time
 	for {
 		m.mu.Lock()
-		n, youngest := m.n, m.youngest
+		n := m.n
 		m.mu.Unlock()
 		if n == 0 {
 			// Idle: sleep until a watch arrives.
@@ -210,33 +215,32 @@ func (m *monitor) run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-m.wake:
-				// Let a burst of registrations gather into one round.
-				wait = 0
+				next = lastRound.Add(m.cloud.cfg.MinInterval)
 				continue
 			}
 		}
-		if wait > 0 {
-			timer.Reset(min(wait, m.untilNextDeadline()))
+		if d := time.Until(next); d > 0 {
+			timer.Reset(min(d, m.untilNextDeadline()))
 			select {
 			case <-ctx.Done():
 				return
-			case <-timer.C:
 			case <-m.wake:
-				// A new watch: poll soon, but not more often than MinInterval.
 				if !timer.Stop() {
 					<-timer.C
 				}
-				if since := time.Since(youngest); since < m.cloud.cfg.MinInterval && wait > m.cloud.cfg.MinInterval {
-					wait = m.cloud.cfg.MinInterval
-					continue
+				if soon := lastRound.Add(m.cloud.cfg.MinInterval); soon.Before(next) {
+					next = soon
 				}
+				continue
+			case <-timer.C:
 			}
 		}
-		m.expire(time.Now())
-		if m.pendingCount() == 0 {
-			wait = 0
-			continue
+		now := time.Now()
+		m.expire(now)
+		if now.Before(next) || m.pendingCount() == 0 {
+			continue // woken for a deadline, not for a round
 		}
+		lastRound = now
 		err := m.doRound(ctx)
 		if ctx.Err() != nil {
 			return
@@ -245,7 +249,7 @@ func (m *monitor) run(ctx context.Context) {
 		m.mu.Lock()
 		age := time.Since(m.youngest)
 		m.mu.Unlock()
-		wait = m.interval(age)
+		wait := m.interval(age)
 		if err != nil {
 			failures++
 			// Transient API trouble never fails the watched operations;
@@ -262,6 +266,7 @@ func (m *monitor) run(ctx context.Context) {
 		} else {
 			failures = 0
 		}
+		next = lastRound.Add(wait)
 	}
 }
 

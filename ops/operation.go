@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"net"
@@ -19,9 +20,11 @@ import (
 // 202 (or 200/204) answer, like the seed API's sync_result.
 type Initial struct {
 	StatusCode int
-	Header     http.Header
-	// Body is the decoded JSON answer, if there was one.
-	Body any
+	// Location is the Location header, where the cloud sent one.
+	Location string
+	// Body is the JSON answer, if there was one, kept compact (an
+	// operation is held by the monitor until it completes).
+	Body json.RawMessage
 	// ID is the resource the operation acts on (for creates: the new one).
 	ID string
 	// RequestID is the cloud's request id (X-Openstack-Request-Id); for Nova
@@ -76,7 +79,16 @@ func (o *Operation[T]) setAttempt(in Initial, n int) {
 func (o *Operation[T]) ID() string { return o.Initial().ID }
 
 func initialFrom(r gophercloud.Result, id string) Initial {
-	return Initial{StatusCode: statusOf(r), Header: r.Header, ID: id, RequestID: requestID(r.Header)}
+	in := Initial{StatusCode: statusOf(r), ID: id, RequestID: requestID(r.Header)}
+	if r.Header != nil {
+		in.Location = r.Header.Get("Location")
+	}
+	if r.Body != nil {
+		if b, err := json.Marshal(r.Body); err == nil {
+			in.Body = b
+		}
+	}
+	return in
 }
 
 func statusOf(r gophercloud.Result) int {

@@ -3,6 +3,7 @@ package ops
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -50,29 +51,42 @@ func (o serverListOpts) ToServerListQuery() (string, error) {
 }
 
 // pollServers is one compute monitor round: GET /servers/detail with
-// changes-since (all pages). Deleted servers come back as DELETED.
+// changes-since, following servers_links. Deleted servers come back as
+// DELETED. Each server is decoded only as far as the monitor needs
+// (id, status, task_state, fault); the full record is decoded for the
+// operations that complete on it.
 func (c *Cloud) pollServers(ctx context.Context, req pollRequest) ([]*observation, error) {
 	opts := serverListOpts{}
 	if !req.Full {
 		opts.changesSince = req.Since
 	}
+	q, _ := opts.ToServerListQuery()
+	next := c.Compute.ServiceURL("servers", "detail") + q
 	var obs []*observation
 	seen := map[string]bool{}
-	err := servers.List(c.Compute, opts).EachPage(ctx, func(ctx context.Context, page pagination.Page) (bool, error) {
-		ss, err := servers.ExtractServers(page)
+	for next != "" {
+		page, err := c.getServerPage(ctx, next)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
-		for i := range ss {
-			if req.IDs[ss[i].ID] && !seen[ss[i].ID] {
-				seen[ss[i].ID] = true
-				obs = append(obs, serverObservation(&ss[i]))
+		for _, raw := range page.Servers {
+			var lite liteServer
+			if err := json.Unmarshal(raw, &lite); err != nil {
+				return nil, fmt.Errorf("decode server in list: %w", err)
+			}
+			if req.IDs[lite.ID] && !seen[lite.ID] {
+				seen[lite.ID] = true
+				obs = append(obs, lite.observation(raw))
 			}
 		}
-		return true, nil
-	})
-	if err != nil {
-		return nil, err
+		next = ""
+		if len(page.Servers) > 0 {
+			for _, l := range page.Links {
+				if l.Rel == "next" {
+					next = l.Href
+				}
+			}
+		}
 	}
 	if req.Full {
 		// A plain list hides deleted servers, so absence is proof.
@@ -85,12 +99,48 @@ func (c *Cloud) pollServers(ctx context.Context, req pollRequest) ([]*observatio
 	return obs, nil
 }
 
-func serverObservation(s *servers.Server) *observation {
-	o := &observation{ID: s.ID, Status: s.Status, TaskState: s.TaskState, Resource: s, Gone: s.Status == StatusDeleted}
-	if s.Fault.Message != "" || s.Fault.Code != 0 {
-		o.Fault = &faultInfo{Code: s.Fault.Code, Message: s.Fault.Message, Details: s.Fault.Details}
+type serverPage struct {
+	Servers []json.RawMessage `json:"servers"`
+	Links   []struct {
+		Rel  string `json:"rel"`
+		Href string `json:"href"`
+	} `json:"servers_links"`
+}
+
+func (c *Cloud) getServerPage(ctx context.Context, url string) (*serverPage, error) {
+	resp, err := c.Compute.Get(ctx, url, nil, &gophercloud.RequestOpts{KeepResponseBody: true, OkCodes: []int{200}})
+	if err != nil {
+		return nil, err
 	}
-	for _, v := range s.AttachedVolumes {
+	defer resp.Body.Close()
+	var page serverPage
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+		return nil, fmt.Errorf("decode server list: %w", err)
+	}
+	return &page, nil
+}
+
+// liteServer is the part of a server the monitor decides on.
+type liteServer struct {
+	ID        string `json:"id"`
+	Status    string `json:"status"`
+	TaskState string `json:"OS-EXT-STS:task_state"`
+	Fault     *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+		Details string `json:"details"`
+	} `json:"fault"`
+	Volumes []struct {
+		ID string `json:"id"`
+	} `json:"os-extended-volumes:volumes_attached"`
+}
+
+func (l *liteServer) observation(raw json.RawMessage) *observation {
+	o := &observation{ID: l.ID, Status: l.Status, TaskState: l.TaskState, Resource: raw, Gone: l.Status == StatusDeleted}
+	if l.Fault != nil && (l.Fault.Message != "" || l.Fault.Code != 0) {
+		o.Fault = &faultInfo{Code: l.Fault.Code, Message: l.Fault.Message, Details: l.Fault.Details}
+	}
+	for _, v := range l.Volumes {
 		o.Servers = append(o.Servers, v.ID)
 	}
 	return o
@@ -126,9 +176,20 @@ func serverTarget(id, op string, in *Initial, targets ...string) func(o *observa
 	}
 }
 
+// asServer decodes the full server record of the observation an
+// operation completed on.
 func asServer(o *observation) (*servers.Server, error) {
-	s, _ := o.Resource.(*servers.Server)
-	return s, nil
+	switch r := o.Resource.(type) {
+	case *servers.Server:
+		return r, nil
+	case json.RawMessage:
+		var s servers.Server
+		if err := json.Unmarshal(r, &s); err != nil {
+			return nil, fmt.Errorf("decode server %s: %w", o.ID, err)
+		}
+		return &s, nil
+	}
+	return nil, nil
 }
 
 // waitServer watches id until judge decides.
@@ -206,7 +267,6 @@ func (c *Cloud) CreateServer(ctx context.Context, opts ServerCreateOpts, options
 				return Initial{}, nil, fmt.Errorf("server create: decode 202 answer: %w", err)
 			}
 			in = initialFrom(res.Result, s.ID)
-			in.Body = res.Body
 		}
 		return in, c.waitServer(ctx, in.ID, "create", since, o, serverTarget(in.ID, "create", &in, StatusActive)), nil
 	}

@@ -223,7 +223,6 @@ func (c *Cloud) CreateVolume(ctx context.Context, opts VolumeCreateOpts, options
 				return Initial{}, nil, fmt.Errorf("volume create: decode 202 answer: %w", err)
 			}
 			in = initialFrom(res.Result, v.ID)
-			in.Body = res.Body
 		}
 		return in, c.waitVolume(ctx, in.ID, "create", since, o, judge(in.ID)), nil
 	}
