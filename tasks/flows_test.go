@@ -67,12 +67,12 @@ func TestBootFromVolumeEachStepFailingRevertsEverything(t *testing.T) {
 		{name: "server error on every attempt", plan: cloudsim.Scripted{Op: cloudsim.OpServerCreate, Kind: cloudsim.FaultError},
 			atom: "boot-server", is: []error{ops.ErrFault}, opts: []tasks.Option{tasks.WithRetries(2)}, words: "all 2 attempts failed"},
 		{name: "server hangs", plan: cloudsim.Scripted{Op: cloudsim.OpServerCreate, Kind: cloudsim.FaultHang},
-			atom: "boot-server", is: []error{ops.ErrTimeout}, opts: []tasks.Option{tasks.WithTimeout(time.Second)}},
+			atom: "boot-server", is: []error{ops.ErrTimeout}, opts: []tasks.Option{tasks.WithRetries(1), tasks.WithTimeout(time.Second)}},
 		{name: "attach error", plan: cloudsim.Scripted{Op: cloudsim.OpVolumeAttach, Kind: cloudsim.FaultError},
 			atom: "attach-data-volume", is: []error{ops.ErrFault, ops.ErrRolledBack}},
 		{name: "attach rollback", plan: cloudsim.Scripted{Op: cloudsim.OpVolumeAttach, Kind: cloudsim.FaultRollback},
 			atom: "attach-data-volume", is: []error{ops.ErrRolledBack}},
-		{name: "attach API 400-class failure", plan: cloudsim.Scripted{Op: cloudsim.OpVolumeAttach, Kind: cloudsim.Fault500},
+		{name: "attach response lost", plan: cloudsim.Scripted{Op: cloudsim.OpVolumeAttach, Kind: cloudsim.FaultLoseResponse},
 			atom: "attach-data-volume"},
 	}
 	for _, tc := range cases {

@@ -1,0 +1,164 @@
+package tasks_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/ostask/ostask/cloudsim"
+	"github.com/ostask/ostask/engine"
+	"github.com/ostask/ostask/flow"
+	"github.com/ostask/ostask/ops"
+	"github.com/ostask/ostask/tasks"
+)
+
+func serverInputs(run string) flow.Inputs {
+	return flow.NewInputs(map[string]any{tasks.RunID: run, tasks.Name: "t", tasks.Flavor: "1",
+		tasks.Image: cloudsim.CirrosImageID, tasks.Network: "none"})
+}
+
+func TestCreateServerAdoptsAndRevertsIdempotently(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil, false)
+	ctx := ctxT(t)
+	task := tasks.CreateServer(e.cloud, "boot")
+	in := serverInputs("run-1")
+	a, err := task.Execute(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := task.Execute(ctx, in) // a re-run after a crash, say
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b || len(e.sim.Servers(false)) != 1 {
+		t.Fatalf("re-run made %v after %v; servers %+v", b, a, e.sim.Servers(false))
+	}
+	if md := e.sim.Servers(false)[0].Metadata[ops.IdempotencyMetadataKey]; md != tasks.Key("run-1", "boot") {
+		t.Fatalf("idempotency key %q", md)
+	}
+	for range 2 {
+		if err := task.Revert(ctx, in, flow.Outcome{Result: a}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l := e.leaks(); len(l) > 0 {
+		t.Fatal(l)
+	}
+}
+
+// A create that fails after its retries leaves the last attempt's wreck
+// (ops keeps it for inspection); the task's revert removes it, also when
+// the failure came back from a store without its in-memory error.
+func TestCreateRevertRemovesTheWreck(t *testing.T) {
+	t.Parallel()
+	e := start(t, &cloudsim.FaultPlan{Scripted: []cloudsim.Scripted{
+		{Op: cloudsim.OpServerCreate, Kind: cloudsim.FaultError},
+		{Op: cloudsim.OpVolumeCreate, Kind: cloudsim.FaultError},
+	}}, false)
+	ctx := ctxT(t)
+	for _, tc := range []struct {
+		task flow.Task
+		in   flow.Inputs
+	}{
+		{tasks.CreateServer(e.cloud, "boot", tasks.WithRetries(2)), serverInputs("run-2")},
+		{tasks.CreateVolume(e.cloud, "vol", tasks.WithRetries(2)), flow.NewInputs(map[string]any{tasks.RunID: "run-2", tasks.Name: "v", tasks.Size: 1})},
+	} {
+		_, err := tc.task.Execute(ctx, tc.in)
+		var re *ops.RetriesExhaustedError
+		if !errors.As(err, &re) || !errors.Is(err, ops.ErrFault) {
+			t.Fatalf("want retries exhausted on faults, got %v", err)
+		}
+		if len(e.leaks()) != 1 {
+			t.Fatalf("want the last attempt's wreck, got %v", e.leaks())
+		}
+		// As read back from a store: the message survives, the error does not.
+		f := &flow.Failure{Atom: tc.task.Spec().Name, Message: err.Error()}
+		if err := tc.task.Revert(ctx, tc.in, flow.Outcome{Failure: f}); err != nil {
+			t.Fatal(err)
+		}
+		if l := e.leaks(); len(l) > 0 {
+			t.Fatalf("revert left %v", l)
+		}
+	}
+}
+
+func TestResizeRevertInVerifyResize(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil, false)
+	id := e.bootServer(t, "r")
+	boom := errors.New("later step failed")
+	f := flow.Linear("resize-then-fail",
+		tasks.ResizeServer(e.cloud, "resize"),
+		flow.TaskFunc("fail", func(context.Context, flow.Inputs) (int, error) { return 0, boom }))
+	_, err := engine.Run(ctxT(t), f, engine.WithStore(map[string]any{tasks.Server: id, tasks.Flavor: "2"}))
+	wantReverted(t, err, "fail", boom)
+	ss := e.sim.Servers(false)
+	if ss[0].Status != "ACTIVE" {
+		t.Fatalf("resize not reverted: %+v", ss[0])
+	}
+}
+
+func TestMigrateAndConfirm(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil, true)
+	id := e.bootServer(t, "m")
+	f := flow.Linear("migrate", tasks.MigrateServer(e.cloud, "migrate"), tasks.ConfirmResize(e.cloud, "confirm"))
+	if _, err := engine.Run(ctxT(t), f, engine.WithStore(map[string]any{tasks.Server: id})); err != nil {
+		t.Fatal(err)
+	}
+	if ss := e.sim.Servers(false); ss[0].Status != "ACTIVE" {
+		t.Fatalf("%+v", ss[0])
+	}
+}
+
+func TestDetachRevertReattaches(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil, false)
+	en, err := e.runDef(t, "server-with-volumes", swvValues(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := engine.Fetch[string](en, tasks.Server)
+	vol, _ := engine.Fetch[string](en, "volume_1")
+	boom := errors.New("later step failed")
+	f := flow.Linear("detach-then-fail",
+		tasks.DetachVolume(e.cloud, "detach"),
+		flow.TaskFunc("fail", func(context.Context, flow.Inputs) (int, error) { return 0, boom }))
+	_, err = engine.Run(ctxT(t), f, engine.WithStore(map[string]any{tasks.Server: srv, tasks.Volume: vol}))
+	wantReverted(t, err, "fail", boom)
+	vs := e.sim.Volumes()
+	if len(vs) != 1 || vs[0].Status != "in-use" || len(vs[0].ServerIDs) != 1 || vs[0].ServerIDs[0] != srv {
+		t.Fatalf("volume not attached again: %+v", vs)
+	}
+	// Detach and delete for good: nothing left but the server.
+	f = flow.Linear("detach-delete", tasks.DetachVolume(e.cloud, "detach"), tasks.DeleteVolume(e.cloud, "delete"))
+	if _, err := engine.Run(ctxT(t), f, engine.WithStore(map[string]any{tasks.Server: srv, tasks.Volume: vol})); err != nil {
+		t.Fatal(err)
+	}
+	if l := e.leaks(srv); len(l) > 0 {
+		t.Fatal(l)
+	}
+}
+
+func TestSnapshotAdoptsAnActiveImage(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil, false)
+	id := e.bootServer(t, "s")
+	task := tasks.CreateServerImage(e.cloud, "snap")
+	in := flow.NewInputs(map[string]any{tasks.RunID: "run-3", tasks.Server: id, tasks.Name: "s"})
+	a, err := task.Execute(ctxT(t), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := task.Execute(ctxT(t), in)
+	if err != nil || a != b {
+		t.Fatalf("re-run: %v %v (first %v)", b, err, a)
+	}
+	if err := task.Revert(ctxT(t), in, flow.Outcome{Result: a}); err != nil {
+		t.Fatal(err)
+	}
+	if l := e.leaks(id); len(l) > 0 {
+		t.Fatal(l)
+	}
+}
