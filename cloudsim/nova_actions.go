@@ -677,7 +677,10 @@ func (s *Sim) snapshot(c *actionCall, backup bool) error {
 		writeJSON(c.w, 202, map[string]any{"image_id": im.ID})
 		return nil
 	}
-	c.w.Header().Set("Location", s.linkBase(c.r)+imagePrefix+"/v2/images/"+im.ID)
+	// Nova builds the Location from the image endpoint without a version
+	// (glance.generate_image_url), and webob labels the empty body text/html.
+	c.w.Header().Set("Location", s.linkBase(c.r)+imagePrefix+"/images/"+im.ID)
+	c.w.Header().Set("Content-Type", "text/html; charset=UTF-8")
 	c.w.WriteHeader(202)
 	return nil
 }

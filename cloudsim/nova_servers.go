@@ -653,12 +653,14 @@ func hostnameFor(name string) string {
 // BUILD/scheduling → networking → block_device_mapping → spawning → ACTIVE.
 func (s *Sim) startBuild(sv *server, a *instanceAction, o outcome, vols []bootVolume) {
 	t := s.timing
-	conductor := s.beginEvent(sv, a, "conductor_schedule_and_build_instances", sv.Created)
 	var compute *instanceEvent
 	steps := []step{{D: t.BuildSchedule, Fn: func(now time.Time) {
 		if o.kind == FaultError {
-			// Nova's realstack quirk: NoValidHost buries the instance in
-			// cell0 without failing the create action's event.
+			// Real Nova records a conductor event only when it buries the
+			// instance in cell0. The event ends Success here, as realstack's
+			// failed builds leave the create action (see
+			// conformance/DIFFERENCES.md).
+			conductor := s.beginEvent(sv, a, "conductor_schedule_and_build_instances", sv.Created)
 			s.endEvent(a, conductor, true, "", now)
 			msg := o.message
 			if msg == "" {
@@ -681,7 +683,6 @@ func (s *Sim) startBuild(sv *server, a *instanceAction, o outcome, vols []bootVo
 		}
 		sv.Host = computeHosts[s.rng.IntN(len(computeHosts))]
 		sv.AZ = "nova"
-		s.endEvent(a, conductor, true, "", now)
 		compute = s.beginEvent(sv, a, "compute__do_build_and_run_instance", now)
 		s.setTask(sv, "networking", now)
 	}}}
@@ -811,7 +812,12 @@ func (s *Sim) serverView(base string, rc *reqCtx, sv *server) map[string]any {
 	for _, g := range sv.nova.SecurityGroups {
 		groups = append(groups, map[string]any{"name": g})
 	}
-	v["security_groups"] = groups
+	// Nova reads security groups from the server's Neutron ports: a
+	// server booted with networks "none", not yet networked or deleted has
+	// none, and then the key is absent.
+	if sv.nova.IP != "" && !sv.Deleted {
+		v["security_groups"] = groups
+	}
 	vols := []any{}
 	for _, bv := range sv.Volumes {
 		if bv.VolumeID == "" {

@@ -543,7 +543,7 @@ func TestNovaActionWalks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Action != "create" || d.Message != "" || d.Events == nil || len(*d.Events) != 2 || d.UpdatedAt == nil {
+	if d.Action != "create" || d.Message != "" || d.Events == nil || len(*d.Events) != 1 || d.UpdatedAt == nil {
 		t.Fatalf("create action: %+v", d)
 	}
 	for _, ev := range *d.Events {
@@ -579,7 +579,7 @@ func TestNovaCreateImageAndBackup(t *testing.T) {
 	// Before 2.45: Location header, no body.
 	res := servers.CreateImage(e.ctx, at(e.demo, "2.44"), id, servers.CreateImageOpts{Name: "snap-44"})
 	img44, err := res.ExtractImageID()
-	if err != nil || img44 == "" || !strings.Contains(res.Header.Get("Location"), "/image/v2/images/"+img44) {
+	if err != nil || img44 == "" || !strings.HasSuffix(res.Header.Get("Location"), "/image/images/"+img44) {
 		t.Fatalf("2.44: %q %v %v", img44, err, res.Header)
 	}
 	steps := []struct{ task, image string }{
