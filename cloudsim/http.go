@@ -152,28 +152,16 @@ var (
 // OpenStack-API-Version header wins over the legacy one; no header means
 // the minimum; "latest" means the maximum.
 func negotiate(r *http.Request, svc service) (microversion, *apiError) {
-	var name, legacy string
 	var lo, hi microversion
 	switch svc {
 	case svcCompute:
-		name, legacy, lo, hi = "compute", "X-OpenStack-Nova-API-Version", computeMin, computeMax
+		lo, hi = computeMin, computeMax
 	case svcVolume:
-		name, legacy, lo, hi = "volume", "X-OpenStack-Volume-API-Version", volumeMin, volumeMax
+		lo, hi = volumeMin, volumeMax
 	default:
 		return microversion{}, nil
 	}
-	want := ""
-	for _, h := range r.Header.Values("OpenStack-API-Version") {
-		for _, part := range strings.Split(h, ",") {
-			f := strings.Fields(part)
-			if len(f) == 2 && strings.EqualFold(f[0], name) {
-				want = f[1]
-			}
-		}
-	}
-	if want == "" {
-		want = r.Header.Get(legacy)
-	}
+	want := requestedMicroversion(r, svc)
 	if want == "" {
 		return lo, nil
 	}
@@ -188,6 +176,28 @@ func negotiate(r *http.Request, svc service) (microversion, *apiError) {
 		return microversion{}, errf(406, "Version %s is not supported by the API. Minimum is %s and maximum is %s.", want, lo, hi)
 	}
 	return v, nil
+}
+
+// requestedMicroversion is the version string a request asks for, "" for
+// none.
+func requestedMicroversion(r *http.Request, svc service) string {
+	name, legacy := "compute", "X-OpenStack-Nova-API-Version"
+	if svc == svcVolume {
+		name, legacy = "volume", "X-OpenStack-Volume-API-Version"
+	}
+	want := ""
+	for _, h := range r.Header.Values("OpenStack-API-Version") {
+		for _, part := range strings.Split(h, ",") {
+			f := strings.Fields(part)
+			if len(f) == 2 && strings.EqualFold(f[0], name) {
+				want = f[1]
+			}
+		}
+	}
+	if want == "" {
+		want = r.Header.Get(legacy)
+	}
+	return want
 }
 
 // reqCtx is what the router hands to a handler: who is calling, with which
@@ -265,6 +275,10 @@ func (s *Sim) handle(mux *http.ServeMux, svc service, pattern string, h handlerF
 		}
 		mv, e := negotiate(r, svc)
 		if e != nil {
+			if e.Code == http.StatusNotAcceptable {
+				// Nova and Cinder echo the version they refuse.
+				echoMicroversionString(w, svc, requestedMicroversion(r, svc))
+			}
 			writeError(w, svc, e)
 			return
 		}
@@ -300,13 +314,17 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, rc *reqCtx, h handle
 }
 
 func echoMicroversion(w http.ResponseWriter, svc service, mv microversion) {
+	echoMicroversionString(w, svc, mv.String())
+}
+
+func echoMicroversionString(w http.ResponseWriter, svc service, mv string) {
 	switch svc {
 	case svcCompute:
-		w.Header().Set("OpenStack-API-Version", "compute "+mv.String())
-		w.Header().Set("X-OpenStack-Nova-API-Version", mv.String())
+		w.Header().Set("OpenStack-API-Version", "compute "+mv)
+		w.Header().Set("X-OpenStack-Nova-API-Version", mv)
 		w.Header().Set("Vary", "OpenStack-API-Version, X-OpenStack-Nova-API-Version")
 	case svcVolume:
-		w.Header().Set("OpenStack-API-Version", "volume "+mv.String())
+		w.Header().Set("OpenStack-API-Version", "volume "+mv)
 		w.Header().Set("Vary", "OpenStack-API-Version")
 	}
 }
