@@ -613,6 +613,17 @@ func (s *Sim) snapshot(c *actionCall, backup bool) error {
 	}
 	props["instance_uuid"] = sv.ID
 	props["user_id"] = sv.UserID
+	// Nova's compute API stamps who took the snapshot and with which roles
+	// (owner_user_name, owner_project_name, boot_roles).
+	if tok := c.rc.Token; tok != nil {
+		if u := s.users[tok.UserID]; u != nil {
+			props["owner_user_name"] = u.Name
+		}
+		if p := s.projects[tok.ProjectID]; p != nil {
+			props["owner_project_name"] = p.Name
+		}
+		props["boot_roles"] = strings.Join(tok.Roles, ",")
+	}
 	props["image_type"] = "snapshot"
 	if backup {
 		props["image_type"] = "backup"
