@@ -330,7 +330,9 @@ func (s *Sim) createVolume(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 		v.SourceVol = source.ID
 	}
 	s.startVolumeCreate(v, o, nil)
-	writeJSON(w, http.StatusAccepted, map[string]any{"volume": s.volumeView(r, rc, v, false)})
+	view := s.volumeView(r, rc, v, false)
+	view["created_at"] = fmtNoZFrac(v.Created) // the API answers before the row is read back
+	writeJSON(w, http.StatusAccepted, map[string]any{"volume": view})
 	return nil
 }
 

@@ -98,6 +98,13 @@ func writeError(w http.ResponseWriter, svc service, e *apiError) {
 			inner["retryAfter"] = strconv.Itoa(int((e.RetryAfter + time.Second - 1) / time.Second))
 		}
 		body = map[string]any{faultName(e.Code): inner}
+		if svc == svcCompute {
+			// Nova's faults go through webob, which adds the charset.
+			w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+			w.WriteHeader(e.Code)
+			_ = json.NewEncoder(w).Encode(body)
+			return
+		}
 	}
 	writeJSON(w, e.Code, body)
 }
@@ -505,8 +512,15 @@ const (
 )
 
 func fmtNova(t time.Time) string { return t.UTC().Format(novaTime) }
-func fmtNoZ(t time.Time) string  { return t.UTC().Format(noZTime) }
-func fmtZ(t time.Time) string    { return t.UTC().Format(rfc3339Time) }
+
+// fmtNoZ drops the fraction: Nova and Cinder keep times in DATETIME
+// columns without fractional seconds, so a read shows ".000000".
+func fmtNoZ(t time.Time) string { return t.UTC().Truncate(time.Second).Format(noZTime) }
+
+// fmtNoZFrac keeps the microseconds, for the few bodies built before the
+// row is read back (Cinder's volume create response).
+func fmtNoZFrac(t time.Time) string { return t.UTC().Format(noZTime) }
+func fmtZ(t time.Time) string       { return t.UTC().Format(rfc3339Time) }
 
 // Handler returns the simulator's HTTP handler (Start serves it).
 func (s *Sim) Handler() http.Handler {
