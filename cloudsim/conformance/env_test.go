@@ -443,6 +443,9 @@ func checkKeys(t *testing.T, what string, m map[string]any, want, optional []str
 var (
 	reNovaTime = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`)
 	reNoZTime  = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$`)
+	// reDBTime is a no-Z time read back from Nova's or Cinder's database,
+	// whose DATETIME columns keep no fraction.
+	reDBTime = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000000$`)
 	reZTime    = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$`)
 )
 

@@ -20,6 +20,9 @@ func TestErrorBodies(t *testing.T) {
 	t.Run("404 server", func(t *testing.T) {
 		r := raw(t, s.compute, "GET", "servers/"+unknownID, mvMain, nil)
 		checkFault(t, "GET unknown server", r, 404, "itemNotFound", regexp.MustCompile(`^Instance `+unknownID+` could not be found\.$`))
+		if ct := r.Header.Get("Content-Type"); ct != "application/json; charset=UTF-8" {
+			t.Errorf("Nova fault Content-Type %q", ct)
+		}
 	})
 	t.Run("404 flavor", func(t *testing.T) {
 		r := raw(t, s.compute, "GET", "flavors/no-such-flavor", mvMain, nil)

@@ -65,8 +65,8 @@ func checkServerBody(t *testing.T, what string, sv map[string]any, admin bool) {
 	checkKeys(t, what, sv, want, optional)
 	checkTime(t, what+" created", sv["created"], reNovaTime, false)
 	checkTime(t, what+" updated", sv["updated"], reNovaTime, false)
-	checkTime(t, what+" launched_at", sv["OS-SRV-USG:launched_at"], reNoZTime, true)
-	checkTime(t, what+" terminated_at", sv["OS-SRV-USG:terminated_at"], reNoZTime, true)
+	checkTime(t, what+" launched_at", sv["OS-SRV-USG:launched_at"], reDBTime, true)
+	checkTime(t, what+" terminated_at", sv["OS-SRV-USG:terminated_at"], reDBTime, true)
 	if f := obj(sv, "fault"); f != nil {
 		checkTime(t, what+" fault.created", f["created"], reNovaTime, false)
 	}
@@ -80,8 +80,8 @@ func checkAction(t *testing.T, what string, a map[string]any, withEvents, admin 
 		want = append(want, "events")
 	}
 	checkKeys(t, what, a, want, nil)
-	checkTime(t, what+" start_time", a["start_time"], reNoZTime, false)
-	checkTime(t, what+" updated_at", a["updated_at"], reNoZTime, true)
+	checkTime(t, what+" start_time", a["start_time"], reDBTime, false)
+	checkTime(t, what+" updated_at", a["updated_at"], reDBTime, true)
 	for _, e := range list(a, "events") {
 		ev, _ := e.(map[string]any)
 		var extra []string
@@ -89,8 +89,8 @@ func checkAction(t *testing.T, what string, a map[string]any, withEvents, admin 
 			extra = adminEventExtra
 		}
 		checkKeys(t, what+" event "+str(ev, "event"), ev, append(slices.Clone(eventKeys), extra...), nil)
-		checkTime(t, what+" event start_time", ev["start_time"], reNoZTime, false)
-		checkTime(t, what+" event finish_time", ev["finish_time"], reNoZTime, true)
+		checkTime(t, what+" event start_time", ev["start_time"], reDBTime, false)
+		checkTime(t, what+" event finish_time", ev["finish_time"], reDBTime, true)
 	}
 }
 
@@ -194,6 +194,9 @@ func TestServerLifecycle(t *testing.T) {
 			if !strings.HasSuffix(loc, "/images/"+imageID) || strings.Contains(loc, "/v2/images/") {
 				t.Errorf("2.44 Location %q, want <image endpoint>/images/<id>", loc)
 			}
+			if ct := res.Header.Get("Content-Type"); ct != "text/html; charset=UTF-8" {
+				t.Errorf("2.44 createImage Content-Type %q", ct)
+			}
 			if len(bodyBytes) > 0 {
 				t.Errorf("2.44 createImage has a body: %s", bodyBytes)
 			}
@@ -220,6 +223,14 @@ func TestServerLifecycle(t *testing.T) {
 		})
 		r := raw(t, be.demo.image, "GET", "images/"+imageID, "", nil)
 		checkImageBody(t, "snapshot image", r.JSON)
+		for _, k := range []string{"owner_user_name", "owner_project_name", "boot_roles", "user_id"} {
+			if str(r.JSON, k) == "" {
+				t.Errorf("snapshot image lacks property %s", k)
+			}
+		}
+		if str(r.JSON, "owner_user_name") != be.demo.authOpts.Username || str(r.JSON, "owner_project_name") != be.demo.authOpts.TenantName {
+			t.Errorf("snapshot owner %q/%q", str(r.JSON, "owner_user_name"), str(r.JSON, "owner_project_name"))
+		}
 		if str(r.JSON, "image_type") != "snapshot" || str(r.JSON, "instance_uuid") != id || str(r.JSON, "base_image_ref") != be.imageID {
 			t.Errorf("snapshot properties: image_type %q instance_uuid %q base_image_ref %q",
 				str(r.JSON, "image_type"), str(r.JSON, "instance_uuid"), str(r.JSON, "base_image_ref"))
@@ -286,7 +297,7 @@ func TestServerLifecycle(t *testing.T) {
 			t.Errorf("deleted server in changes-since: %v", st)
 		}
 		checkServerBody(t, "DELETED server", found, false)
-		checkTime(t, "terminated_at", found["OS-SRV-USG:terminated_at"], reNoZTime, false)
+		checkTime(t, "terminated_at", found["OS-SRV-USG:terminated_at"], reDBTime, false)
 		if found["fault"] != nil {
 			t.Errorf("a cleanly deleted server has a fault: %v", found["fault"])
 		}
