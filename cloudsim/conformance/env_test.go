@@ -446,7 +446,7 @@ var (
 	// reDBTime is a no-Z time read back from Nova's or Cinder's database,
 	// whose DATETIME columns keep no fraction.
 	reDBTime = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000000$`)
-	reZTime    = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$`)
+	reZTime  = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$`)
 )
 
 func checkTime(t *testing.T, what string, v any, re *regexp.Regexp, nullable bool) {
