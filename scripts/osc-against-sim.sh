@@ -21,6 +21,8 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 export OS_CLIENT_CONFIG_FILE="$work/clouds.yaml" OS_CLOUD=ostask-sim
+# Like the openstack CLI users of real clouds do: --nic none needs >= 2.37.
+export OS_COMPUTE_API_VERSION=2.latest
 run() { echo "+ openstack $*"; timeout 60 openstack "$@"; }
 
 image=$(timeout 60 openstack image list -f value -c ID | head -1)
