@@ -113,7 +113,7 @@ func (it *item) finish(status string, attempts int, err error) {
 	ph.done.Add(1)
 	if it.bar != nil {
 		it.status.Store(status)
-		it.bar.SetTotal(1, true)
+		it.bar.SetCurrent(1) // made with total 1: SetTotal would be ignored
 	}
 	if ph.bar != nil {
 		ph.bar.Increment()
