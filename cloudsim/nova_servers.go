@@ -1130,20 +1130,43 @@ func (s *Sim) listServers(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 		tagsAll, tagsAny, notTags, notTagsAny = split("tags"), split("tags-any"), split("not-tags"), split("not-tags-any")
 	}
 	imageF, flavorF := lastPathSegment(q.Get("image")), lastPathSegment(q.Get("flavor"))
+	// Sorting: Nova's default is created_at desc; updated_at (what a
+	// changes-since poller wants, ascending) and display_name are common.
+	sortKey, sortDesc := "created_at", true
+	if v := q.Get("sort_key"); v != "" {
+		sortKey, _, _ = strings.Cut(v, ",")
+		if !serverSortKeys[sortKey] {
+			return errf(400, "Invalid input for query parameters sort_key. Value: %s. '%s' is not one of the allowed sort keys", v, sortKey)
+		}
+		sortDesc = true
+	}
+	if v := q.Get("sort_dir"); v != "" {
+		d, _, _ := strings.Cut(v, ",")
+		switch d {
+		case "asc":
+			sortDesc = false
+		case "desc":
+			sortDesc = true
+		default:
+			return errf(400, "Invalid input for query parameters sort_dir. Value: %s. '%s' is not one of ['asc', 'desc']", v, d)
+		}
+	}
+	seqOrder := sortKey == "created_at" && sortDesc
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.advanceLocked()
 	var markerSeq uint64
+	var marker *server
 	if q.Has("marker") {
-		m := s.servers[q.Get("marker")]
-		if m == nil {
+		marker = s.servers[q.Get("marker")]
+		if marker == nil {
 			return errf(400, "marker [%s] not found", q.Get("marker"))
 		}
-		markerSeq = m.seq
+		markerSeq = marker.seq
 	}
 	match := func(sv *server) bool {
-		if markerSeq != 0 && sv.seq >= markerSeq {
+		if seqOrder && markerSeq != 0 && sv.seq >= markerSeq {
 			return false
 		}
 		if sv.Deleted && !changes && !wantDeleted {
@@ -1191,7 +1214,32 @@ func (s *Sim) listServers(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	}
 	page := make([]*server, 0, min(limit, 64))
 	if !noMatch && limit > 0 {
-		if !since.IsZero() {
+		if !seqOrder {
+			var cand []*server
+			if !since.IsZero() {
+				cand = s.changedServers(since)
+			} else {
+				cand = s.serversInOrder()
+			}
+			kept := cand[:0]
+			for _, sv := range cand {
+				if match(sv) {
+					kept = append(kept, sv)
+				}
+			}
+			less := serverLess(sortKey, sortDesc)
+			sort.Slice(kept, func(i, j int) bool { return less(kept[i], kept[j]) })
+			start := 0
+			if marker != nil {
+				start = sort.Search(len(kept), func(i int) bool { return less(marker, kept[i]) })
+			}
+			for _, sv := range kept[start:] {
+				page = append(page, sv)
+				if len(page) == limit {
+					break
+				}
+			}
+		} else if !since.IsZero() {
 			// changes-since: cost proportional to the changes, not the fleet.
 			cand := s.changedServers(since)
 			sort.Slice(cand, func(i, j int) bool { return cand[i].seq > cand[j].seq })
@@ -1345,4 +1393,39 @@ func (s *Sim) purgeServer(sv *server) {
 		}
 		s.serverOrder = kept
 	}
+}
+
+// serverSortKeys are the sort keys the simulator's server lists accept.
+var serverSortKeys = map[string]bool{"created_at": true, "updated_at": true, "display_name": true, "uuid": true}
+
+// serverLess orders servers by key (then by creation order, as Nova adds
+// the id as a tie-breaker) in the given direction.
+func serverLess(key string, desc bool) func(a, b *server) bool {
+	cmp := func(a, b *server) int {
+		switch key {
+		case "updated_at":
+			if c := a.Updated.Compare(b.Updated); c != 0 {
+				return c
+			}
+		case "display_name":
+			if c := strings.Compare(a.Name, b.Name); c != 0 {
+				return c
+			}
+		case "uuid":
+			if c := strings.Compare(a.ID, b.ID); c != 0 {
+				return c
+			}
+		}
+		switch {
+		case a.seq < b.seq:
+			return -1
+		case a.seq > b.seq:
+			return 1
+		}
+		return 0
+	}
+	if desc {
+		return func(a, b *server) bool { return cmp(a, b) > 0 }
+	}
+	return func(a, b *server) bool { return cmp(a, b) < 0 }
 }

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"time"
 
@@ -18,7 +19,7 @@ const imageChunk = 50
 // pollImages is one image monitor round: GET /v2/images?id=in:<ids> in
 // chunks. Glance never lists deleted images, so absence is proof of
 // deletion.
-func (c *Cloud) pollImages(ctx context.Context, req pollRequest) ([]*observation, error) {
+func (c *Cloud) pollImages(ctx context.Context, req pollRequest, emit func([]*observation)) error {
 	ids := make([]string, 0, len(req.IDs))
 	for id := range req.IDs {
 		ids = append(ids, id)
@@ -44,7 +45,7 @@ func (c *Cloud) pollImages(ctx context.Context, req pollRequest) ([]*observation
 				return true, nil
 			})
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for id := range req.IDs {
@@ -52,7 +53,8 @@ func (c *Cloud) pollImages(ctx context.Context, req pollRequest) ([]*observation
 			obs = append(obs, &observation{ID: id, Gone: true, Status: "deleted"})
 		}
 	}
-	return obs, nil
+	emit(obs)
+	return nil
 }
 
 func asImage(o *observation) (*images.Image, error) {
@@ -70,29 +72,7 @@ func (c *Cloud) DeleteImage(ctx context.Context, id string, options ...Option) (
 	if c.Image == nil {
 		return nil, errNoImageService
 	}
-	o, err := c.resolve(options)
-	if err != nil {
-		return nil, err
-	}
-	since := c.serverNow()
-	var res images.DeleteResult
-	err = callRetry(ctx, callAttempts, func(ctx context.Context) error {
-		res = images.Delete(ctx, c.Image, id)
-		return res.Err
-	}, nil)
-	if gophercloud.ResponseCodeIs(err, 404) {
-		return &Operation[struct{}]{Future: future.Resolved(struct{}{}), initial: Initial{ID: id, StatusCode: 404}}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	in := initialFrom(res.Result, id)
-	in.StatusCode = 204
-	f := waitWatch(ctx, c.images, &watch{id: id, op: "delete", since: since, wantGone: true, judge: func(ob *observation) (verdict, error) {
-		if ob.Gone {
-			return succeeded, nil
-		}
-		return pending, nil
-	}}, o.timeout, func(*observation) (struct{}, error) { return struct{}{}, nil })
-	return &Operation[struct{}]{Future: f, initial: in, attempts: 1}, nil
+	return deleteOp(ctx, c, c.images, id, http.StatusNoContent, options, func(ctx context.Context) gophercloud.Result {
+		return images.Delete(ctx, c.Image, id).Result
+	}, func(*Initial, *observation) error { return nil })
 }

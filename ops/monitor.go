@@ -72,7 +72,10 @@ type pollRequest struct {
 	Full    bool            // ask for everything (first round, or after an error)
 }
 
-type pollFunc func(ctx context.Context, req pollRequest) ([]*observation, error)
+// pollFunc makes one round's requests and hands observations to emit as
+// they arrive (page by page), so that early pages complete their
+// operations without waiting for the last page.
+type pollFunc func(ctx context.Context, req pollRequest, emit func([]*observation)) error
 
 // monitor watches every pending operation of one resource kind with one
 // batched poll per round. One goroutine per monitor, started on the first
@@ -270,6 +273,37 @@ func (m *monitor) run(ctx context.Context) {
 	}
 }
 
+// dispatch hands observations of round to the watches on them and
+// finishes those that are decided.
+func (m *monitor) dispatch(round uint64, obs []*observation) {
+	type hit struct {
+		w   *watch
+		o   *observation
+		err error
+	}
+	var done []hit
+	m.mu.Lock()
+	for _, o := range obs {
+		for _, w := range m.watches[o.ID] {
+			if w.round >= round {
+				continue // registered after this round began: the answer may predate its call
+			}
+			w.seen, w.lastStatus, w.lastTask = true, o.Status, o.TaskState
+			v, err := w.judge(o)
+			if v != pending {
+				done = append(done, hit{w, o, err})
+			}
+		}
+	}
+	for _, h := range done {
+		m.removeLocked(h.w)
+	}
+	m.mu.Unlock()
+	for _, h := range done {
+		h.w.finish(h.o, h.err)
+	}
+}
+
 // untilNextDeadline is the time until the earliest watch deadline.
 func (m *monitor) untilNextDeadline() time.Duration {
 	m.mu.Lock()
@@ -330,33 +364,12 @@ func (m *monitor) doRound(ctx context.Context) error {
 	req.Since = since.Add(-m.cloud.cfg.Overlap)
 	req.Full = since.IsZero()
 	m.rounds.Add(1)
-	obs, err := m.poll(ctx, req)
+	err := m.poll(ctx, req, func(obs []*observation) { m.dispatch(round, obs) })
 	if err != nil {
 		return err
 	}
 	m.mu.Lock()
 	m.since = start
-	type hit struct {
-		w   *watch
-		o   *observation
-		err error
-	}
-	var done []hit
-	for _, o := range obs {
-		for _, w := range m.watches[o.ID] {
-			if w.round >= round {
-				continue // registered after this round began: the answer may predate its call
-			}
-			w.seen, w.lastStatus, w.lastTask = true, o.Status, o.TaskState
-			v, err := w.judge(o)
-			if v != pending {
-				done = append(done, hit{w, o, err})
-			}
-		}
-	}
-	for _, h := range done {
-		m.removeLocked(h.w)
-	}
 	// Later rounds may start from this one's start time.
 	for _, ws := range m.watches {
 		for _, w := range ws {
@@ -366,8 +379,5 @@ func (m *monitor) doRound(ctx context.Context) error {
 		}
 	}
 	m.mu.Unlock()
-	for _, h := range done {
-		h.w.finish(h.o, h.err)
-	}
 	return nil
 }

@@ -79,7 +79,7 @@ func (o *Operation[T]) setAttempt(in Initial, n int) {
 func (o *Operation[T]) ID() string { return o.Initial().ID }
 
 func initialFrom(r gophercloud.Result, id string) Initial {
-	in := Initial{StatusCode: statusOf(r), ID: id, RequestID: requestID(r.Header)}
+	in := Initial{StatusCode: http.StatusAccepted, ID: id, RequestID: requestID(r.Header)}
 	if r.Header != nil {
 		in.Location = r.Header.Get("Location")
 	}
@@ -89,13 +89,6 @@ func initialFrom(r gophercloud.Result, id string) Initial {
 		}
 	}
 	return in
-}
-
-func statusOf(r gophercloud.Result) int {
-	if r.Header == nil {
-		return 0
-	}
-	return http.StatusAccepted
 }
 
 func requestID(h http.Header) string {
@@ -353,3 +346,53 @@ func containsAny(s string, subs ...string) bool {
 // (429/503) and server errors: with the backoff of callRetry, 5 attempts
 // ride out about 15 s of trouble.
 const callAttempts = 5
+
+// begin makes the synchronous call of a single-attempt operation on id:
+// it checks the options, notes the cloud's time (the window the monitor
+// must cover starts there), makes the call, retrying throttling and server
+// errors, and returns its answer. code is the success status the API
+// documents for the call.
+func (c *Cloud) begin(ctx context.Context, id string, code int, options []Option,
+	call func(ctx context.Context) gophercloud.Result) (callOpts, Initial, time.Time, error) {
+	o, err := c.resolve(options)
+	if err != nil {
+		return o, Initial{}, time.Time{}, err
+	}
+	since := c.serverNow()
+	var res gophercloud.Result
+	err = callRetry(ctx, callAttempts, func(ctx context.Context) error {
+		res = call(ctx)
+		return res.Err
+	}, nil)
+	if err != nil {
+		return o, Initial{}, since, err
+	}
+	in := initialFrom(res, id)
+	in.StatusCode = code
+	return o, in, since, nil
+}
+
+// deleteOp runs a delete: a 404 means already gone (resolved at once);
+// otherwise the operation resolves when m sees the resource gone, or
+// fails with what failure returns for an observation (nil: keep waiting).
+func deleteOp(ctx context.Context, c *Cloud, m *monitor, id string, code int, options []Option,
+	call func(ctx context.Context) gophercloud.Result, failure func(in *Initial, ob *observation) error) (*Operation[struct{}], error) {
+	o, in, since, err := c.begin(ctx, id, code, options, call)
+	if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+		return &Operation[struct{}]{Future: future.Resolved(struct{}{}), initial: Initial{ID: id, StatusCode: http.StatusNotFound}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	w := &watch{id: id, op: "delete", since: since, wantGone: true, judge: func(ob *observation) (verdict, error) {
+		if ob.Gone {
+			return succeeded, nil
+		}
+		if err := failure(&in, ob); err != nil {
+			return failed, err
+		}
+		return pending, nil
+	}}
+	f := waitWatch(ctx, m, w, o.timeout, func(*observation) (struct{}, error) { return struct{}{}, nil })
+	return &Operation[struct{}]{Future: f, initial: in, attempts: 1}, nil
+}

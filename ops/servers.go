@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"regexp"
 	"time"
@@ -34,6 +35,7 @@ const (
 type serverListOpts struct {
 	changesSince time.Time
 	name         string
+	oldestFirst  bool // sort by updated_at ascending: the longest-waiting changes come first
 }
 
 func (o serverListOpts) ToServerListQuery() (string, error) {
@@ -43,6 +45,10 @@ func (o serverListOpts) ToServerListQuery() (string, error) {
 	}
 	if o.name != "" {
 		q.Set("name", o.name)
+	}
+	if o.oldestFirst {
+		q.Set("sort_key", "updated_at")
+		q.Set("sort_dir", "asc")
 	}
 	if len(q) == 0 {
 		return "", nil
@@ -55,30 +61,31 @@ func (o serverListOpts) ToServerListQuery() (string, error) {
 // DELETED. Each server is decoded only as far as the monitor needs
 // (id, status, task_state, fault); the full record is decoded for the
 // operations that complete on it.
-func (c *Cloud) pollServers(ctx context.Context, req pollRequest) ([]*observation, error) {
-	opts := serverListOpts{}
+func (c *Cloud) pollServers(ctx context.Context, req pollRequest, emit func([]*observation)) error {
+	opts := serverListOpts{oldestFirst: true}
 	if !req.Full {
 		opts.changesSince = req.Since
 	}
 	q, _ := opts.ToServerListQuery()
 	next := c.Compute.ServiceURL("servers", "detail") + q
-	var obs []*observation
 	seen := map[string]bool{}
 	for next != "" {
 		page, err := c.getServerPage(ctx, next)
 		if err != nil {
-			return nil, err
+			return err
 		}
+		var obs []*observation
 		for _, raw := range page.Servers {
 			var lite liteServer
 			if err := json.Unmarshal(raw, &lite); err != nil {
-				return nil, fmt.Errorf("decode server in list: %w", err)
+				return fmt.Errorf("decode server in list: %w", err)
 			}
 			if req.IDs[lite.ID] && !seen[lite.ID] {
 				seen[lite.ID] = true
 				obs = append(obs, lite.observation(raw))
 			}
 		}
+		emit(obs)
 		next = ""
 		if len(page.Servers) > 0 {
 			for _, l := range page.Links {
@@ -90,13 +97,15 @@ func (c *Cloud) pollServers(ctx context.Context, req pollRequest) ([]*observatio
 	}
 	if req.Full {
 		// A plain list hides deleted servers, so absence is proof.
+		var gone []*observation
 		for id := range req.IDs {
 			if !seen[id] {
-				obs = append(obs, &observation{ID: id, Gone: true, Status: StatusDeleted})
+				gone = append(gone, &observation{ID: id, Gone: true, Status: StatusDeleted})
 			}
 		}
+		emit(gone)
 	}
-	return obs, nil
+	return nil
 }
 
 type serverPage struct {
@@ -311,54 +320,23 @@ func (c *Cloud) deleteServerAndWait(ctx context.Context, id string) error {
 // (404, or DELETED in changes-since). A delete that fails into ERROR gives
 // a FaultError. Deleting a server that does not exist succeeds at once.
 func (c *Cloud) DeleteServer(ctx context.Context, id string, options ...Option) (*Operation[struct{}], error) {
-	o, err := c.resolve(options)
-	if err != nil {
-		return nil, err
-	}
-	since := c.serverNow()
-	var res servers.DeleteResult
-	err = callRetry(ctx, callAttempts, func(ctx context.Context) error {
-		res = servers.Delete(ctx, c.Compute, id)
-		return res.Err
-	}, nil)
-	if gophercloud.ResponseCodeIs(err, 404) {
-		return &Operation[struct{}]{Future: future.Resolved(struct{}{}), initial: Initial{ID: id, StatusCode: 404}}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	in := initialFrom(res.Result, id)
-	in.StatusCode = 204
-	w := &watch{id: id, op: "delete", since: since, wantGone: true, judge: func(ob *observation) (verdict, error) {
-		switch {
-		case ob.Gone:
-			return succeeded, nil
-		case ob.Status == StatusError && ob.TaskState == "":
-			return failed, serverFault(id, "delete", in.RequestID, ob)
+	return deleteOp(ctx, c, c.servers, id, http.StatusNoContent, options, func(ctx context.Context) gophercloud.Result {
+		return servers.Delete(ctx, c.Compute, id).Result
+	}, func(in *Initial, ob *observation) error {
+		if ob.Status == StatusError && ob.TaskState == "" {
+			return serverFault(id, "delete", in.RequestID, ob)
 		}
-		return pending, nil
-	}}
-	f := waitWatch(ctx, c.servers, w, o.timeout, func(*observation) (struct{}, error) { return struct{}{}, nil })
-	return &Operation[struct{}]{Future: f, initial: in, attempts: 1}, nil
+		return nil
+	})
 }
 
 // serverAction posts an action and watches the server with judge.
 func (c *Cloud) serverAction(ctx context.Context, id, op string, options []Option, call func(ctx context.Context) gophercloud.Result,
 	judge func(in *Initial) func(*observation) (verdict, error)) (*Operation[*servers.Server], error) {
-	o, err := c.resolve(options)
+	o, in, since, err := c.begin(ctx, id, http.StatusAccepted, options, call)
 	if err != nil {
 		return nil, err
 	}
-	since := c.serverNow()
-	var res gophercloud.Result
-	err = callRetry(ctx, callAttempts, func(ctx context.Context) error {
-		res = call(ctx)
-		return res.Err
-	}, nil)
-	if err != nil {
-		return nil, err
-	}
-	in := initialFrom(res, id)
 	f := c.waitServer(ctx, id, op, since, o, judge(&in))
 	return &Operation[*servers.Server]{Future: f, initial: in, attempts: 1}, nil
 }
@@ -611,21 +589,12 @@ func (c *Cloud) AttachVolume(ctx context.Context, serverID, volumeID, device str
 	if c.Volume == nil {
 		return nil, errNoVolumeService
 	}
-	o, err := c.resolve(options)
+	o, in, since, err := c.begin(ctx, volumeID, http.StatusOK, options, func(ctx context.Context) gophercloud.Result {
+		return volumeattach.Create(ctx, c.Compute, serverID, volumeattach.CreateOpts{VolumeID: volumeID, Device: device}).Result
+	})
 	if err != nil {
 		return nil, err
 	}
-	since := c.serverNow()
-	var res volumeattach.CreateResult
-	err = callRetry(ctx, callAttempts, func(ctx context.Context) error {
-		res = volumeattach.Create(ctx, c.Compute, serverID, volumeattach.CreateOpts{VolumeID: volumeID, Device: device})
-		return res.Err
-	}, nil)
-	if err != nil {
-		return nil, err
-	}
-	in := initialFrom(res.Result, volumeID)
-	in.StatusCode = 200
 	f := c.waitVolume(ctx, volumeID, "attach", since, o, func(ob *observation) (verdict, error) {
 		switch {
 		case ob.Gone:
@@ -650,20 +619,12 @@ func (c *Cloud) DetachVolume(ctx context.Context, serverID, volumeID string, opt
 	if c.Volume == nil {
 		return nil, errNoVolumeService
 	}
-	o, err := c.resolve(options)
+	o, in, since, err := c.begin(ctx, volumeID, http.StatusAccepted, options, func(ctx context.Context) gophercloud.Result {
+		return volumeattach.Delete(ctx, c.Compute, serverID, volumeID).Result
+	})
 	if err != nil {
 		return nil, err
 	}
-	since := c.serverNow()
-	var res volumeattach.DeleteResult
-	err = callRetry(ctx, callAttempts, func(ctx context.Context) error {
-		res = volumeattach.Delete(ctx, c.Compute, serverID, volumeID)
-		return res.Err
-	}, nil)
-	if err != nil {
-		return nil, err
-	}
-	in := initialFrom(res.Result, volumeID)
 	f := c.waitVolume(ctx, volumeID, "detach", since, o, func(ob *observation) (verdict, error) {
 		switch {
 		case ob.Gone:

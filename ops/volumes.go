@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -71,14 +72,14 @@ func (c *Cloud) updatedAtFilter() bool {
 //
 // and a watched delete whose volume is in neither list is gone: it was not
 // deleting at (1) and did not change (to error_deleting, say) after it.
-func (c *Cloud) pollVolumes(ctx context.Context, req pollRequest) ([]*observation, error) {
+func (c *Cloud) pollVolumes(ctx context.Context, req pollRequest, emit func([]*observation)) error {
 	deleting := map[string]bool{}
 	if len(req.GoneIDs) > 0 {
 		err := c.eachVolume(ctx, volumeListOpts{status: "deleting"}, func(v *volumes.Volume) {
 			deleting[v.ID] = true
 		})
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
 	opts := volumeListOpts{}
@@ -95,7 +96,7 @@ func (c *Cloud) pollVolumes(ctx context.Context, req pollRequest) ([]*observatio
 		}
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for id := range req.IDs {
 		if seen[id] {
@@ -105,7 +106,8 @@ func (c *Cloud) pollVolumes(ctx context.Context, req pollRequest) ([]*observatio
 			obs = append(obs, &observation{ID: id, Gone: true, Status: "deleted"})
 		}
 	}
-	return obs, nil
+	emit(obs)
+	return nil
 }
 
 func (c *Cloud) eachVolume(ctx context.Context, opts volumeListOpts, fn func(v *volumes.Volume)) error {
@@ -195,7 +197,12 @@ func (c *Cloud) CreateVolume(ctx context.Context, opts VolumeCreateOpts, options
 			}
 			if v != nil && !isVolumeError(v.Status) {
 				in := Initial{ID: v.ID, Adopted: true, StatusCode: 200}
-				return in, c.waitVolume(ctx, v.ID, "create", time.Time{}, o, judge(v.ID)), nil
+				// Watch from the volume's last change: it may not change again.
+				seenAt := v.UpdatedAt
+				if seenAt.IsZero() {
+					seenAt = v.CreatedAt
+				}
+				return in, c.waitVolume(ctx, v.ID, "create", seenAt, o, judge(v.ID)), nil
 			}
 		}
 		var res volumes.CreateResult
@@ -262,34 +269,14 @@ func (c *Cloud) DeleteVolume(ctx context.Context, id string, options ...Option) 
 	if c.Volume == nil {
 		return nil, errNoVolumeService
 	}
-	o, err := c.resolve(options)
-	if err != nil {
-		return nil, err
-	}
-	since := c.serverNow()
-	var res volumes.DeleteResult
-	err = callRetry(ctx, callAttempts, func(ctx context.Context) error {
-		res = volumes.Delete(ctx, c.Volume, id, nil)
-		return res.Err
-	}, nil)
-	if gophercloud.ResponseCodeIs(err, 404) {
-		return &Operation[struct{}]{Future: future.Resolved(struct{}{}), initial: Initial{ID: id, StatusCode: 404}}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	in := initialFrom(res.Result, id)
-	w := &watch{id: id, op: "delete", since: since, wantGone: true, judge: func(ob *observation) (verdict, error) {
-		switch {
-		case ob.Gone:
-			return succeeded, nil
-		case isVolumeError(ob.Status):
-			return failed, volumeFault(id, "delete", ob)
+	return deleteOp(ctx, c, c.volumes, id, http.StatusAccepted, options, func(ctx context.Context) gophercloud.Result {
+		return volumes.Delete(ctx, c.Volume, id, nil).Result
+	}, func(_ *Initial, ob *observation) error {
+		if isVolumeError(ob.Status) {
+			return volumeFault(id, "delete", ob)
 		}
-		return pending, nil
-	}}
-	f := waitWatch(ctx, c.volumes, w, o.timeout, func(*observation) (struct{}, error) { return struct{}{}, nil })
-	return &Operation[struct{}]{Future: f, initial: in, attempts: 1}, nil
+		return nil
+	})
 }
 
 // ExtendVolume grows a volume to newSize GiB; resolves when it is back to
@@ -298,20 +285,12 @@ func (c *Cloud) ExtendVolume(ctx context.Context, id string, newSize int, option
 	if c.Volume == nil {
 		return nil, errNoVolumeService
 	}
-	o, err := c.resolve(options)
+	o, in, since, err := c.begin(ctx, id, http.StatusAccepted, options, func(ctx context.Context) gophercloud.Result {
+		return volumes.ExtendSize(ctx, c.Volume, id, volumes.ExtendSizeOpts{NewSize: newSize}).Result
+	})
 	if err != nil {
 		return nil, err
 	}
-	since := c.serverNow()
-	var res volumes.ExtendSizeResult
-	err = callRetry(ctx, callAttempts, func(ctx context.Context) error {
-		res = volumes.ExtendSize(ctx, c.Volume, id, volumes.ExtendSizeOpts{NewSize: newSize})
-		return res.Err
-	}, nil)
-	if err != nil {
-		return nil, err
-	}
-	in := initialFrom(res.Result, id)
 	f := c.waitVolume(ctx, id, "extend", since, o, func(ob *observation) (verdict, error) {
 		switch {
 		case ob.Gone:

@@ -122,3 +122,29 @@ func TestVolumeDeleteFault(t *testing.T) {
 		t.Fatalf("want error_deleting FaultError, got %v", err)
 	}
 }
+
+// A create re-run with the key of a volume that is already available
+// adopts it, even though it will not change again.
+func TestVolumeAdoptsAvailable(t *testing.T) {
+	tc := start(t, nil, false)
+	ctx := ctxT(t)
+	first, err := tc.cloud.CreateVolume(ctx, ops.VolumeCreateOpts{Name: "keep", Size: 1}, ops.WithIdempotencyKey("run-1/keep"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := first.Result(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := tc.cloud.CreateVolume(ctx, ops.VolumeCreateOpts{Name: "keep", Size: 1}, ops.WithIdempotencyKey("run-1/keep"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := again.Result(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v2.ID != v1.ID || !again.Initial().Adopted || len(tc.sim.Volumes()) != 1 {
+		t.Fatalf("re-run made %s (adopted %v), first %s; %d volumes", v2.ID, again.Initial().Adopted, v1.ID, len(tc.sim.Volumes()))
+	}
+}
