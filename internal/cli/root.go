@@ -63,7 +63,7 @@ clouds.yaml, or OS_* variables; --sim starts an embedded cloudsim instead.`,
 		return &ExitError{Code: 2, Err: fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
 	cf := &cloudFlags{}
-	root.AddCommand(newDemoCmd(), newSimCmd(), newServerCmd(cf), newVolumeCmd(cf))
+	root.AddCommand(newDemoCmd(), newSimCmd(), newServerCmd(cf), newVolumeCmd(cf), newFlowCmd(cf))
 	for _, c := range root.Commands() {
 		if c.Name() == "server" || c.Name() == "volume" {
 			cf.register(c)

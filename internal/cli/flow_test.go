@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// noLeaks checks, when the test ends, that the command left no goroutine
+// behind (the cloud's monitors, the simulator, the engine, the display).
+func noLeaks(t *testing.T) {
+	opts := []goleak.Option{goleak.IgnoreCurrent(),
+		// net/http keeps idle connections' goroutines until they time out.
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	}
+	t.Cleanup(func() { goleak.VerifyNone(t, opts...) })
+}
+
+var bfvArgs = []string{"flow", "run", "boot-from-volume", "--sim", "--name", "web", "--flavor", "m1.tiny",
+	"--image", "cirros-0.6.2-x86_64-disk", "--network", "none"}
+
+func TestFlowList(t *testing.T) {
+	noLeaks(t)
+	code, out, stderr := run(t, "flow", "list")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"boot-from-volume", "server-with-volumes", "snapshot-and-replace", "resize",
+		"--boot-volume-size", "--volumes", "(required)", "(default 2)", "--run-id"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("list lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, stderr = run(t, "flow", "list", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var defs []struct {
+		Name   string `json:"name"`
+		Params []struct {
+			Name     string `json:"name"`
+			Flag     string `json:"flag"`
+			Required bool   `json:"required"`
+		} `json:"params"`
+	}
+	if err := json.Unmarshal([]byte(out), &defs); err != nil {
+		t.Fatalf("json: %v\n%s", err, out)
+	}
+	if len(defs) != 4 || defs[0].Name != "boot-from-volume" || defs[0].Params[0].Flag != "--name" || !defs[0].Params[0].Required {
+		t.Fatalf("flows %+v", defs)
+	}
+}
+
+func TestFlowRunJSON(t *testing.T) {
+	noLeaks(t)
+	code, out, stderr := run(t, append(bfvArgs, "--json", "--run-id", "cli-1")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep flowReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("json: %v\n%s", err, out)
+	}
+	if rep.Flow != "boot-from-volume" || rep.RunID != "cli-1" || rep.State != "SUCCESS" || rep.Error != "" || len(rep.Tasks) != 4 {
+		t.Fatalf("report %+v", rep)
+	}
+	for _, tr := range rep.Tasks {
+		if tr.State != "SUCCESS" || (len(tr.Provides) == 1 && tr.ID == "") {
+			t.Errorf("task %+v", tr)
+		}
+	}
+	for _, v := range []string{"server", "boot_volume", "data_volume"} {
+		if rep.Values[v] == "" {
+			t.Errorf("no %s in %v", v, rep.Values)
+		}
+	}
+}
+
+func TestFlowRunFailureRevertsAndExplains(t *testing.T) {
+	noLeaks(t)
+	code, out, stderr := run(t, append(bfvArgs, "--sim-fault-plan", "volume.attach.error=1")...)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1: %s %s", code, out, stderr)
+	}
+	if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
+		t.Fatalf("want a one-line reason, got %q", stderr)
+	}
+	for _, want := range []string{`flow "boot-from-volume" REVERTED`, "attach-data-volume:", "attach"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q: %q", want, stderr)
+		}
+	}
+	// Plain progress: one line per task state change, and the final state.
+	for _, want := range []string{"boot-server: RUNNING", "boot-server: SUCCESS server=", "attach-data-volume: FAILURE: ",
+		"boot-server: REVERTED", "create-boot-volume: REVERTED", "flow boot-from-volume REVERTED (run id "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestFlowRunBadInput(t *testing.T) {
+	noLeaks(t)
+	t.Setenv("OS_CLOUD", "")
+	t.Setenv("OS_AUTH_URL", "")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"flow", "run", "boot-from-volume", "--sim", "--flavor", "m1.tiny", "--image", "x"}, "missing required flag --name"},
+		{[]string{"flow", "run", "nope"}, `unknown command "nope"`},
+		{append(bfvArgs[:len(bfvArgs):len(bfvArgs)], "--retries", "0"), "--retries must be >= 1"},
+		{[]string{"flow", "run", "boot-from-volume", "--sim", "--name", "w", "--flavor", "m1.tiny", "--image", "x", "--network", "bogus"}, "--network"},
+		{[]string{"flow", "run", "server-with-volumes", "--sim", "--name", "w", "--flavor", "m1.tiny", "--image", "cirros-0.6.2-x86_64-disk", "--volumes", "0"}, "volumes must be in 1..64"},
+		{[]string{"flow", "run", "boot-from-volume", "--sim", "--name", "w", "--flavor", "huge", "--image", "x"}, `no flavor named or with id "huge"`},
+		{[]string{"flow", "run", "resize", "--server", "s", "--flavor", "m1.tiny"}, "no cloud selected"},
+	} {
+		t.Run(strings.Join(tc.args[2:], " "), func(t *testing.T) {
+			code, _, stderr := run(t, tc.args...)
+			if code != 2 || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want exit 2 containing %q", code, stderr, tc.want)
+			}
+			if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
+				t.Fatalf("want a one-line reason, got %q", stderr)
+			}
+		})
+	}
+}
