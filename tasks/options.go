@@ -1,7 +1,6 @@
 package tasks
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -87,8 +86,8 @@ func (c config) ops(key string, create bool) []ops.Option {
 	return o
 }
 
-// deleteOpts are the options of the deletes reverts make: the timeout only.
-func (c config) deleteOpts() []ops.Option { return c.ops("", false) }
+// waitOpts are the options of calls that only wait (no retries, no key): the timeout.
+func (c config) waitOpts() []ops.Option { return c.ops("", false) }
 
 // Key returns the idempotency key of task in the flow run runID.
 func Key(runID, task string) string { return runID + "/" + task }
@@ -142,10 +141,6 @@ func failedID(f *flow.Failure) string {
 	}
 	return ""
 }
-
-// cancelled reports whether ctx ended: the task was interrupted (suspended
-// or cancelled), not failed, and runs again on resume.
-func cancelled(ctx context.Context) bool { return ctx.Err() != nil }
 
 // atom is the part every task shares.
 type atom struct {

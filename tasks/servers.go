@@ -116,7 +116,7 @@ func (t *createServer) Revert(ctx context.Context, in flow.Inputs, o flow.Outcom
 		lookErr = err
 	}
 	err = deleteAll(ctx, ids, func(ctx context.Context, id string) (*ops.Operation[struct{}], error) {
-		return t.c.DeleteServer(ctx, id, t.cfg.deleteOpts()...)
+		return t.c.DeleteServer(ctx, id, t.cfg.waitOpts()...)
 	})
 	return errors.Join(err, lookErr)
 }
@@ -137,7 +137,7 @@ func (t *deleteServer) Execute(ctx context.Context, in flow.Inputs) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	op, err := t.c.DeleteServer(ctx, id, t.cfg.deleteOpts()...)
+	op, err := t.c.DeleteServer(ctx, id, t.cfg.waitOpts()...)
 	if err != nil {
 		return nil, err
 	}
@@ -190,9 +190,9 @@ func (t *resizeServer) Execute(ctx context.Context, in flow.Inputs) (any, error)
 	}
 	var op *ops.Operation[*servers.Server]
 	if t.migrate {
-		op, err = t.c.MigrateServer(ctx, id, t.cfg.deleteOpts()...)
+		op, err = t.c.MigrateServer(ctx, id, t.cfg.waitOpts()...)
 	} else {
-		op, err = t.c.ResizeServer(ctx, id, flavor, t.cfg.deleteOpts()...)
+		op, err = t.c.ResizeServer(ctx, id, flavor, t.cfg.waitOpts()...)
 	}
 	if err != nil {
 		return nil, err
@@ -211,7 +211,7 @@ func (t *resizeServer) Revert(ctx context.Context, in flow.Inputs, _ flow.Outcom
 	if err != nil || s == nil || s.Status != ops.StatusVerifyResize {
 		return err
 	}
-	op, err := t.c.RevertResize(ctx, id, t.cfg.deleteOpts()...)
+	op, err := t.c.RevertResize(ctx, id, t.cfg.waitOpts()...)
 	if err != nil {
 		return err
 	}
@@ -245,7 +245,7 @@ func (t *confirmResize) Execute(ctx context.Context, in flow.Inputs) (any, error
 	if s.Status != ops.StatusVerifyResize {
 		return nil, nil
 	}
-	op, err := t.c.ConfirmResize(ctx, id, t.cfg.deleteOpts()...)
+	op, err := t.c.ConfirmResize(ctx, id, t.cfg.waitOpts()...)
 	if err != nil {
 		return nil, err
 	}
@@ -300,7 +300,7 @@ func (t *createImage) Execute(ctx context.Context, in flow.Inputs) (any, error) 
 	if err := deleteAll(ctx, stale, t.deleteImage); err != nil {
 		return nil, err
 	}
-	op, err := t.c.CreateServerImage(ctx, id, name, map[string]string{ops.IdempotencyMetadataKey: key}, t.cfg.deleteOpts()...)
+	op, err := t.c.CreateServerImage(ctx, id, name, map[string]string{ops.IdempotencyMetadataKey: key}, t.cfg.waitOpts()...)
 	if err != nil {
 		return nil, err
 	}
@@ -312,7 +312,7 @@ func (t *createImage) Execute(ctx context.Context, in flow.Inputs) (any, error) 
 }
 
 func (t *createImage) deleteImage(ctx context.Context, id string) (*ops.Operation[struct{}], error) {
-	return t.c.DeleteImage(ctx, id, t.cfg.deleteOpts()...)
+	return t.c.DeleteImage(ctx, id, t.cfg.waitOpts()...)
 }
 
 // Revert deletes the snapshot.

@@ -93,7 +93,7 @@ func (t *createVolume) Revert(ctx context.Context, in flow.Inputs, o flow.Outcom
 		if err := t.detachAll(ctx, id); err != nil {
 			return nil, err
 		}
-		return t.c.DeleteVolume(ctx, id, t.cfg.deleteOpts()...)
+		return t.c.DeleteVolume(ctx, id, t.cfg.waitOpts()...)
 	})
 	return errors.Join(err, lookErr)
 }
@@ -107,7 +107,7 @@ func (t *createVolume) detachAll(ctx context.Context, id string) error {
 		return err
 	}
 	for _, a := range v.Attachments {
-		op, err := t.c.DetachVolume(ctx, a.ServerID, id, t.cfg.deleteOpts()...)
+		op, err := t.c.DetachVolume(ctx, a.ServerID, id, t.cfg.waitOpts()...)
 		if err == nil {
 			_, err = op.Result(ctx)
 		}
@@ -133,7 +133,7 @@ func (t *deleteVolume) Execute(ctx context.Context, in flow.Inputs) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	op, err := t.c.DeleteVolume(ctx, id, t.cfg.deleteOpts()...)
+	op, err := t.c.DeleteVolume(ctx, id, t.cfg.waitOpts()...)
 	if err != nil {
 		return nil, err
 	}
@@ -205,9 +205,9 @@ func (t *attachVolume) setAttached(ctx context.Context, in flow.Inputs, want boo
 	}
 	var op *ops.Operation[*ops.Volume]
 	if want {
-		op, err = t.c.AttachVolume(ctx, srv, vol, "", t.cfg.deleteOpts()...)
+		op, err = t.c.AttachVolume(ctx, srv, vol, "", t.cfg.waitOpts()...)
 	} else {
-		op, err = t.c.DetachVolume(ctx, srv, vol, t.cfg.deleteOpts()...)
+		op, err = t.c.DetachVolume(ctx, srv, vol, t.cfg.waitOpts()...)
 	}
 	if err != nil {
 		return err
