@@ -4,3 +4,6 @@ package ops
 func (c *Cloud) Pending() map[Kind]int {
 	return map[Kind]int{KindServer: c.servers.pendingCount(), KindVolume: c.volumes.pendingCount(), KindImage: c.images.pendingCount()}
 }
+
+// MonitorPageSize is the page size of the monitor's server lists.
+const MonitorPageSize = monitorPageSize
