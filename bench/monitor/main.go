@@ -356,18 +356,25 @@ func pendingBytesPolling(ctx context.Context, n, _ int) (float64, error) {
 	if _, err := servers.Create(ctx, compute, opts(-1), nil).Extract(); err != nil {
 		return 0, err
 	}
-	base := heapNow()
+	// Create first, then start the pollers, so that creating does not
+	// compete with thousands of polls; measure once each has polled.
+	ids := make([]string, n)
 	for i := range n {
 		s, err := servers.Create(ctx, compute, opts(i), nil).Extract()
 		if err != nil {
 			return 0, err
 		}
+		ids[i] = s.ID
+	}
+	base := heapNow()
+	for _, id := range ids {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = servers.WaitForStatus(wctx, compute, s.ID, "ACTIVE")
+			_ = servers.WaitForStatus(wctx, compute, id, "ACTIVE")
 		}()
 	}
+	time.Sleep(1500 * time.Millisecond)
 	after := heapNow()
 	return (float64(after) - float64(base)) / float64(n), nil
 }
