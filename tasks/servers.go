@@ -90,6 +90,11 @@ func (t *createServer) Execute(ctx context.Context, in flow.Inputs) (any, error)
 	} else if co.ImageRef, err = flow.Get[string](in, Image); err != nil {
 		return nil, err
 	}
+	// ops adopts a server with the key unless it is in ERROR, and then
+	// makes a new one: remove such a wreck an earlier run left first.
+	if err := t.removeWrecks(ctx, name, key); err != nil {
+		return nil, err
+	}
 	op, err := t.c.CreateServer(ctx, co, t.cfg.ops(key, true)...)
 	if err != nil {
 		return nil, err
@@ -99,6 +104,25 @@ func (t *createServer) Execute(ctx context.Context, in flow.Inputs) (any, error)
 		return nil, &wreckError{id: op.ID(), err: err}
 	}
 	return s.ID, nil
+}
+
+// removeWrecks deletes the servers in ERROR that hold the key.
+func (t *createServer) removeWrecks(ctx context.Context, name, key string) error {
+	ids, err := serversByKey(ctx, t.c, name, key)
+	if err != nil {
+		return err
+	}
+	var wrecks []string
+	for _, id := range ids {
+		if s, err := getServer(ctx, t.c, id); err != nil {
+			return err
+		} else if s != nil && s.Status == ops.StatusError {
+			wrecks = append(wrecks, id)
+		}
+	}
+	return deleteAll(ctx, wrecks, func(ctx context.Context, id string) (*ops.Operation[struct{}], error) {
+		return t.c.DeleteServer(ctx, id, t.cfg.waitOpts()...)
+	})
 }
 
 // Revert deletes what the create made (see CreateServer).

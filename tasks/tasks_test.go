@@ -162,3 +162,35 @@ func TestSnapshotAdoptsAnActiveImage(t *testing.T) {
 		t.Fatal(l)
 	}
 }
+
+// A run that stopped after a build failed (no revert ran) left a server in
+// ERROR under the key: the re-run removes it and boots a new one.
+func TestRerunRemovesAnEarlierWreck(t *testing.T) {
+	t.Parallel()
+	e := start(t, &cloudsim.FaultPlan{Scripted: []cloudsim.Scripted{
+		{Op: cloudsim.OpServerCreate, Nth: 1, Kind: cloudsim.FaultError},
+		{Op: cloudsim.OpVolumeCreate, Nth: 1, Kind: cloudsim.FaultError},
+	}}, false)
+	ctx := ctxT(t)
+	for _, tc := range []struct {
+		task flow.Task
+		in   flow.Inputs
+	}{
+		{tasks.CreateServer(e.cloud, "boot", tasks.WithRetries(1)), serverInputs("run-4")},
+		{tasks.CreateVolume(e.cloud, "vol", tasks.WithRetries(1)), flow.NewInputs(map[string]any{tasks.RunID: "run-4", tasks.Name: "v", tasks.Size: 1})},
+	} {
+		if _, err := tc.task.Execute(ctx, tc.in); !errors.Is(err, ops.ErrFault) {
+			t.Fatalf("first run: %v", err)
+		}
+		id, err := tc.task.Execute(ctx, tc.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := e.leaks(id.(string)); len(l) > 0 {
+			t.Fatalf("the first run's wreck is still there: %v", l)
+		}
+		if err := tc.task.Revert(ctx, tc.in, flow.Outcome{Result: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

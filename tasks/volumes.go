@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ostask/ostask/flow"
 	"github.com/ostask/ostask/ops"
@@ -56,15 +57,28 @@ func (t *createVolume) Execute(ctx context.Context, in flow.Inputs) (any, error)
 		}
 	}
 	// ops adopts a volume with the key only once it is available; one an
-	// earlier run made and attached is finished too.
+	// earlier run made and attached is finished too. A volume in error is
+	// a wreck an earlier run left (ops would make a new one beside it).
 	found, err := volumesByKey(ctx, t.c, key)
 	if err != nil {
 		return nil, err
 	}
+	var wrecks []string
 	for _, id := range found {
-		if v, err := getVolume(ctx, t.c, id); err == nil && v != nil && v.Status == "in-use" {
+		v, err := getVolume(ctx, t.c, id)
+		switch {
+		case err != nil:
+			return nil, err
+		case v != nil && v.Status == "in-use":
 			return v.ID, nil
+		case v != nil && strings.HasPrefix(v.Status, "error"):
+			wrecks = append(wrecks, id)
 		}
+	}
+	if err := deleteAll(ctx, wrecks, func(ctx context.Context, id string) (*ops.Operation[struct{}], error) {
+		return t.c.DeleteVolume(ctx, id, t.cfg.waitOpts()...)
+	}); err != nil {
+		return nil, err
 	}
 	op, err := t.c.CreateVolume(ctx, co, t.cfg.ops(key, true)...)
 	if err != nil {
