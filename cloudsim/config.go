@@ -22,6 +22,9 @@ const (
 	DefaultDeletedRetention = 24 * time.Hour
 	DefaultRegion           = "RegionOne"
 	DefaultPassword         = "secret"
+	// DefaultServerQuota is the instances quota of each project: the
+	// simulator's scale target with room to spare.
+	DefaultServerQuota = 20000
 )
 
 // Timing is the timing model: how long each background step of each
@@ -102,6 +105,9 @@ type Config struct {
 	Region string
 	// Password is the password of every simulated user.
 	Password string
+	// ServerQuota is each project's instances quota (Nova's 403 "Quota
+	// exceeded" past it); 0 means DefaultServerQuota.
+	ServerQuota int
 }
 
 // ErrInvalidConfig is wrapped by every Config.Validate error.
@@ -109,6 +115,9 @@ var ErrInvalidConfig = errors.New("cloudsim: invalid config")
 
 // Validate reports the first nonsensical setting.
 func (c *Config) Validate() error {
+	if c.ServerQuota < 0 {
+		return fmt.Errorf("%w: ServerQuota %d is negative", ErrInvalidConfig, c.ServerQuota)
+	}
 	if c.MaxLimit < 0 {
 		return fmt.Errorf("%w: MaxLimit %d is negative", ErrInvalidConfig, c.MaxLimit)
 	}
@@ -159,6 +168,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Region == "" {
 		c.Region = DefaultRegion
+	}
+	if c.ServerQuota == 0 {
+		c.ServerQuota = DefaultServerQuota
 	}
 	if c.Password == "" {
 		c.Password = DefaultPassword

@@ -20,7 +20,7 @@ type handlerEnv struct {
 
 func newHandlerEnv(tb testing.TB, clock cloudsim.Clock) *handlerEnv {
 	tb.Helper()
-	sim, err := cloudsim.New(cloudsim.Config{Clock: clock})
+	sim, err := cloudsim.New(cloudsim.Config{Clock: clock, ServerQuota: 200})
 	if err != nil {
 		tb.Fatal(err)
 	}

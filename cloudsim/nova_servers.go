@@ -508,6 +508,12 @@ func (s *Sim) createServer(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 		devices[dev] = true
 		boot = append(boot, bv)
 	}
+	// Quota: as Nova, min_count must fit; max_count is trimmed to what fits.
+	used, quota := s.instances[rc.projectID()], s.cfg.ServerQuota
+	if used+cr.minCount > quota {
+		return errf(403, "Quota exceeded for instances: Requested %d, but already used %d of %d instances", cr.minCount, used, quota)
+	}
+	cr.maxCount = min(cr.maxCount, quota-used)
 	// Scripted request-level faults act before anything is created.
 	outcomes := make([]outcome, cr.maxCount)
 	for i := range outcomes {
@@ -625,6 +631,7 @@ func (s *Sim) newServerLocked(rc *reqCtx, cr *createReq, fl *flavor, resv string
 	}
 	s.servers[sv.ID] = sv
 	s.serverOrder = append(s.serverOrder, sv)
+	s.instances[sv.ProjectID]++
 	s.touchServer(sv, now)
 	return sv
 }
@@ -1371,6 +1378,7 @@ func (s *Sim) finishDelete(sv *server, now time.Time) {
 	}
 	sv.VMState, sv.TaskState, sv.PowerState = vmDeleted, "", 0
 	sv.Deleted = true
+	s.instances[sv.ProjectID]--
 	sv.DeletedAt = now.UTC()
 	sv.nova.TerminatedAt = now.UTC()
 	s.touchServer(sv, now)

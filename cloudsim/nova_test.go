@@ -1,6 +1,7 @@
 package cloudsim_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/instanceactions"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/volumeattach"
+
+	"github.com/ostask/ostask/cloudsim"
 )
 
 func TestNovaVersionDocuments(t *testing.T) {
@@ -800,5 +803,28 @@ func TestNovaBootFromVolume(t *testing.T) {
 	}
 	if s := e.volume(vol).Status; s != "available" {
 		t.Fatalf("kept root: %s", s)
+	}
+}
+
+func TestServerQuota(t *testing.T) {
+	ctx := context.Background()
+	sim, err := cloudsim.Start(ctx, cloudsim.Config{ServerQuota: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	c, _ := computeClient(t, sim, "demo", "demo")
+	c.Microversion = "2.60"
+	img := cloudsim.CirrosImageID
+	// max_count is trimmed to what fits; min_count must fit.
+	if r := servers.Create(ctx, c, servers.CreateOpts{Name: "q", FlavorRef: "1", ImageRef: img, Networks: "none", Min: 1, Max: 1000}, nil); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if n := len(sim.Servers(false)); n != 3 {
+		t.Fatalf("%d servers, want 3 (the quota)", n)
+	}
+	err = servers.Create(ctx, c, servers.CreateOpts{Name: "over", FlavorRef: "1", ImageRef: img, Networks: "none"}, nil).Err
+	if !gophercloud.ResponseCodeIs(err, 403) || !strings.Contains(err.Error(), "Quota exceeded for instances") {
+		t.Fatalf("want 403 quota exceeded, got %v", err)
 	}
 }

@@ -35,6 +35,7 @@ type Sim struct {
 	servers     map[string]*server // deleted servers stay until purged
 	serverOrder []*server
 	changeLog   []change
+	instances   map[string]int // live (not deleted) servers per project, for the quota
 	volumes     map[string]*volume
 	volumeOrder []*volume
 	images      map[string]*image
@@ -58,18 +59,19 @@ func New(cfg Config) (*Sim, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Sim{
-		cfg:      cfg,
-		clock:    cfg.Clock,
-		timing:   *cfg.Timing,
-		faults:   cfg.Faults,
-		rng:      rand.New(rand.NewPCG(uint64(cfg.Seed), 0x05ca5c)),
-		opCounts: map[string]int{},
-		servers:  map[string]*server{},
-		volumes:  map[string]*volume{},
-		images:   map[string]*image{},
-		tokens:   map[string]*token{},
-		wake:     make(chan struct{}, 1),
-		stop:     make(chan struct{}),
+		cfg:       cfg,
+		clock:     cfg.Clock,
+		timing:    *cfg.Timing,
+		faults:    cfg.Faults,
+		rng:       rand.New(rand.NewPCG(uint64(cfg.Seed), 0x05ca5c)),
+		opCounts:  map[string]int{},
+		servers:   map[string]*server{},
+		instances: map[string]int{},
+		volumes:   map[string]*volume{},
+		images:    map[string]*image{},
+		tokens:    map[string]*token{},
+		wake:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
 	}
 	s.counters.init()
 	s.seedIdentity()
