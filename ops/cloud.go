@@ -173,7 +173,10 @@ func Dial(ctx context.Context, auth Auth, cfg Config) (*Cloud, error) {
 	pc.RetryBackoffFunc = retryAfterBackoff
 	pc.MaxBackoffRetries = 5
 	auth.Options.AllowReauth = true
-	if err := openstack.Authenticate(ctx, pc, auth.Options); err != nil {
+	// Keystone can be throttled or briefly unavailable like any service.
+	if err := callRetry(ctx, callAttempts, func(ctx context.Context) error {
+		return openstack.Authenticate(ctx, pc, auth.Options)
+	}, nil); err != nil {
 		return nil, fmt.Errorf("authenticate at %s: %w", auth.Options.IdentityEndpoint, err)
 	}
 	c, err := newCloud(pc, auth.Endpoint, cfg)

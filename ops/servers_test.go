@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 
 	"github.com/ostask/ostask/cloudsim"
@@ -410,4 +411,27 @@ func TestBatchedMonitor(t *testing.T) {
 
 func fastBackoff() retryPolicy {
 	return retryPolicy{MaxAttempts: 1, Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, Multiplier: 2}
+}
+
+// Dial rides out a Keystone that answers 503 for a while.
+func TestDialRetriesUnavailableKeystone(t *testing.T) {
+	ctx := ctxT(t)
+	plan := &cloudsim.FaultPlan{API: cloudsim.APIFaults{Match: "POST /identity", Error503: 0.5, RetryAfter: 10 * time.Millisecond}}
+	sim, err := cloudsim.Start(ctx, cloudsim.Config{Faults: plan, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	cred := sim.DemoCredentials()
+	for i := range 2 {
+		cloud, err := ops.Dial(ctx, ops.Auth{Options: gophercloud.AuthOptions{IdentityEndpoint: cred.AuthURL, Username: cred.Username,
+			Password: cred.Password, DomainName: cred.DomainName, TenantName: cred.ProjectName}}, ops.Config{})
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		_ = cloud.Close()
+	}
+	if n := sim.Counters().Get("POST", "/identity/v3/auth/tokens"); n <= 2 {
+		t.Fatalf("%d token requests for 2 dials: the 503s were never hit, the test proves nothing", n)
+	}
 }
