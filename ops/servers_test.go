@@ -435,3 +435,27 @@ func TestDialRetriesUnavailableKeystone(t *testing.T) {
 		t.Fatalf("%d token requests for 2 dials: the 503s were never hit, the test proves nothing", n)
 	}
 }
+
+// 503s and 429s on the monitor's list requests slow it down but never fail
+// the operations it watches.
+func TestMonitorSurvivesTransientErrors(t *testing.T) {
+	plan := &cloudsim.FaultPlan{API: cloudsim.APIFaults{Match: "GET /compute/v2.1/servers/detail", Error503: 0.4, RateLimit: 0.2}}
+	tc := start(t, plan, false)
+	ctx := ctxT(t)
+	var list []*ops.Operation[*servers.Server]
+	for i := range 5 {
+		op, err := tc.cloud.CreateServer(ctx, serverOpts(fmt.Sprintf("weather-%d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		list = append(list, op)
+	}
+	for _, op := range list {
+		if _, err := op.Result(ctx); err != nil {
+			t.Fatalf("a transient list error failed the operation: %v", err)
+		}
+	}
+	if st := tc.cloud.Stats(); st.Throttled == 0 {
+		t.Fatal("no 503/429 was answered: the test proves nothing")
+	}
+}
