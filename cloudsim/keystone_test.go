@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
@@ -65,5 +66,26 @@ func TestKeystonePasswordAuthAndCatalog(t *testing.T) {
 	var e gophercloud.ErrUnexpectedResponseCode
 	if !errors.As(err, &e) {
 		t.Fatalf("want ErrUnexpectedResponseCode, got %T", err)
+	}
+}
+
+// Cancelling Start's context stops the simulator; a Close after that
+// returns (it used to wait for the goroutine that was closing it).
+func TestStopOnContextCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sim, err := cloudsim.Start(ctx, cloudsim.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	done := make(chan error, 1)
+	go func() { done <- sim.Close() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close after the context ended did not return")
+	}
+	if _, err := http.Get(sim.URL() + "/identity/v3"); err == nil {
+		t.Fatal("the simulator still answers after its context ended")
 	}
 }

@@ -111,7 +111,7 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 			defer s.wg.Done()
 			select {
 			case <-ctx.Done():
-				_ = s.Close()
+				s.shutdown() // not Close: it would wait for this goroutine
 			case <-s.stop:
 			}
 		}()
@@ -119,8 +119,16 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 	return s, nil
 }
 
-// Close stops serving and stops the background walks. It is idempotent.
+// Close stops serving and stops the background walks, and waits until
+// every goroutine of the simulator has ended. It is idempotent.
 func (s *Sim) Close() error {
+	err := s.shutdown()
+	s.wg.Wait()
+	return err
+}
+
+// shutdown stops the simulator without waiting for its goroutines.
+func (s *Sim) shutdown() error {
 	var err error
 	s.closed.Do(func() {
 		close(s.stop)
@@ -132,7 +140,6 @@ func (s *Sim) Close() error {
 			}
 		}
 	})
-	s.wg.Wait()
 	return err
 }
 
