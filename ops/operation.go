@@ -396,3 +396,95 @@ func deleteOp(ctx context.Context, c *Cloud, m *monitor, id string, code int, op
 	f := waitWatch(ctx, m, w, o.timeout, func(*observation) (struct{}, error) { return struct{}{}, nil })
 	return &Operation[struct{}]{Future: f, initial: in, attempts: 1}, nil
 }
+
+// found is a resource found under an idempotency key.
+type found struct {
+	id     string
+	seenAt time.Time // its last change (cloud clock): its watch starts there
+	broken bool      // in ERROR/error: not worth adopting before a new call
+}
+
+// keyedCreate is a create that records an idempotency key in the
+// resource's metadata and adopts what exists under it.
+type keyedCreate[T any] struct {
+	key    string // "" for none
+	keySet bool   // given by the caller: look before the first call, too
+	find   func(ctx context.Context) (*found, error)
+	post   func(ctx context.Context) (res gophercloud.Result, id string, err error)
+	wait   func(ctx context.Context, id string, since time.Time, in *Initial) *future.Future[T]
+}
+
+// start is the attemptSpec.start of the create. A create re-run with a
+// known key (after a crash, say) adopts what an earlier run made; attempts
+// after the first look too, in case the last cleanup raced a late build;
+// and a call that failed ambiguously (a lost response) looks before
+// calling again.
+func (k keyedCreate[T]) start(c *Cloud) func(ctx context.Context, attempt int) (Initial, *future.Future[T], error) {
+	return func(ctx context.Context, attempt int) (Initial, *future.Future[T], error) {
+		since := c.serverNow()
+		if k.key != "" && (k.keySet || attempt > 1) {
+			f, err := k.find(ctx)
+			if err != nil {
+				return Initial{}, nil, err
+			}
+			if f != nil && !f.broken {
+				in := Initial{ID: f.id, Adopted: true, StatusCode: http.StatusOK}
+				return in, k.wait(ctx, f.id, f.seenAt, &in), nil
+			}
+		}
+		var res gophercloud.Result
+		var id string
+		var adopted *found
+		err := callRetry(ctx, callAttempts, func(ctx context.Context) (err error) {
+			res, id, err = k.post(ctx)
+			return err
+		}, func(ctx context.Context) (bool, error) {
+			if k.key == "" {
+				return false, nil
+			}
+			f, err := k.find(ctx)
+			adopted = f
+			return f != nil, err
+		})
+		if err != nil {
+			return Initial{}, nil, err
+		}
+		in := initialFrom(res, id)
+		if adopted != nil {
+			in = Initial{ID: adopted.id, Adopted: true, StatusCode: http.StatusOK}
+		}
+		return in, k.wait(ctx, in.ID, since, &in), nil
+	}
+}
+
+// createKey is the idempotency key of a create: the caller's, or a new
+// one when the create may be retried (a retry must never duplicate).
+func createKey(o callOpts) string {
+	if o.key == "" && o.attempts > 1 {
+		return newKey()
+	}
+	return o.key
+}
+
+// withKey returns a copy of metadata that records key (if any).
+func withKey(metadata map[string]string, key string) map[string]string {
+	if key == "" {
+		return metadata
+	}
+	md := make(map[string]string, len(metadata)+1)
+	for k, v := range metadata {
+		md[k] = v
+	}
+	md[IdempotencyMetadataKey] = key
+	return md
+}
+
+// resultOf waits for an operation just started, for callers that only
+// need to know that it finished: resultOf(c.DeleteServer(ctx, id)).
+func resultOf[T any](op *Operation[T], err error) error {
+	if err != nil {
+		return err
+	}
+	_, err = op.Result(context.Background())
+	return err
+}

@@ -236,60 +236,33 @@ func (c *Cloud) CreateServer(ctx context.Context, opts ServerCreateOpts, options
 	if opts.Name == "" {
 		return nil, fmt.Errorf("%w: server name is required", ErrInvalidOption)
 	}
-	key := o.key
-	if key == "" && o.attempts > 1 {
-		key = newKey()
-	}
-	if key != "" {
-		md := make(map[string]string, len(opts.Metadata)+1)
-		for k, v := range opts.Metadata {
-			md[k] = v
-		}
-		md[IdempotencyMetadataKey] = key
-		opts.Metadata = md
-	}
-	spec := attemptSpec[*servers.Server]{kind: KindServer, op: "create", cleanup: c.deleteServerAndWait}
-	spec.start = func(ctx context.Context, attempt int) (Initial, *future.Future[*servers.Server], error) {
-		since := c.serverNow()
-		// A create re-run with a known key (after a crash, say) adopts what
-		// an earlier run made; attempts after the first look too, in case
-		// the previous attempt's cleanup raced a late build.
-		if key != "" && (o.keySet || attempt > 1) {
-			if s, err := c.findServerByKey(ctx, opts.Name, key); err != nil {
-				return Initial{}, nil, err
-			} else if s != nil && s.Status != StatusError {
-				in := Initial{ID: s.ID, Adopted: true, StatusCode: 200}
-				return in, c.waitServer(ctx, s.ID, "create", s.Updated, o, serverTarget(s.ID, "create", &in, StatusActive)), nil
-			}
-		}
-		var res servers.CreateResult
-		var adopted *servers.Server
-		err := callRetry(ctx, callAttempts, func(ctx context.Context) error {
-			res = servers.Create(ctx, c.Compute, opts, nil)
-			return res.Err
-		}, func(ctx context.Context) (bool, error) {
-			if key == "" {
-				return false, nil
-			}
+	key := createKey(o)
+	opts.Metadata = withKey(opts.Metadata, key)
+	kc := keyedCreate[*servers.Server]{key: key, keySet: o.keySet,
+		find: func(ctx context.Context) (*found, error) {
 			s, err := c.findServerByKey(ctx, opts.Name, key)
-			adopted = s
-			return s != nil, err
-		})
-		if err != nil {
-			return Initial{}, nil, err
-		}
-		var in Initial
-		if adopted != nil {
-			in = Initial{ID: adopted.ID, Adopted: true, StatusCode: 200}
-		} else {
+			if s == nil || err != nil {
+				return nil, err
+			}
+			return &found{id: s.ID, seenAt: s.Updated, broken: s.Status == StatusError}, nil
+		},
+		post: func(ctx context.Context) (gophercloud.Result, string, error) {
+			res := servers.Create(ctx, c.Compute, opts, nil)
+			if res.Err != nil {
+				return res.Result, "", res.Err
+			}
 			s, err := res.Extract()
 			if err != nil {
-				return Initial{}, nil, fmt.Errorf("server create: decode 202 answer: %w", err)
+				return res.Result, "", fmt.Errorf("server create: decode 202 answer: %w", err)
 			}
-			in = initialFrom(res.Result, s.ID)
-		}
-		return in, c.waitServer(ctx, in.ID, "create", since, o, serverTarget(in.ID, "create", &in, StatusActive)), nil
+			return res.Result, s.ID, nil
+		},
+		wait: func(ctx context.Context, id string, since time.Time, in *Initial) *future.Future[*servers.Server] {
+			return c.waitServer(ctx, id, "create", since, o, serverTarget(id, "create", in, StatusActive))
+		},
 	}
+	spec := attemptSpec[*servers.Server]{kind: KindServer, op: "create", start: kc.start(c),
+		cleanup: func(ctx context.Context, id string) error { return resultOf(c.DeleteServer(ctx, id)) }}
 	return runAttempts(ctx, c, o, spec)
 }
 
@@ -314,17 +287,6 @@ func (c *Cloud) findServerByKey(ctx context.Context, name, key string) (*servers
 		}
 	}
 	return nil, nil
-}
-
-// deleteServerAndWait deletes id and waits until it is gone (used by
-// cleanup). A server already gone counts as deleted.
-func (c *Cloud) deleteServerAndWait(ctx context.Context, id string) error {
-	op, err := c.DeleteServer(ctx, id)
-	if err != nil {
-		return err
-	}
-	_, err = op.Result(ctx)
-	return err
 }
 
 // DeleteServer deletes a server; the operation resolves when it is gone

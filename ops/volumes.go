@@ -162,18 +162,8 @@ func (c *Cloud) CreateVolume(ctx context.Context, opts VolumeCreateOpts, options
 	if opts.Size <= 0 {
 		return nil, fmt.Errorf("%w: volume size must be a positive number of GiB", ErrInvalidOption)
 	}
-	key := o.key
-	if key == "" && o.attempts > 1 {
-		key = newKey()
-	}
-	if key != "" {
-		md := make(map[string]string, len(opts.Metadata)+1)
-		for k, v := range opts.Metadata {
-			md[k] = v
-		}
-		md[IdempotencyMetadataKey] = key
-		opts.Metadata = md
-	}
+	key := createKey(o)
+	opts.Metadata = withKey(opts.Metadata, key)
 	judge := func(id string) func(*observation) (verdict, error) {
 		return func(ob *observation) (verdict, error) {
 			switch {
@@ -187,52 +177,36 @@ func (c *Cloud) CreateVolume(ctx context.Context, opts VolumeCreateOpts, options
 			return pending, nil
 		}
 	}
-	spec := attemptSpec[*Volume]{kind: KindVolume, op: "create", cleanup: c.deleteVolumeAndWait}
-	spec.start = func(ctx context.Context, attempt int) (Initial, *future.Future[*Volume], error) {
-		since := c.serverNow()
-		if key != "" && (o.keySet || attempt > 1) {
+	kc := keyedCreate[*Volume]{key: key, keySet: o.keySet,
+		find: func(ctx context.Context) (*found, error) {
 			v, err := c.findVolumeByKey(ctx, key)
-			if err != nil {
-				return Initial{}, nil, err
+			if v == nil || err != nil {
+				return nil, err
 			}
-			if v != nil && !isVolumeError(v.Status) {
-				in := Initial{ID: v.ID, Adopted: true, StatusCode: 200}
-				// Watch from the volume's last change: it may not change again.
-				seenAt := v.UpdatedAt
-				if seenAt.IsZero() {
-					seenAt = v.CreatedAt
-				}
-				return in, c.waitVolume(ctx, v.ID, "create", seenAt, o, judge(v.ID)), nil
+			// Watch from the volume's last change: it may not change again.
+			seenAt := v.UpdatedAt
+			if seenAt.IsZero() {
+				seenAt = v.CreatedAt
 			}
-		}
-		var res volumes.CreateResult
-		var adopted *Volume
-		err := callRetry(ctx, callAttempts, func(ctx context.Context) error {
-			res = volumes.Create(ctx, c.Volume, opts, nil)
-			return res.Err
-		}, func(ctx context.Context) (bool, error) {
-			if key == "" {
-				return false, nil
+			return &found{id: v.ID, seenAt: seenAt, broken: isVolumeError(v.Status)}, nil
+		},
+		post: func(ctx context.Context) (gophercloud.Result, string, error) {
+			res := volumes.Create(ctx, c.Volume, opts, nil)
+			if res.Err != nil {
+				return res.Result, "", res.Err
 			}
-			v, err := c.findVolumeByKey(ctx, key)
-			adopted = v
-			return v != nil, err
-		})
-		if err != nil {
-			return Initial{}, nil, err
-		}
-		var in Initial
-		if adopted != nil {
-			in = Initial{ID: adopted.ID, Adopted: true, StatusCode: 200}
-		} else {
 			v, err := res.Extract()
 			if err != nil {
-				return Initial{}, nil, fmt.Errorf("volume create: decode 202 answer: %w", err)
+				return res.Result, "", fmt.Errorf("volume create: decode 202 answer: %w", err)
 			}
-			in = initialFrom(res.Result, v.ID)
-		}
-		return in, c.waitVolume(ctx, in.ID, "create", since, o, judge(in.ID)), nil
+			return res.Result, v.ID, nil
+		},
+		wait: func(ctx context.Context, id string, since time.Time, _ *Initial) *future.Future[*Volume] {
+			return c.waitVolume(ctx, id, "create", since, o, judge(id))
+		},
 	}
+	spec := attemptSpec[*Volume]{kind: KindVolume, op: "create", start: kc.start(c),
+		cleanup: func(ctx context.Context, id string) error { return resultOf(c.DeleteVolume(ctx, id)) }}
 	return runAttempts(ctx, c, o, spec)
 }
 
@@ -252,15 +226,6 @@ func (c *Cloud) findVolumeByKey(ctx context.Context, key string) (*Volume, error
 		return nil, fmt.Errorf("look up volume by idempotency key: %w", err)
 	}
 	return found, nil
-}
-
-func (c *Cloud) deleteVolumeAndWait(ctx context.Context, id string) error {
-	op, err := c.DeleteVolume(ctx, id)
-	if err != nil {
-		return err
-	}
-	_, err = op.Result(ctx)
-	return err
 }
 
 // DeleteVolume deletes a volume; resolves when it is gone. error_deleting
