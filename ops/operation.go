@@ -4,11 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -130,11 +131,10 @@ func Retryable(err error) bool {
 func ambiguous(err error) bool {
 	var ne net.Error
 	var oe *net.OpError
-	return errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, errUnexpectedEOF) ||
-		containsAny(err.Error(), "EOF", "connection reset", "broken pipe", "server closed")
+	// net/http reports transport failures as *url.Error, a net.Error.
+	return errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
-
-var errUnexpectedEOF = errors.New("unexpected EOF")
 
 // mayHaveCommitted reports whether a failed call may still have taken
 // effect: transport errors and 5xx other than 503/429.
@@ -331,15 +331,6 @@ func waitWatch[T any](ctx context.Context, m *monitor, w *watch, timeout time.Du
 		m.cancel(w, context.Cause(ctx))
 	}
 	return f
-}
-
-func containsAny(s string, subs ...string) bool {
-	for _, sub := range subs {
-		if strings.Contains(s, sub) {
-			return true
-		}
-	}
-	return false
 }
 
 // callAttempts bounds the retries of one synchronous call on throttling
