@@ -205,19 +205,42 @@ func newCloud(pc *gophercloud.ProviderClient, eo gophercloud.EndpointOpts, cfg C
 	compute.Microversion = cfg.ComputeMicroversion
 	c := &Cloud{Compute: compute, cfg: cfg, log: cfg.Logger}
 	// Block storage and image are optional: a cloud without Cinder still
-	// runs server operations.
-	if v, err := openstack.NewBlockStorageV3(pc, eo); err == nil {
-		v.Microversion = cfg.VolumeMicroversion
-		c.Volume = v
+	// runs server operations. Only a missing catalog entry means "none";
+	// any other error (the image service's version discovery meeting a
+	// 503, say) is retried, then reported.
+	ctx := context.Background()
+	var err2 error
+	err = callRetry(ctx, callAttempts, func(context.Context) error {
+		c.Volume, err2 = optionalService(openstack.NewBlockStorageV3(pc, eo))
+		return err2
+	}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("block-storage endpoint: %w", err)
 	}
-	if im, err := openstack.NewImageV2(pc, eo); err == nil {
-		c.Image = im
+	if c.Volume != nil {
+		c.Volume.Microversion = cfg.VolumeMicroversion
+	}
+	err = callRetry(ctx, callAttempts, func(context.Context) error {
+		c.Image, err2 = optionalService(openstack.NewImageV2(pc, eo))
+		return err2
+	}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("image endpoint: %w", err)
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.servers = newMonitor(c, KindServer, c.pollServers)
 	c.volumes = newMonitor(c, KindVolume, c.pollVolumes)
 	c.images = newMonitor(c, KindImage, c.pollImages)
 	return c, nil
+}
+
+// optionalService turns "not in the catalog" into no client and no error.
+func optionalService(sc *gophercloud.ServiceClient, err error) (*gophercloud.ServiceClient, error) {
+	var nf *gophercloud.ErrEndpointNotFound
+	if errors.As(err, &nf) {
+		return nil, nil
+	}
+	return sc, err
 }
 
 // Close stops the monitors; pending operations fail with ErrMonitorClosed.

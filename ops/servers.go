@@ -453,7 +453,11 @@ func (c *Cloud) actionErrors(ctx context.Context, serverID, requestID string) ([
 	if requestID == "" {
 		return nil, "", nil
 	}
-	a, err := instanceactions.Get(ctx, c.Compute, serverID, requestID).Extract()
+	var a instanceactions.InstanceActionDetail
+	err := callRetry(ctx, callAttempts, func(ctx context.Context) (err error) {
+		a, err = instanceactions.Get(ctx, c.Compute, serverID, requestID).Extract()
+		return err
+	}, nil)
 	if err != nil {
 		return nil, "", fmt.Errorf("instance action %s of server %s: %w", requestID, serverID, err)
 	}
@@ -624,7 +628,11 @@ func (c *Cloud) confirmOnServer(ctx context.Context, f *future.Future[*Volume], 
 	return future.Then(ctx, f, func(ctx context.Context, v *Volume) *future.Future[*Volume] {
 		return future.Go(ctx, func(ctx context.Context) (*Volume, error) {
 			for i := 0; ; i++ {
-				pages, err := volumeattach.List(c.Compute, serverID).AllPages(ctx)
+				var pages pagination.Page
+				err := callRetry(ctx, callAttempts, func(ctx context.Context) (err error) {
+					pages, err = volumeattach.List(c.Compute, serverID).AllPages(ctx)
+					return err
+				}, nil)
 				if err != nil {
 					return nil, fmt.Errorf("list attachments of server %s: %w", serverID, err)
 				}

@@ -148,3 +148,43 @@ func TestVolumeAdoptsAvailable(t *testing.T) {
 		t.Fatalf("re-run made %s (adopted %v), first %s; %d volumes", v2.ID, again.Initial().Adopted, v1.ID, len(tc.sim.Volumes()))
 	}
 }
+
+// The calls an attach makes besides the monitor's (the attach itself, and
+// the server-side confirmation) ride out 503s and 429s.
+func TestAttachSurvivesThrottling(t *testing.T) {
+	tc := start(t, &cloudsim.FaultPlan{API: cloudsim.APIFaults{Match: "os-volume_attachments", Error503: 0.5, RateLimit: 0.2}}, false)
+	ctx := ctxT(t)
+	sop, err := tc.cloud.CreateServer(ctx, serverOpts("busy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vop, err := tc.cloud.CreateVolume(ctx, ops.VolumeCreateOpts{Name: "busy-vol", Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sop.Result(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol, err := vop.Result(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, attach := range []bool{true, false} {
+		var op *ops.Operation[*ops.Volume]
+		if attach {
+			op, err = tc.cloud.AttachVolume(ctx, srv.ID, vol.ID, "")
+		} else {
+			op, err = tc.cloud.DetachVolume(ctx, srv.ID, vol.ID)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := op.Result(ctx); err != nil {
+			t.Fatalf("attach=%v: %v", attach, err)
+		}
+	}
+	if tc.cloud.Stats().Throttled == 0 {
+		t.Fatal("no 503/429 was answered: the test proves nothing")
+	}
+}
