@@ -176,7 +176,7 @@ func (m *monitor) failAll(err error) {
 	m.n = 0
 	m.mu.Unlock()
 	for _, w := range all {
-		w.finish(nil, err)
+		m.finish(w, nil, err)
 	}
 }
 
@@ -273,6 +273,19 @@ func (m *monitor) run(ctx context.Context) {
 	}
 }
 
+// finish delivers a watch's outcome. The user's OnDone callbacks run
+// inside it; one that panics must not stop the monitor of every other
+// operation, so the panic is logged and the monitor goes on (the future
+// itself is already complete).
+func (m *monitor) finish(w *watch, o *observation, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			m.cloud.log.Error("ostask: an operation's OnDone callback panicked", "kind", m.kind, "id", w.id, "op", w.op, "panic", p)
+		}
+	}()
+	w.finish(o, err)
+}
+
 // dispatch hands observations of round to the watches on them and
 // finishes those that are decided.
 func (m *monitor) dispatch(round uint64, obs []*observation) {
@@ -300,7 +313,7 @@ func (m *monitor) dispatch(round uint64, obs []*observation) {
 	}
 	m.mu.Unlock()
 	for _, h := range done {
-		h.w.finish(h.o, h.err)
+		m.finish(h.w, h.o, h.err)
 	}
 }
 
@@ -336,7 +349,7 @@ func (m *monitor) expire(now time.Time) {
 	}
 	m.mu.Unlock()
 	for _, w := range late {
-		w.finish(nil, &TimeoutError{Kind: m.kind, ID: w.id, Op: w.op, After: now.Sub(w.start),
+		m.finish(w, nil, &TimeoutError{Kind: m.kind, ID: w.id, Op: w.op, After: now.Sub(w.start),
 			LastStatus: w.lastStatus, LastTaskState: w.lastTask})
 	}
 }

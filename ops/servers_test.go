@@ -459,3 +459,25 @@ func TestMonitorSurvivesTransientErrors(t *testing.T) {
 		t.Fatal("no 503/429 was answered: the test proves nothing")
 	}
 }
+
+// A callback that panics does not stop the monitor: later operations
+// still complete.
+func TestPanickingCallbackDoesNotStopMonitor(t *testing.T) {
+	tc := start(t, nil, false)
+	ctx := ctxT(t)
+	first, err := tc.cloud.CreateServer(ctx, serverOpts("panicky"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.OnDone(func(*servers.Server, error) { panic("user bug") })
+	if _, err := first.Result(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second, err := tc.cloud.CreateServer(ctx, serverOpts("after"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.Result(ctx); err != nil {
+		t.Fatalf("the monitor stopped after a panicking callback: %v", err)
+	}
+}
