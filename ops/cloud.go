@@ -147,10 +147,12 @@ type Cloud struct {
 
 	servers, volumes, images *monitor
 
-	ctx    context.Context // cancelled by Close; owns every background goroutine
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	closed atomic.Bool
+	ctx     context.Context // cancelled by Close; owns every background goroutine
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	goMu    sync.Mutex // guards closing and wg.Add
+	closing bool
+	closed  atomic.Bool
 }
 
 // Dial authenticates and returns a Cloud.
@@ -249,6 +251,9 @@ func (c *Cloud) Close() error {
 	if c.closed.Swap(true) {
 		return nil
 	}
+	c.goMu.Lock()
+	c.closing = true
+	c.goMu.Unlock()
 	c.cancel()
 	c.wg.Wait()
 	for _, m := range []*monitor{c.servers, c.volumes, c.images} {
@@ -278,13 +283,22 @@ func (c *Cloud) Stats() Stats {
 	return st
 }
 
-// go starts fn on a goroutine owned by the Cloud.
-func (c *Cloud) goOwned(fn func(ctx context.Context)) {
+// goOwned starts fn on a goroutine owned by the Cloud and reports true;
+// once Close has begun it starts nothing and reports false, so that no
+// goroutine outlives Close (and the WaitGroup is never added to while
+// Close waits on it).
+func (c *Cloud) goOwned(fn func(ctx context.Context)) bool {
+	c.goMu.Lock()
+	defer c.goMu.Unlock()
+	if c.closing {
+		return false
+	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		fn(c.ctx)
 	}()
+	return true
 }
 
 // serverNow estimates the cloud's clock from the Date headers it sends,

@@ -28,7 +28,8 @@ var (
 	// ErrRolledBack: the cloud undid the change silently (a resize or
 	// migrate that went back to the original state with no fault).
 	ErrRolledBack = errors.New("operation rolled back silently")
-	// ErrMonitorClosed: the Cloud was closed while the operation was pending.
+	// ErrMonitorClosed: the Cloud was closed while the operation was pending,
+	// or before the call was made.
 	ErrMonitorClosed = errors.New("ostask: cloud closed")
 	// ErrInvalidOption: a per-call option makes no sense.
 	ErrInvalidOption = errors.New("invalid option")

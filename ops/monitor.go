@@ -118,8 +118,13 @@ func (m *monitor) add(w *watch) {
 	m.n++
 	m.youngest = w.start
 	if !m.started {
+		if !m.cloud.goOwned(m.run) {
+			m.removeLocked(w)
+			m.mu.Unlock()
+			w.finish(nil, ErrMonitorClosed)
+			return
+		}
 		m.started = true
-		m.cloud.goOwned(m.run)
 	}
 	m.mu.Unlock()
 	m.poke()

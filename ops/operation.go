@@ -227,7 +227,7 @@ func runAttempts[T any](ctx context.Context, c *Cloud, o callOpts, spec attemptS
 			}
 			// Never block the monitor goroutine: clean up and retry on a
 			// goroutine of the Cloud's.
-			c.goOwned(func(cctx context.Context) {
+			started := c.goOwned(func(cctx context.Context) {
 				// The next attempt lives until its own future completes, or
 				// until the caller's ctx or the Cloud ends.
 				actx, release := mergeCancel(ctx, cctx)
@@ -260,6 +260,9 @@ func runAttempts[T any](ctx context.Context, c *Cloud, o callOpts, spec attemptS
 					cb(v, err)
 				})
 			})
+			if !started {
+				p.Reject(&RetriesExhaustedError{Op: string(spec.kind) + " " + spec.op, Attempts: append(errs, ErrMonitorClosed)})
+			}
 		}
 	}
 	f.OnDone(onDone(1, in.ID))
@@ -478,4 +481,25 @@ func resultOf[T any](op *Operation[T], err error) error {
 	}
 	_, err = op.Result(context.Background())
 	return err
+}
+
+// thenOwned runs fn on a goroutine of the Cloud's once f succeeds (the
+// monitor goroutine that completes f must not make calls), and returns
+// the future of its result. fn's context ends with ctx or the Cloud.
+func thenOwned[T, U any](ctx context.Context, c *Cloud, f *future.Future[T], fn func(context.Context, T) (U, error)) *future.Future[U] {
+	out, p := future.New[U]()
+	f.OnDone(func(v T, err error) {
+		if err != nil {
+			p.Reject(err)
+			return
+		}
+		if !c.goOwned(func(cctx context.Context) {
+			ctx, release := mergeCancel(ctx, cctx)
+			defer release()
+			p.Complete(fn(ctx, v))
+		}) {
+			p.Reject(ErrMonitorClosed)
+		}
+	})
+	return out
 }

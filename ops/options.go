@@ -76,6 +76,9 @@ func WithIdempotencyKey(key string) Option {
 }
 
 func (c *Cloud) resolve(options []Option) (callOpts, error) {
+	if c.closed.Load() {
+		return callOpts{}, ErrMonitorClosed
+	}
 	o := callOpts{timeout: c.cfg.DefaultTimeout, attempts: 1,
 		backoff: retry.Policy{MaxAttempts: 1, Initial: time.Second, Max: 30 * time.Second, Multiplier: 2, Jitter: 0.2}}
 	for _, opt := range options {

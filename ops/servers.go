@@ -407,17 +407,15 @@ func (c *Cloud) LiveMigrateServer(ctx context.Context, id string, options ...Opt
 		return nil, err
 	}
 	in := op.Initial()
-	f := future.Then(ctx, op.Future, func(ctx context.Context, s *servers.Server) *future.Future[*servers.Server] {
-		return future.Go(ctx, func(ctx context.Context) (*servers.Server, error) {
-			failedEvents, msg, err := c.actionErrors(ctx, id, in.RequestID)
-			if err != nil {
-				return nil, err
-			}
-			if msg == "Error" {
-				return nil, &RolledBackError{Kind: KindServer, ID: id, Op: "live-migration", Status: s.Status, RequestID: in.RequestID, Events: failedEvents}
-			}
-			return s, nil
-		})
+	f := thenOwned(ctx, c, op.Future, func(ctx context.Context, s *servers.Server) (*servers.Server, error) {
+		failedEvents, msg, err := c.actionErrors(ctx, id, in.RequestID)
+		if err != nil {
+			return nil, err
+		}
+		if msg == "Error" {
+			return nil, &RolledBackError{Kind: KindServer, ID: id, Op: "live-migration", Status: s.Status, RequestID: in.RequestID, Events: failedEvents}
+		}
+		return s, nil
 	})
 	return &Operation[*servers.Server]{Future: f, initial: in, attempts: 1}, nil
 }
@@ -435,7 +433,7 @@ func (c *Cloud) explainRollback(ctx context.Context, op *Operation[*servers.Serv
 			p.Complete(s, err)
 			return
 		}
-		c.goOwned(func(cctx context.Context) {
+		started := c.goOwned(func(cctx context.Context) {
 			ctx, stop := mergeCancel(ctx, cctx)
 			defer stop()
 			if evs, _, aerr := c.actionErrors(ctx, rb.ID, rb.RequestID); aerr == nil {
@@ -443,6 +441,9 @@ func (c *Cloud) explainRollback(ctx context.Context, op *Operation[*servers.Serv
 			}
 			p.Reject(rb)
 		})
+		if !started {
+			p.Reject(rb)
+		}
 	})
 	return &Operation[*servers.Server]{Future: f, initial: op.Initial(), attempts: 1}, nil
 }
@@ -625,38 +626,36 @@ func (c *Cloud) DetachVolume(ctx context.Context, serverID, volumeID string, opt
 // server lists the attachment (attach) or no longer does (detach). Nova
 // updates its record just after Cinder, so it looks a few times.
 func (c *Cloud) confirmOnServer(ctx context.Context, f *future.Future[*Volume], serverID, volumeID string, want bool) *future.Future[*Volume] {
-	return future.Then(ctx, f, func(ctx context.Context, v *Volume) *future.Future[*Volume] {
-		return future.Go(ctx, func(ctx context.Context) (*Volume, error) {
-			for i := 0; ; i++ {
-				var pages pagination.Page
-				err := callRetry(ctx, callAttempts, func(ctx context.Context) (err error) {
-					pages, err = volumeattach.List(c.Compute, serverID).AllPages(ctx)
-					return err
-				}, nil)
-				if err != nil {
-					return nil, fmt.Errorf("list attachments of server %s: %w", serverID, err)
-				}
-				as, err := volumeattach.ExtractVolumeAttachments(pages)
-				if err != nil {
-					return nil, err
-				}
-				found := false
-				for _, a := range as {
-					if a.VolumeID == volumeID {
-						found = true
-					}
-				}
-				if found == want {
-					return v, nil
-				}
-				if i >= 10 {
-					return nil, fmt.Errorf("volume %s: Cinder is done but server %s still lists attachment=%v", volumeID, serverID, found)
-				}
-				if err := sleepCtx(ctx, c.cfg.MinInterval); err != nil {
-					return nil, err
+	return thenOwned(ctx, c, f, func(ctx context.Context, v *Volume) (*Volume, error) {
+		for i := 0; ; i++ {
+			var pages pagination.Page
+			err := callRetry(ctx, callAttempts, func(ctx context.Context) (err error) {
+				pages, err = volumeattach.List(c.Compute, serverID).AllPages(ctx)
+				return err
+			}, nil)
+			if err != nil {
+				return nil, fmt.Errorf("list attachments of server %s: %w", serverID, err)
+			}
+			as, err := volumeattach.ExtractVolumeAttachments(pages)
+			if err != nil {
+				return nil, err
+			}
+			found := false
+			for _, a := range as {
+				if a.VolumeID == volumeID {
+					found = true
 				}
 			}
-		})
+			if found == want {
+				return v, nil
+			}
+			if i >= 10 {
+				return nil, fmt.Errorf("volume %s: Cinder is done but server %s still lists attachment=%v", volumeID, serverID, found)
+			}
+			if err := sleepCtx(ctx, c.cfg.MinInterval); err != nil {
+				return nil, err
+			}
+		}
 	})
 }
 

@@ -481,3 +481,27 @@ func TestPanickingCallbackDoesNotStopMonitor(t *testing.T) {
 		t.Fatalf("the monitor stopped after a panicking callback: %v", err)
 	}
 }
+
+// Close fails pending operations with ErrMonitorClosed, waits for the
+// Cloud's goroutines, and later calls fail fast instead of leaking.
+func TestCloseFailsPendingOperations(t *testing.T) {
+	tc := start(t, &cloudsim.FaultPlan{Ops: map[cloudsim.Op]cloudsim.OpFaults{cloudsim.OpServerCreate: {Hang: 1}}}, false)
+	ctx := ctxT(t)
+	op, err := tc.cloud.CreateServer(ctx, serverOpts("orphan"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.cloud.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := op.Result(ctx); !errors.Is(err, ops.ErrMonitorClosed) {
+		t.Fatalf("pending operation after Close: %v, want ErrMonitorClosed", err)
+	}
+	before := tc.sim.Counters().Total()
+	if _, err := tc.cloud.DeleteServer(ctx, op.ID()); !errors.Is(err, ops.ErrMonitorClosed) {
+		t.Fatalf("call after Close: %v, want ErrMonitorClosed", err)
+	}
+	if after := tc.sim.Counters().Total(); after != before {
+		t.Fatalf("a call after Close still made %d requests", after-before)
+	}
+}
