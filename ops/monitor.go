@@ -62,7 +62,16 @@ type watch struct {
 
 	lastStatus, lastTask string
 	seen                 bool
+	seenRound            uint64 // the last round that observed it (or its registration round)
 }
+
+// staleRounds is how many rounds a watch may go unobserved before the
+// poller is asked to look at it directly (pollRequest.Stale): for kinds
+// whose lists cannot show a disappearance (Cinder hides deleted volumes).
+const staleRounds = 5
+
+// maxStalePerRound bounds those direct looks per round.
+const maxStalePerRound = 20
 
 // pollRequest is what one round must cover.
 type pollRequest struct {
@@ -70,6 +79,9 @@ type pollRequest struct {
 	IDs     map[string]bool
 	GoneIDs map[string]bool // ids whose absence must be proven (delete watches)
 	Full    bool            // ask for everything (first round, or after an error)
+	// Stale are ids no round has observed for staleRounds rounds; a poller
+	// whose lists cannot prove absence looks at them one by one.
+	Stale map[string]bool
 }
 
 // pollFunc makes one round's requests and hands observations to emit as
@@ -113,6 +125,7 @@ func (m *monitor) add(w *watch) {
 		return
 	}
 	w.round = m.round
+	w.seenRound = m.round
 	w.start = time.Now()
 	m.watches[w.id] = append(m.watches[w.id], w)
 	m.n++
@@ -306,7 +319,7 @@ func (m *monitor) dispatch(round uint64, obs []*observation) {
 			if w.round >= round {
 				continue // registered after this round began: the answer may predate its call
 			}
-			w.seen, w.lastStatus, w.lastTask = true, o.Status, o.TaskState
+			w.seen, w.lastStatus, w.lastTask, w.seenRound = true, o.Status, o.TaskState, round
 			v, err := w.judge(o)
 			if v != pending {
 				done = append(done, hit{w, o, err})
@@ -364,17 +377,24 @@ func (m *monitor) doRound(ctx context.Context) error {
 	m.mu.Lock()
 	m.round++
 	round := m.round
-	req := pollRequest{IDs: make(map[string]bool, len(m.watches)), GoneIDs: map[string]bool{}}
+	req := pollRequest{IDs: make(map[string]bool, len(m.watches)), GoneIDs: map[string]bool{}, Stale: map[string]bool{}}
 	since := m.since
 	for id, ws := range m.watches {
 		req.IDs[id] = true
+		stale := len(req.Stale) < maxStalePerRound
 		for _, w := range ws {
+			if round-w.seenRound < staleRounds {
+				stale = false
+			}
 			if w.wantGone {
 				req.GoneIDs[id] = true
 			}
 			if since.IsZero() || (!w.since.IsZero() && w.since.Before(since)) {
 				since = w.since
 			}
+		}
+		if stale {
+			req.Stale[id] = true
 		}
 	}
 	m.mu.Unlock()

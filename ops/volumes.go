@@ -72,6 +72,8 @@ func (c *Cloud) updatedAtFilter() bool {
 //
 // and a watched delete whose volume is in neither list is gone: it was not
 // deleting at (1) and did not change (to error_deleting, say) after it.
+// A volume no list has shown for staleRounds rounds (a hang, or a volume
+// someone else deleted) gets one GET.
 func (c *Cloud) pollVolumes(ctx context.Context, req pollRequest, emit func([]*observation)) error {
 	deleting := map[string]bool{}
 	if len(req.GoneIDs) > 0 {
@@ -102,8 +104,21 @@ func (c *Cloud) pollVolumes(ctx context.Context, req pollRequest, emit func([]*o
 		if seen[id] {
 			continue
 		}
-		if req.GoneIDs[id] && !deleting[id] || full {
+		switch {
+		case req.GoneIDs[id] && !deleting[id] || full:
 			obs = append(obs, &observation{ID: id, Gone: true, Status: "deleted"})
+		case req.Stale[id] && !deleting[id]:
+			// Not listed for a while: unchanged (a hang), or deleted by
+			// someone else. Only a GET can tell.
+			v, err := volumes.Get(ctx, c.Volume, id).Extract()
+			switch {
+			case gophercloud.ResponseCodeIs(err, http.StatusNotFound):
+				obs = append(obs, &observation{ID: id, Gone: true, Status: "deleted"})
+			case err != nil:
+				return err
+			default:
+				obs = append(obs, volumeObservation(v))
+			}
 		}
 	}
 	emit(obs)

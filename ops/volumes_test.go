@@ -188,3 +188,25 @@ func TestAttachSurvivesThrottling(t *testing.T) {
 		t.Fatal("no 503/429 was answered: the test proves nothing")
 	}
 }
+
+// A volume deleted by someone else while it was being created never shows
+// in Cinder's lists again; the monitor notices by a direct look once the
+// watch has gone unobserved for a few rounds.
+func TestVolumeVanishesWhileCreating(t *testing.T) {
+	tc := start(t, &cloudsim.FaultPlan{Ops: map[cloudsim.Op]cloudsim.OpFaults{cloudsim.OpVolumeCreate: {Hang: 1}}}, true)
+	ctx := ctxT(t)
+	op, err := tc.cloud.CreateVolume(ctx, ops.VolumeCreateOpts{Name: "doomed", Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An admin force-deletes the stuck volume.
+	url := tc.cloud.Volume.ServiceURL("volumes", op.ID()) + "?force=true"
+	if _, err := tc.cloud.Volume.Delete(ctx, url, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = op.Result(ctx)
+	var de *ops.DeletedError
+	if !errors.As(err, &de) || de.ID != op.ID() {
+		t.Fatalf("want DeletedError for %s, got %v", op.ID(), err)
+	}
+}
