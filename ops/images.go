@@ -2,7 +2,9 @@ package ops
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -75,4 +77,39 @@ func (c *Cloud) DeleteImage(ctx context.Context, id string, options ...Option) (
 	return deleteOp(ctx, c, c.images, id, http.StatusNoContent, options, func(ctx context.Context) gophercloud.Result {
 		return images.Delete(ctx, c.Image, id).Result
 	}, func(*Initial, *observation) error { return nil })
+}
+
+// imagePropertyQuery lists images by one custom property (Glance filters
+// on any property given as a query parameter).
+type imagePropertyQuery struct{ key, value string }
+
+func (q imagePropertyQuery) ToImageListQuery() (string, error) {
+	return "?" + url.Values{q.key: {q.value}}.Encode(), nil
+}
+
+// findImageByKey finds the image whose properties hold the idempotency key.
+func (c *Cloud) findImageByKey(ctx context.Context, key string) (*images.Image, error) {
+	var found *images.Image
+	err := callRetry(ctx, callAttempts, func(ctx context.Context) error {
+		found = nil
+		pages, err := images.List(c.Image, imagePropertyQuery{IdempotencyMetadataKey, key}).AllPages(ctx)
+		if err != nil {
+			return err
+		}
+		is, err := images.ExtractImages(pages)
+		if err != nil {
+			return err
+		}
+		for i := range is {
+			if v, _ := is[i].Properties[IdempotencyMetadataKey].(string); v == key {
+				found = &is[i]
+				return nil
+			}
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("look up image by idempotency key: %w", err)
+	}
+	return found, nil
 }

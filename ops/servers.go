@@ -482,16 +482,20 @@ func (c *Cloud) actionErrors(ctx context.Context, serverID, requestID string) ([
 // Glance image once the server's task_state has cleared and the image is
 // active. A snapshot that fails deletes its image: that is a FaultError.
 func (c *Cloud) CreateServerImage(ctx context.Context, id, name string, metadata map[string]string, options ...Option) (*Operation[*images.Image], error) {
-	return c.snapshot(ctx, id, "createImage", options, func(ctx context.Context) servers.CreateImageResult {
-		return servers.CreateImage(ctx, c.Compute, id, servers.CreateImageOpts{Name: name, Metadata: metadata})
+	return c.snapshot(ctx, id, "createImage", metadata, options, func(ctx context.Context, md map[string]string) servers.CreateImageResult {
+		return servers.CreateImage(ctx, c.Compute, id, servers.CreateImageOpts{Name: name, Metadata: md})
 	})
 }
 
 // CreateServerBackup makes a rotated backup image (createBackup).
 func (c *Cloud) CreateServerBackup(ctx context.Context, id, name, backupType string, rotation int, options ...Option) (*Operation[*images.Image], error) {
-	return c.snapshot(ctx, id, "createBackup", options, func(ctx context.Context) servers.CreateImageResult {
+	return c.snapshot(ctx, id, "createBackup", nil, options, func(ctx context.Context, md map[string]string) servers.CreateImageResult {
 		var r servers.CreateImageResult
-		body := map[string]any{"createBackup": map[string]any{"name": name, "backup_type": backupType, "rotation": rotation}}
+		backup := map[string]any{"name": name, "backup_type": backupType, "rotation": rotation}
+		if len(md) > 0 {
+			backup["metadata"] = md
+		}
+		body := map[string]any{"createBackup": backup}
 		resp, err := c.Compute.Post(ctx, c.Compute.ServiceURL("servers", id, "action"), body, nil,
 			&gophercloud.RequestOpts{OkCodes: []int{202}, KeepResponseBody: true})
 		_, r.Header, r.Err = gophercloud.ParseResponse(resp, err)
@@ -509,22 +513,51 @@ func (c *Cloud) CreateServerBackup(ctx context.Context, id, name, backupType str
 	})
 }
 
-func (c *Cloud) snapshot(ctx context.Context, id, op string, options []Option, call func(ctx context.Context) servers.CreateImageResult) (*Operation[*images.Image], error) {
+func (c *Cloud) snapshot(ctx context.Context, id, op string, metadata map[string]string, options []Option,
+	call func(ctx context.Context, md map[string]string) servers.CreateImageResult) (*Operation[*images.Image], error) {
 	if c.Image == nil {
-		return nil, fmt.Errorf("%s: the cloud has no image service in its catalog", op)
+		return nil, fmt.Errorf("%s: %w", op, errNoImageService)
 	}
 	o, err := c.resolve(options)
 	if err != nil {
 		return nil, err
 	}
+	// The key (WithIdempotencyKey) travels as an image property: a re-run
+	// adopts the image an earlier run started.
+	key := o.key
+	md := withKey(metadata, key)
 	since := c.serverNow()
+	if key != "" {
+		im, err := c.findImageByKey(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if im != nil && im.Status != images.ImageStatusKilled && im.Status != images.ImageStatusDeleted {
+			in := Initial{ID: im.ID, Adopted: true, StatusCode: http.StatusOK}
+			f := c.waitImage(ctx, im.ID, op, im.UpdatedAt, o, imageJudge(im.ID, op, ""))
+			return &Operation[*images.Image]{Future: f, initial: in, attempts: 1}, nil
+		}
+	}
 	var res servers.CreateImageResult
+	var adopted *images.Image
 	err = callRetry(ctx, callAttempts, func(ctx context.Context) error {
-		res = call(ctx)
+		res = call(ctx, md)
 		return res.Err
-	}, nil)
+	}, func(ctx context.Context) (bool, error) {
+		if key == "" {
+			return false, nil
+		}
+		im, err := c.findImageByKey(ctx, key)
+		adopted = im
+		return im != nil, err
+	})
 	if err != nil {
 		return nil, err
+	}
+	if adopted != nil {
+		in := Initial{ID: adopted.ID, Adopted: true, StatusCode: http.StatusOK}
+		f := c.waitImage(ctx, adopted.ID, op, since, o, imageJudge(adopted.ID, op, ""))
+		return &Operation[*images.Image]{Future: f, initial: in, attempts: 1}, nil
 	}
 	imageID, err := res.ExtractImageID()
 	if err != nil {
@@ -544,20 +577,26 @@ func (c *Cloud) snapshot(ctx context.Context, id, op string, options []Option, c
 		return succeeded, nil
 	})
 	f := future.Then(ctx, serverDone, func(ctx context.Context, _ *servers.Server) *future.Future[*images.Image] {
-		return c.waitImage(ctx, imageID, op, since, o, func(ob *observation) (verdict, error) {
-			switch {
-			case ob.Gone:
-				return failed, &FaultError{Kind: KindImage, ID: imageID, Op: op, Status: "deleted",
-					Message: "the snapshot failed and Nova deleted its image", RequestID: in.RequestID}
-			case ob.Status == "active":
-				return succeeded, nil
-			case ob.Status == "killed" || ob.Status == "deactivated":
-				return failed, &FaultError{Kind: KindImage, ID: imageID, Op: op, Status: ob.Status, RequestID: in.RequestID}
-			}
-			return pending, nil
-		})
+		return c.waitImage(ctx, imageID, op, since, o, imageJudge(imageID, op, in.RequestID))
 	})
 	return &Operation[*images.Image]{Future: f, initial: in, attempts: 1}, nil
+}
+
+// imageJudge waits for a snapshot image to become active; a snapshot that
+// fails makes Nova delete its image.
+func imageJudge(imageID, op, requestID string) func(*observation) (verdict, error) {
+	return func(ob *observation) (verdict, error) {
+		switch {
+		case ob.Gone:
+			return failed, &FaultError{Kind: KindImage, ID: imageID, Op: op, Status: "deleted",
+				Message: "the snapshot failed and Nova deleted its image", RequestID: requestID}
+		case ob.Status == "active":
+			return succeeded, nil
+		case ob.Status == "killed" || ob.Status == "deactivated":
+			return failed, &FaultError{Kind: KindImage, ID: imageID, Op: op, Status: ob.Status, RequestID: requestID}
+		}
+		return pending, nil
+	}
 }
 
 // AttachVolume attaches volumeID to serverID; resolves with the volume

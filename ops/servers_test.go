@@ -505,3 +505,46 @@ func TestCloseFailsPendingOperations(t *testing.T) {
 		t.Fatalf("a call after Close still made %d requests", after-before)
 	}
 }
+
+// A snapshot re-run with the same idempotency key adopts the image the
+// first run made.
+func TestSnapshotIdempotencyKey(t *testing.T) {
+	tc := start(t, nil, false)
+	ctx := ctxT(t)
+	sop, err := tc.cloud.CreateServer(ctx, serverOpts("snapped"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sop.Result(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := tc.cloud.CreateServerImage(ctx, s.ID, "nightly", nil, ops.WithIdempotencyKey("run-7/snap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := first.Result(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := tc.cloud.CreateServerImage(ctx, s.ID, "nightly", nil, ops.WithIdempotencyKey("run-7/snap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := again.Result(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.ID != b.ID || !again.Initial().Adopted {
+		t.Fatalf("re-run made image %s (adopted %v), first made %s", b.ID, again.Initial().Adopted, a.ID)
+	}
+	n := 0
+	for _, im := range tc.sim.Images() {
+		if im.Name == "nightly" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d images named nightly, want 1", n)
+	}
+}
