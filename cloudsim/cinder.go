@@ -454,21 +454,8 @@ func (s *Sim) showVolume(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 }
 
 func (s *Sim) updateVolume(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	body, e := decodeJSONAny(r)
+	top, e := wrappedBody(r, rc, "volume")
 	if e != nil {
-		return e
-	}
-	if e := checkProject(r, rc); e != nil {
-		return e
-	}
-	if e := checkType("", body, "object"); e != nil {
-		return e
-	}
-	top := body.(map[string]any)
-	if e := requireKey("", top, "volume"); e != nil {
-		return e
-	}
-	if e := checkOnlyKeys("", top, "volume"); e != nil {
 		return e
 	}
 	if e := checkType("volume", top["volume"], "object"); e != nil {
@@ -698,21 +685,8 @@ func (s *Sim) getVolumeMetadata(w http.ResponseWriter, r *http.Request, rc *reqC
 // /volumes/{id}/metadata; both answer with the whole resulting metadata.
 func (s *Sim) setVolumeMetadata(replace bool) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-		body, e := decodeJSONAny(r)
+		top, e := wrappedBody(r, rc, "metadata")
 		if e != nil {
-			return e
-		}
-		if e := checkProject(r, rc); e != nil {
-			return e
-		}
-		if e := checkType("", body, "object"); e != nil {
-			return e
-		}
-		top := body.(map[string]any)
-		if e := requireKey("", top, "metadata"); e != nil {
-			return e
-		}
-		if e := checkOnlyKeys("", top, "metadata"); e != nil {
 			return e
 		}
 		md, e := checkMetadata("metadata", top["metadata"], false)
@@ -776,21 +750,8 @@ func (s *Sim) getVolumeMetadataItem(w http.ResponseWriter, r *http.Request, rc *
 }
 
 func (s *Sim) setVolumeMetadataItem(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	body, e := decodeJSONAny(r)
+	top, e := wrappedBody(r, rc, "meta")
 	if e != nil {
-		return e
-	}
-	if e := checkProject(r, rc); e != nil {
-		return e
-	}
-	if e := checkType("", body, "object"); e != nil {
-		return e
-	}
-	top := body.(map[string]any)
-	if e := requireKey("", top, "meta"); e != nil {
-		return e
-	}
-	if e := checkOnlyKeys("", top, "meta"); e != nil {
 		return e
 	}
 	if m, ok := top["meta"].(map[string]any); ok && len(m) == 0 {
@@ -842,4 +803,28 @@ func (s *Sim) deleteVolumeMetadataItem(w http.ResponseWriter, r *http.Request, r
 	delete(v.Metadata, key)
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// wrappedBody decodes a body of the form {"<key>": ...} as Cinder's
+// schemas check it: JSON, the project in the path is the caller's, an
+// object with exactly that key.
+func wrappedBody(r *http.Request, rc *reqCtx, key string) (map[string]any, *apiError) {
+	body, e := decodeJSONAny(r)
+	if e != nil {
+		return nil, e
+	}
+	if e := checkProject(r, rc); e != nil {
+		return nil, e
+	}
+	if e := checkType("", body, "object"); e != nil {
+		return nil, e
+	}
+	top := body.(map[string]any)
+	if e := requireKey("", top, key); e != nil {
+		return nil, e
+	}
+	if e := checkOnlyKeys("", top, key); e != nil {
+		return nil, e
+	}
+	return top, nil
 }
