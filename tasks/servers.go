@@ -145,32 +145,14 @@ func (t *createServer) Revert(ctx context.Context, in flow.Inputs, o flow.Outcom
 	return errors.Join(err, lookErr)
 }
 
-// deleteServer deletes a server.
-type deleteServer struct{ atom }
-
 // DeleteServer returns a task that deletes the server (input server) and
 // waits until it is gone; a server already gone counts as deleted. A
 // delete cannot be undone: its revert does nothing, so put it last in a
 // flow, after everything that may fail.
 func DeleteServer(c *ops.Cloud, name string, opts ...Option) flow.Task {
-	return &deleteServer{atom{c: c, cfg: newConfig(opts), spec: flow.Spec{Name: name, Requires: []string{Server}}}}
+	return &deleteTask{atom: atom{c: c, cfg: newConfig(opts), spec: flow.Spec{Name: name, Requires: []string{Server}}},
+		input: Server, del: c.DeleteServer}
 }
-
-func (t *deleteServer) Execute(ctx context.Context, in flow.Inputs) (any, error) {
-	id, err := flow.Get[string](in, Server)
-	if err != nil {
-		return nil, err
-	}
-	op, err := t.c.DeleteServer(ctx, id, t.cfg.waitOpts()...)
-	if err != nil {
-		return nil, err
-	}
-	_, err = op.Result(ctx)
-	return nil, err
-}
-
-// Revert does nothing: a deleted server cannot be brought back.
-func (t *deleteServer) Revert(context.Context, flow.Inputs, flow.Outcome) error { return nil }
 
 // resizeServer resizes or cold-migrates a server up to VERIFY_RESIZE.
 type resizeServer struct {
@@ -355,3 +337,26 @@ func (t *createImage) Revert(ctx context.Context, in flow.Inputs, o flow.Outcome
 	}
 	return errors.Join(deleteAll(ctx, ids, t.deleteImage), lookErr)
 }
+
+// deleteTask deletes the resource whose id is the input named input.
+type deleteTask struct {
+	atom
+	input string
+	del   func(ctx context.Context, id string, options ...ops.Option) (*ops.Operation[struct{}], error)
+}
+
+func (t *deleteTask) Execute(ctx context.Context, in flow.Inputs) (any, error) {
+	id, err := flow.Get[string](in, t.input)
+	if err != nil {
+		return nil, err
+	}
+	op, err := t.del(ctx, id, t.cfg.waitOpts()...)
+	if err != nil {
+		return nil, err
+	}
+	_, err = op.Result(ctx)
+	return nil, err
+}
+
+// Revert does nothing: what was deleted cannot be brought back.
+func (t *deleteTask) Revert(context.Context, flow.Inputs, flow.Outcome) error { return nil }

@@ -132,31 +132,13 @@ func (t *createVolume) detachAll(ctx context.Context, id string) error {
 	return nil
 }
 
-// deleteVolume deletes a volume.
-type deleteVolume struct{ atom }
-
 // DeleteVolume returns a task that deletes the volume (input volume) and
 // waits until it is gone. A delete cannot be undone: its revert does
 // nothing, so put it last in a flow.
 func DeleteVolume(c *ops.Cloud, name string, opts ...Option) flow.Task {
-	return &deleteVolume{atom{c: c, cfg: newConfig(opts), spec: flow.Spec{Name: name, Requires: []string{Volume}}}}
+	return &deleteTask{atom: atom{c: c, cfg: newConfig(opts), spec: flow.Spec{Name: name, Requires: []string{Volume}}},
+		input: Volume, del: c.DeleteVolume}
 }
-
-func (t *deleteVolume) Execute(ctx context.Context, in flow.Inputs) (any, error) {
-	id, err := flow.Get[string](in, Volume)
-	if err != nil {
-		return nil, err
-	}
-	op, err := t.c.DeleteVolume(ctx, id, t.cfg.waitOpts()...)
-	if err != nil {
-		return nil, err
-	}
-	_, err = op.Result(ctx)
-	return nil, err
-}
-
-// Revert does nothing: a deleted volume cannot be brought back.
-func (t *deleteVolume) Revert(context.Context, flow.Inputs, flow.Outcome) error { return nil }
 
 // attachVolume attaches or detaches a volume.
 type attachVolume struct {
