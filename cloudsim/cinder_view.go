@@ -135,22 +135,7 @@ func boolCmp(a, b bool) int {
 
 // volumeOrder is a parsed sort specification: keys with directions, the
 // default keys (created_at, id) appended as cinder's process_sort_params does.
-type volumeOrderSpec struct {
-	cmps []func(a, b *volume) int
-	desc []bool
-}
-
-func (o volumeOrderSpec) compare(a, b *volume) int {
-	for i, c := range o.cmps {
-		if d := c(a, b); d != 0 {
-			if o.desc[i] {
-				return -d
-			}
-			return d
-		}
-	}
-	return 0
-}
+type volumeOrderSpec = orderSpec[volume]
 
 func parseVolumeSort(q url.Values) (volumeOrderSpec, *apiError) {
 	var keys, dirs []string
@@ -158,14 +143,7 @@ func parseVolumeSort(q url.Values) (volumeOrderSpec, *apiError) {
 		if q.Has("sort_key") || q.Has("sort_dir") {
 			return volumeOrderSpec{}, errf(400, "The 'sort_key' and 'sort_dir' parameters are deprecated and cannot be used with the 'sort' parameter.")
 		}
-		for _, part := range strings.Split(strings.TrimSpace(q.Get("sort")), ",") {
-			k, d, _ := strings.Cut(part, ":")
-			if d == "" {
-				d = "desc"
-			}
-			keys = append(keys, strings.TrimSpace(k))
-			dirs = append(dirs, strings.TrimSpace(d))
-		}
+		keys, dirs = splitSortParam(q.Get("sort"))
 	} else {
 		if q.Has("sort_key") {
 			for _, k := range strings.Split(q.Get("sort_key"), ",") {
@@ -456,4 +434,37 @@ next:
 		n++
 	}
 	return n
+}
+
+// orderSpec is a parsed sort specification (Cinder's and Glance's
+// sort=key:dir,... or sort_key/sort_dir): comparisons applied in turn,
+// each ascending or descending.
+type orderSpec[T any] struct {
+	cmps []func(a, b *T) int
+	desc []bool
+}
+
+func (o orderSpec[T]) compare(a, b *T) int {
+	for i, c := range o.cmps {
+		if d := c(a, b); d != 0 {
+			if o.desc[i] {
+				return -d
+			}
+			return d
+		}
+	}
+	return 0
+}
+
+// splitSortParam splits sort=key[:dir],... (dir defaults to desc).
+func splitSortParam(v string) (keys, dirs []string) {
+	for _, part := range strings.Split(strings.TrimSpace(v), ",") {
+		k, d, _ := strings.Cut(part, ":")
+		if d == "" {
+			d = "desc"
+		}
+		keys = append(keys, strings.TrimSpace(k))
+		dirs = append(dirs, strings.TrimSpace(d))
+	}
+	return keys, dirs
 }

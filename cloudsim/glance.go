@@ -255,22 +255,7 @@ func cmpInt64(a, b int64) int {
 	return 0
 }
 
-type imageOrderSpec struct {
-	cmps []func(a, b *image) int
-	desc []bool
-}
-
-func (o imageOrderSpec) compare(a, b *image) int {
-	for i, c := range o.cmps {
-		if d := c(a, b); d != 0 {
-			if o.desc[i] {
-				return -d
-			}
-			return d
-		}
-	}
-	return 0
-}
+type imageOrderSpec = orderSpec[image]
 
 // parseImageSort is ImagesRequestDeserializer._get_sorting_params plus the
 // created_at and id tie-breakers Glance's database layer adds.
@@ -280,14 +265,7 @@ func parseImageSort(q url.Values) (imageOrderSpec, *apiError) {
 		if q.Has("sort_key") || q.Has("sort_dir") {
 			return imageOrderSpec{}, errf(400, "Old and new sorting syntax cannot be combined")
 		}
-		for _, part := range strings.Split(strings.TrimSpace(q.Get("sort")), ",") {
-			k, d, _ := strings.Cut(part, ":")
-			if d == "" {
-				d = "desc"
-			}
-			keys = append(keys, strings.TrimSpace(k))
-			dirs = append(dirs, strings.TrimSpace(d))
-		}
+		keys, dirs = splitSortParam(q.Get("sort"))
 	} else {
 		keys = q["sort_key"]
 		dirs = q["sort_dir"]
