@@ -241,9 +241,7 @@ func (s *Sim) createVolume(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	if e != nil {
 		return e
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	now := s.clock.Now()
 
 	// The same checks, in the same order, as VolumeController.create,
@@ -442,9 +440,7 @@ func (s *Sim) showVolume(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	if e := checkProject(r, rc); e != nil {
 		return e
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	v, e := s.findVolume(rc, r.PathValue("volume_id"))
 	if e != nil {
 		return e
@@ -495,9 +491,7 @@ func (s *Sim) updateVolume(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 			return e
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	v, e := s.findVolume(rc, r.PathValue("volume_id"))
 	if e != nil {
 		return e
@@ -531,9 +525,7 @@ func (s *Sim) deleteVolume(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	if rc.MV.AtLeast(3, 23) {
 		force, _ = parseBoolString(q.Get("force"))
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	v, e := s.findVolume(rc, r.PathValue("volume_id"))
 	if e != nil {
 		return e
@@ -626,9 +618,7 @@ func (s *Sim) extendVolume(w http.ResponseWriter, r *http.Request, rc *reqCtx, b
 	if e != nil {
 		return e
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	v, e := s.findVolume(rc, r.PathValue("volume_id"))
 	if e != nil {
 		return e
@@ -670,9 +660,7 @@ func (s *Sim) getVolumeMetadata(w http.ResponseWriter, r *http.Request, rc *reqC
 	if e := checkProject(r, rc); e != nil {
 		return e
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	v, e := s.findVolume(rc, r.PathValue("volume_id"))
 	if e != nil {
 		return e
@@ -693,9 +681,7 @@ func (s *Sim) setVolumeMetadata(replace bool) handlerFunc {
 		if e != nil {
 			return e
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.advanceLocked()
+		defer s.lockNow()()
 		v, e := s.findVolume(rc, r.PathValue("volume_id"))
 		if e != nil {
 			return e
@@ -733,9 +719,7 @@ func (s *Sim) getVolumeMetadataItem(w http.ResponseWriter, r *http.Request, rc *
 	if e := checkProject(r, rc); e != nil {
 		return e
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	v, e := s.findVolume(rc, r.PathValue("volume_id"))
 	if e != nil {
 		return e
@@ -767,9 +751,7 @@ func (s *Sim) setVolumeMetadataItem(w http.ResponseWriter, r *http.Request, rc *
 	if _, ok := item[key]; !ok {
 		return errf(400, "Request body and URI mismatch")
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	v, e := s.findVolume(rc, r.PathValue("volume_id"))
 	if e != nil {
 		return e
@@ -786,9 +768,7 @@ func (s *Sim) deleteVolumeMetadataItem(w http.ResponseWriter, r *http.Request, r
 	if e := checkProject(r, rc); e != nil {
 		return e
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	v, e := s.findVolume(rc, r.PathValue("volume_id"))
 	if e != nil {
 		return e

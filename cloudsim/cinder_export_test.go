@@ -4,9 +4,7 @@ package cloudsim
 // Nova's attach walk does, so that Cinder's own rules for attached volumes
 // can be tested without a server.
 func (s *Sim) CinderAttachForTest(id, serverID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	v := s.volumes[id]
 	now := s.clock.Now()
 	v.Attachments = append(v.Attachments, &volAttachment{ID: newUUID(), ServerID: serverID, Device: "/dev/vdb",

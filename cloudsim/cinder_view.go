@@ -358,9 +358,7 @@ func (s *Sim) listVolumes(detail bool) handlerFunc {
 			allTenants, _ = parseBoolString(q.Get("all_tenants"))
 		}
 
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.advanceLocked()
+		defer s.lockNow()()
 		var marker *volume
 		if q.Has("marker") {
 			m, e := s.findVolume(rc, q.Get("marker"))

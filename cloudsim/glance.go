@@ -182,9 +182,7 @@ func imageView(im *image) map[string]any {
 }
 
 func (s *Sim) showImage(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	im, e := s.findImage(rc, r.PathValue("image_id"))
 	if e != nil {
 		return e
@@ -426,9 +424,7 @@ func (s *Sim) listImages(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		return e
 	}
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	var marker *image
 	if q.Has("marker") {
 		m := s.liveImage(q.Get("marker"))
@@ -596,9 +592,7 @@ func (s *Sim) createImage(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 			im.Properties[k] = str
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	if id != "" && s.images[id] != nil {
 		return errf(409, "Image with identifier %s already exists!", id)
 	}

@@ -177,9 +177,7 @@ func (s *Sim) listFlavors(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	if e != nil {
 		return e
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	fl := append([]*flavor(nil), s.flavors...)
 	sort.Slice(fl, func(i, j int) bool { return fl[i].ID < fl[j].ID })
 	if m := q.Get("marker"); q.Has("marker") {
@@ -226,9 +224,7 @@ func (s *Sim) listFlavors(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 }
 
 func (s *Sim) showFlavor(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	f := s.flavorByID(r.PathValue("id"))
 	if f == nil {
 		return errf(404, "Flavor %s could not be found.", r.PathValue("id"))

@@ -106,9 +106,7 @@ func (s *Sim) serverAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	if name == "" {
 		return errf(400, "There is no such action: %s", keys[0])
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	sv, e := s.findServer(rc, r.PathValue("id"), false)
 	if e != nil {
 		return e

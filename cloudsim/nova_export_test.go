@@ -6,9 +6,7 @@ import "time"
 // going through the API, all stamped with the current time. It returns
 // their ids, oldest first.
 func (s *Sim) NovaSeedServersForTest(n int) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	now := s.clock.Now()
 	fl := s.flavors[0]
 	rc := &reqCtx{Token: &token{ProjectID: DemoProjectID, UserID: DemoUserID}, RequestID: "req-seed"}

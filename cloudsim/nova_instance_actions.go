@@ -103,9 +103,7 @@ func (s *Sim) actionView(sv *server, a *instanceAction, rc *reqCtx, withEvents b
 }
 
 func (s *Sim) listInstanceActions(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	sv, e := s.findServer(rc, r.PathValue("id"), rc.MV.AtLeast(2, 21))
 	if e != nil {
 		return e
@@ -174,9 +172,7 @@ func (s *Sim) listInstanceActions(w http.ResponseWriter, r *http.Request, rc *re
 }
 
 func (s *Sim) showInstanceAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	sv, e := s.findServer(rc, r.PathValue("id"), rc.MV.AtLeast(2, 21))
 	if e != nil {
 		return e

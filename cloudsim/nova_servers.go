@@ -413,9 +413,7 @@ func (s *Sim) createServer(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	if e != nil {
 		return e
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	now := s.clock.Now()
 	fl := s.flavorByID(cr.flavorRef)
 	if fl == nil {
@@ -923,9 +921,7 @@ func nilIfEmpty(s string) any {
 }
 
 func (s *Sim) showServer(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	sv, e := s.findServer(rc, r.PathValue("id"), false)
 	if e != nil {
 		return e
@@ -973,9 +969,7 @@ func (s *Sim) updateServer(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	if e != nil {
 		return e
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	sv, e := s.findServer(rc, r.PathValue("id"), false)
 	if e != nil {
 		return e
@@ -1160,9 +1154,7 @@ func (s *Sim) listServers(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	}
 	seqOrder := sortKey == "created_at" && sortDesc
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	var markerSeq uint64
 	var marker *server
 	if q.Has("marker") {
@@ -1313,9 +1305,7 @@ func allTags(have, want []string) bool {
 // ---- delete ----
 
 func (s *Sim) deleteServer(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	sv, e := s.findServer(rc, r.PathValue("id"), false)
 	if e != nil {
 		return e

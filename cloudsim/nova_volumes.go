@@ -137,9 +137,7 @@ func (s *Sim) attachVolume(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 		_ = json.Unmarshal(raw, &dot)
 	}
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	sv, e := s.findServer(rc, r.PathValue("id"), false)
 	if e != nil {
 		return e
@@ -214,9 +212,7 @@ func (s *Sim) attachVolume(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 }
 
 func (s *Sim) listVolumeAttachments(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	sv, e := s.findServer(rc, r.PathValue("id"), false)
 	if e != nil {
 		return e
@@ -262,9 +258,7 @@ func (s *Sim) serverVolumeByID(sv *server, volID string) *serverVolume {
 }
 
 func (s *Sim) showVolumeAttachment(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	sv, e := s.findServer(rc, r.PathValue("id"), false)
 	if e != nil {
 		return e
@@ -278,9 +272,7 @@ func (s *Sim) showVolumeAttachment(w http.ResponseWriter, r *http.Request, rc *r
 }
 
 func (s *Sim) detachVolume(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	sv, e := s.findServer(rc, r.PathValue("id"), false)
 	if e != nil {
 		return e

@@ -214,6 +214,15 @@ func (h *eventHeap) Pop() any {
 	return e
 }
 
+// lockNow takes s.mu and brings the state up to the clock (every step
+// that is due is applied), so a handler reads what the cloud looks like
+// now. It returns the unlock: defer s.lockNow()().
+func (s *Sim) lockNow() func() {
+	s.mu.Lock()
+	s.advanceLocked()
+	return s.mu.Unlock
+}
+
 // advanceLocked applies every step that is due. Steps run with the
 // current time (not their due time), so every change is stamped no
 // earlier than any read that could have missed it. Callers hold s.mu.

@@ -216,9 +216,7 @@ type ImageInfo struct {
 // Servers returns every server that is not deleted (deleted=true entries
 // are included only when includeDeleted is set).
 func (s *Sim) Servers(includeDeleted bool) []ServerInfo {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	var out []ServerInfo
 	for _, sv := range s.serversInOrder() {
 		if sv.Deleted && !includeDeleted {
@@ -240,9 +238,7 @@ func (s *Sim) Servers(includeDeleted bool) []ServerInfo {
 
 // Volumes returns every volume that still exists.
 func (s *Sim) Volumes() []VolumeInfo {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	var out []VolumeInfo
 	for _, v := range s.volumeOrder {
 		if v.Deleted {
@@ -259,9 +255,7 @@ func (s *Sim) Volumes() []VolumeInfo {
 
 // Images returns every image that still exists.
 func (s *Sim) Images() []ImageInfo {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advanceLocked()
+	defer s.lockNow()()
 	var out []ImageInfo
 	for _, im := range s.imageOrder {
 		if im.Deleted {
