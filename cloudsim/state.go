@@ -1,6 +1,7 @@
 package cloudsim
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -320,13 +321,7 @@ func (s *Sim) removeVolumeLocked(v *volume) {
 	v.Deleted = true
 	v.gen++
 	delete(s.volumes, v.ID)
-	kept := s.volumeOrder[:0]
-	for _, o := range s.volumeOrder {
-		if o != v {
-			kept = append(kept, o)
-		}
-	}
-	s.volumeOrder = kept
+	s.volumeOrder = slices.DeleteFunc(s.volumeOrder, func(o *volume) bool { return o == v })
 }
 
 // liveVolume returns the volume with id, or nil if there is none.
@@ -364,13 +359,7 @@ func (s *Sim) removeImageLocked(im *image) {
 	im.Deleted = true
 	im.gen++
 	delete(s.images, im.ID)
-	kept := s.imageOrder[:0]
-	for _, o := range s.imageOrder {
-		if o != im {
-			kept = append(kept, o)
-		}
-	}
-	s.imageOrder = kept
+	s.imageOrder = slices.DeleteFunc(s.imageOrder, func(o *image) bool { return o == im })
 }
 
 // liveImage returns the image with id, or nil if there is none.
