@@ -15,10 +15,10 @@ import (
 	"github.com/ostask/ostask/ops"
 )
 
-// serversByKey returns the ids of the servers named name whose metadata
-// holds the idempotency key (several when a create retried after an
-// attempt it could not clean up).
-func serversByKey(ctx context.Context, c *ops.Cloud, name, key string) ([]string, error) {
+// serversByKey returns the servers named name whose metadata holds the
+// idempotency key (several when a create retried after an attempt it could
+// not clean up). The list is a detail list: statuses come with it.
+func serversByKey(ctx context.Context, c *ops.Cloud, name, key string) ([]servers.Server, error) {
 	pages, err := servers.List(c.Compute, servers.ListOpts{Name: "^" + regexp.QuoteMeta(name) + "$"}).AllPages(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("look up servers by idempotency key: %w", err)
@@ -27,13 +27,13 @@ func serversByKey(ctx context.Context, c *ops.Cloud, name, key string) ([]string
 	if err != nil {
 		return nil, err
 	}
-	var ids []string
+	var out []servers.Server
 	for _, s := range ss {
 		if s.Metadata[ops.IdempotencyMetadataKey] == key {
-			ids = append(ids, s.ID)
+			out = append(out, s)
 		}
 	}
-	return ids, nil
+	return out, nil
 }
 
 // volumeKeyQuery lists volumes by metadata, in Cinder's metadata={"k":"v"} form.
@@ -47,8 +47,9 @@ func (q volumeKeyQuery) ToVolumeListQuery() (string, error) {
 	return "?" + url.Values{"metadata": {string(b)}}.Encode(), nil
 }
 
-// volumesByKey returns the ids of the volumes whose metadata holds key.
-func volumesByKey(ctx context.Context, c *ops.Cloud, key string) ([]string, error) {
+// volumesByKey returns the volumes whose metadata holds key (a detail
+// list: statuses and attachments come with it).
+func volumesByKey(ctx context.Context, c *ops.Cloud, key string) ([]volumes.Volume, error) {
 	pages, err := volumes.List(c.Volume, volumeKeyQuery{key}).AllPages(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("look up volumes by idempotency key: %w", err)
@@ -57,13 +58,13 @@ func volumesByKey(ctx context.Context, c *ops.Cloud, key string) ([]string, erro
 	if err != nil {
 		return nil, err
 	}
-	var ids []string
+	var out []volumes.Volume
 	for _, v := range vs {
 		if v.Metadata[ops.IdempotencyMetadataKey] == key {
-			ids = append(ids, v.ID)
+			out = append(out, v)
 		}
 	}
-	return ids, nil
+	return out, nil
 }
 
 // imageKeyQuery lists images by a custom property, as Glance allows.

@@ -108,16 +108,14 @@ func (t *createServer) Execute(ctx context.Context, in flow.Inputs) (any, error)
 
 // removeWrecks deletes the servers in ERROR that hold the key.
 func (t *createServer) removeWrecks(ctx context.Context, name, key string) error {
-	ids, err := serversByKey(ctx, t.c, name, key)
+	found, err := serversByKey(ctx, t.c, name, key)
 	if err != nil {
 		return err
 	}
 	var wrecks []string
-	for _, id := range ids {
-		if s, err := getServer(ctx, t.c, id); err != nil {
-			return err
-		} else if s != nil && s.Status == ops.StatusError {
-			wrecks = append(wrecks, id)
+	for _, s := range found {
+		if s.Status == ops.StatusError {
+			wrecks = append(wrecks, s.ID)
 		}
 	}
 	return deleteAll(ctx, wrecks, func(ctx context.Context, id string) (*ops.Operation[struct{}], error) {
@@ -136,7 +134,9 @@ func (t *createServer) Revert(ctx context.Context, in flow.Inputs, o flow.Outcom
 	name, nerr := t.cfg.resourceName(in)
 	if err == nil && nerr == nil {
 		found, err := serversByKey(ctx, t.c, name, key)
-		ids = append(ids, found...)
+		for _, s := range found {
+			ids = append(ids, s.ID)
+		}
 		lookErr = err
 	}
 	err = deleteAll(ctx, ids, func(ctx context.Context, id string) (*ops.Operation[struct{}], error) {

@@ -64,15 +64,12 @@ func (t *createVolume) Execute(ctx context.Context, in flow.Inputs) (any, error)
 		return nil, err
 	}
 	var wrecks []string
-	for _, id := range found {
-		v, err := getVolume(ctx, t.c, id)
+	for _, v := range found {
 		switch {
-		case err != nil:
-			return nil, err
-		case v != nil && v.Status == "in-use":
+		case v.Status == "in-use":
 			return v.ID, nil
-		case v != nil && strings.HasPrefix(v.Status, "error"):
-			wrecks = append(wrecks, id)
+		case strings.HasPrefix(v.Status, "error"):
+			wrecks = append(wrecks, v.ID)
 		}
 	}
 	if err := deleteAll(ctx, wrecks, func(ctx context.Context, id string) (*ops.Operation[struct{}], error) {
@@ -100,7 +97,9 @@ func (t *createVolume) Revert(ctx context.Context, in flow.Inputs, o flow.Outcom
 	var lookErr error
 	if key, err := runKey(in, t.spec.Name); err == nil {
 		found, err := volumesByKey(ctx, t.c, key)
-		ids = append(ids, found...)
+		for _, v := range found {
+			ids = append(ids, v.ID)
+		}
 		lookErr = err
 	}
 	err := deleteAll(ctx, ids, func(ctx context.Context, id string) (*ops.Operation[struct{}], error) {
