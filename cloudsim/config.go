@@ -48,6 +48,17 @@ type Timing struct {
 	AttachStep, DetachStep time.Duration
 	ImageDelete            time.Duration
 	Jitter                 float64
+
+	// BuildRequests models Nova's build requests (see
+	// nova_build_requests.go): a new server first exists only in the API
+	// database for BuildRequestPhase (jittered), then moves to its cell
+	// and walks on through BuildSchedule and the rest of the build. While
+	// two or more of a project's servers are build requests, listing them
+	// sorted by updated_at answers 500, and marker paging repeats or skips
+	// servers that move between two page requests, as on a real Nova.
+	// Sim.ScheduleBuildRequest ends the phase of one server at once.
+	BuildRequests     bool
+	BuildRequestPhase time.Duration
 }
 
 // FastTiming is for tests: every step takes a few milliseconds.
@@ -63,10 +74,12 @@ func FastTiming() Timing {
 	}
 }
 
-// RealisticTiming resembles a small real cloud (a few seconds per build).
+// RealisticTiming resembles a small real cloud (a few seconds per build),
+// with Nova's build-request phase modelled.
 func RealisticTiming() Timing {
 	return Timing{
-		BuildSchedule: 800 * time.Millisecond, BuildNetworking: 400 * time.Millisecond,
+		BuildRequests: true, BuildRequestPhase: 1200 * time.Millisecond,
+		BuildSchedule: 300 * time.Millisecond, BuildNetworking: 400 * time.Millisecond,
 		BuildBlockDevice: 500 * time.Millisecond, BuildSpawn: 1500 * time.Millisecond,
 		ServerDelete: 1200 * time.Millisecond,
 		Reboot:       time.Second, Stop: 800 * time.Millisecond, Start: 800 * time.Millisecond,
@@ -127,6 +140,9 @@ func (c *Config) Validate() error {
 	if c.Timing != nil {
 		if c.Timing.Jitter < 0 || c.Timing.Jitter >= 1 {
 			return fmt.Errorf("%w: timing jitter %v is outside [0,1)", ErrInvalidConfig, c.Timing.Jitter)
+		}
+		if c.Timing.BuildRequestPhase < 0 {
+			return fmt.Errorf("%w: BuildRequestPhase %v is negative", ErrInvalidConfig, c.Timing.BuildRequestPhase)
 		}
 	}
 	if c.Faults != nil {

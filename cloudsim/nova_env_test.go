@@ -45,9 +45,15 @@ func stepTiming() *cloudsim.Timing {
 
 func newNovaEnv(t *testing.T, faults *cloudsim.FaultPlan) *novaEnv {
 	t.Helper()
+	return newNovaEnvTiming(t, stepTiming(), faults)
+}
+
+// newNovaEnvTiming is newNovaEnv with a timing of the test's own.
+func newNovaEnvTiming(t *testing.T, timing *cloudsim.Timing, faults *cloudsim.FaultPlan) *novaEnv {
+	t.Helper()
 	ctx := context.Background()
 	clock := cloudsim.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	sim, err := cloudsim.Start(ctx, cloudsim.Config{Clock: clock, Timing: stepTiming(), Faults: faults})
+	sim, err := cloudsim.Start(ctx, cloudsim.Config{Clock: clock, Timing: timing, Faults: faults})
 	if err != nil {
 		t.Fatal(err)
 	}

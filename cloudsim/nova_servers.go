@@ -541,6 +541,9 @@ func (s *Sim) createServer(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 					Device: c.sv.Device, Status: "reserved"})
 			}
 		}
+		if s.timing.BuildRequests {
+			s.enterBuildRequest(sv)
+		}
 		a := s.recordAction(sv, rc, "create", now)
 		s.startBuild(sv, a, outcomes[i], vols)
 		if first == nil {
@@ -743,7 +746,26 @@ func (s *Sim) startBuild(sv *server, a *instanceAction, o outcome, vols []bootVo
 			}})
 		}
 	}
-	s.walk(&sv.resBase, steps...)
+	if !sv.buildReq {
+		s.walk(&sv.resBase, steps...)
+		return
+	}
+	// The scheduler runs while the server is a build request: a failure
+	// buries it in cell0 (in ERROR) at the end of the phase; otherwise the
+	// conductor hands it to its cell and the compute host takes it from
+	// there (BuildSchedule is the RPC and the claim).
+	sv.release = func(now time.Time) {
+		if !sv.buildReq {
+			return
+		}
+		s.leaveBuildRequest(sv)
+		if o.kind == FaultError {
+			steps[0].Fn(now)
+			return
+		}
+		s.walk(&sv.resBase, steps...)
+	}
+	s.walk(&sv.resBase, step{D: t.BuildRequestPhase, Fn: func(now time.Time) { sv.release(now) }})
 }
 
 // setTask sets task_state and stamps the change. Callers hold s.mu.
@@ -779,7 +801,7 @@ func (s *Sim) serverView(base string, rc *reqCtx, sv *server) map[string]any {
 	v := map[string]any{
 		"id": sv.ID, "name": sv.Name, "status": status, "tenant_id": sv.ProjectID, "user_id": sv.UserID,
 		"metadata": cloneMap(sv.Metadata), "hostId": hostID(sv.ProjectID, sv.Host),
-		"created": fmtNova(sv.Created), "updated": fmtNova(sv.Updated),
+		"created": fmtNova(sv.Created), "updated": fmtNova(updatedOrNow(sv.Updated, s.clock.Now())),
 		"accessIPv4": sv.nova.AccessIPv4, "accessIPv6": sv.nova.AccessIPv6,
 		"links": serverLinks(base, sv.ID), "OS-DCF:diskConfig": "MANUAL",
 		"OS-EXT-AZ:availability_zone": sv.AZ, "key_name": nil, "config_drive": "",
@@ -911,6 +933,16 @@ func (s *Sim) serverView(base string, rc *reqCtx, sv *server) map[string]any {
 		v["fault"] = f
 	}
 	return v
+}
+
+// updatedOrNow is what Nova shows as "updated": nova.utils.isotime of the
+// row's updated_at, which is the current time while updated_at is NULL (a
+// build request, or an instance its compute host has not saved yet).
+func updatedOrNow(updated, now time.Time) time.Time {
+	if updated.IsZero() {
+		return now
+	}
+	return updated
 }
 
 func nilIfEmpty(s string) any {
@@ -1155,32 +1187,10 @@ func (s *Sim) listServers(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	seqOrder := sortKey == "created_at" && sortDesc
 
 	defer s.lockNow()()
-	var markerSeq uint64
-	var marker *server
-	if q.Has("marker") {
-		marker = s.servers[q.Get("marker")]
-		if marker == nil {
-			return errf(400, "marker [%s] not found", q.Get("marker"))
-		}
-		markerSeq = marker.seq
-	}
-	match := func(sv *server) bool {
-		if seqOrder && markerSeq != 0 && sv.seq >= markerSeq {
-			return false
-		}
-		if sv.Deleted && !changes && !wantDeleted {
-			return false
-		}
-		if wantDeleted && !changes && !sv.Deleted {
-			return false
-		}
+	// filters are the filters build requests get too (Nova applies them in
+	// Python); changes-since/-before and deleted apply to cell rows only.
+	filters := func(sv *server) bool {
 		if projectFilter != "" && sv.ProjectID != projectFilter {
-			return false
-		}
-		if !since.IsZero() && sv.Updated.Before(since) {
-			return false
-		}
-		if !before.IsZero() && sv.Updated.After(before) {
 			return false
 		}
 		if status != "" && serverStatus(sv.VMState, sv.TaskState) != status {
@@ -1211,8 +1221,53 @@ func (s *Sim) listServers(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 		}
 		return true
 	}
+	markerID := ""
+	if q.Has("marker") {
+		markerID = q.Get("marker")
+	}
+	var brPage []*server
+	brMarker := false
+	if !noMatch {
+		var e *apiError
+		if brPage, brMarker, e = s.buildRequestPage(projectFilter, filters, sortKey, sortDesc, markerID, limit, wantDeleted); e != nil {
+			return e
+		}
+	}
+	var markerSeq uint64
+	var marker *server
+	if markerID != "" && !brMarker {
+		marker = s.servers[markerID]
+		if marker == nil || marker.buildReq {
+			return errf(400, "marker [%s] not found", markerID)
+		}
+		markerSeq = marker.seq
+	}
+	match := func(sv *server) bool {
+		if sv.buildReq {
+			return false
+		}
+		if seqOrder && markerSeq != 0 && sv.seq >= markerSeq {
+			return false
+		}
+		if sv.Deleted && !changes && !wantDeleted {
+			return false
+		}
+		if wantDeleted && !changes && !sv.Deleted {
+			return false
+		}
+		if !since.IsZero() && sv.Updated.Before(since) {
+			return false
+		}
+		if !before.IsZero() && (sv.Updated.IsZero() || sv.Updated.After(before)) {
+			return false
+		}
+		return filters(sv)
+	}
+	// Nova gives the cells what the build requests left of the limit.
+	cellLimit := limit - len(brPage)
 	page := make([]*server, 0, min(limit, 64))
-	if !noMatch && limit > 0 {
+	page = append(page, brPage...)
+	if !noMatch && cellLimit > 0 {
 		if !seqOrder {
 			var cand []*server
 			if !since.IsZero() {
@@ -1318,6 +1373,14 @@ func (s *Sim) deleteServer(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 		return e
 	}
 	now := s.clock.Now()
+	if sv.buildReq {
+		s.deleteBuildRequest(sv, now)
+		if o.kind == FaultLoseResponse {
+			rc.LoseResponse()
+		}
+		w.WriteHeader(204)
+		return nil
+	}
 	a := s.recordAction(sv, rc, "delete", now)
 	ev := s.beginEvent(sv, a, "compute_terminate_instance", now)
 	s.setTask(sv, "deleting", now)
@@ -1394,7 +1457,8 @@ func (s *Sim) purgeServer(sv *server) {
 }
 
 // serverSortKeys are the sort keys the simulator's server lists accept.
-var serverSortKeys = map[string]bool{"created_at": true, "updated_at": true, "display_name": true, "uuid": true}
+var serverSortKeys = map[string]bool{"created_at": true, "updated_at": true, "display_name": true, "uuid": true,
+	"launched_at": true, "terminated_at": true}
 
 // serverLess orders servers by key (then by creation order, as Nova adds
 // the id as a tie-breaker) in the given direction.
@@ -1411,6 +1475,14 @@ func serverLess(key string, desc bool) func(a, b *server) bool {
 			}
 		case "uuid":
 			if c := strings.Compare(a.ID, b.ID); c != 0 {
+				return c
+			}
+		case "launched_at":
+			if c := a.LaunchedAt.Compare(b.LaunchedAt); c != 0 {
+				return c
+			}
+		case "terminated_at":
+			if c := a.nova.TerminatedAt.Compare(b.nova.TerminatedAt); c != 0 {
 				return c
 			}
 		}

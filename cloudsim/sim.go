@@ -35,7 +35,8 @@ type Sim struct {
 	servers     map[string]*server // deleted servers stay until purged
 	serverOrder []*server
 	changeLog   []change
-	instances   map[string]int // live (not deleted) servers per project, for the quota
+	instances   map[string]int       // live (not deleted) servers per project, for the quota
+	buildReqs   map[string][]*server // servers in their build-request phase, per project, oldest first
 	volumes     map[string]*volume
 	volumeOrder []*volume
 	images      map[string]*image
@@ -67,6 +68,7 @@ func New(cfg Config) (*Sim, error) {
 		opCounts:  map[string]int{},
 		servers:   map[string]*server{},
 		instances: map[string]int{},
+		buildReqs: map[string][]*server{},
 		volumes:   map[string]*volume{},
 		images:    map[string]*image{},
 		tokens:    map[string]*token{},

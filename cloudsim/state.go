@@ -82,6 +82,10 @@ type server struct {
 	Actions               []*instanceAction // oldest first
 	UserData              string
 	nova                  *novaServer // Nova-only details, see nova.go
+	// buildReq: the server exists only as a Nova build request (see
+	// nova_build_requests.go); release ends that phase (nil otherwise).
+	buildReq bool
+	release  func(now time.Time)
 }
 
 type volAttachment struct {
@@ -193,7 +197,9 @@ type ServerInfo struct {
 	FaultMessage                         string
 	Metadata                             map[string]string
 	Deleted                              bool
-	VolumeIDs                            []string
+	// BuildRequest: the server is still in Nova's build-request phase.
+	BuildRequest bool
+	VolumeIDs    []string
 	// ChangedAt is the exact time of the server's last change (its API
 	// `updated` has one-second resolution); benchmarks measure how long a
 	// client takes to notice a change from it.
@@ -225,7 +231,7 @@ func (s *Sim) Servers(includeDeleted bool) []ServerInfo {
 		}
 		info := ServerInfo{ID: sv.ID, Name: sv.Name, Status: serverStatus(sv.VMState, sv.TaskState),
 			VMState: sv.VMState, TaskState: sv.TaskState, Metadata: cloneMap(sv.Metadata), Deleted: sv.Deleted,
-			ChangedAt: sv.changedAt}
+			BuildRequest: sv.buildReq, ChangedAt: sv.changedAt}
 		if sv.Fault != nil {
 			info.FaultMessage = sv.Fault.Message
 		}
