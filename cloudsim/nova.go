@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
@@ -235,17 +234,24 @@ func (s *Sim) showFlavor(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 
 // ---- shared helpers ----
 
-// limitParam parses Nova's limit: an integer >= 0, capped by MaxLimit.
+// limitParam parses Nova's limit, which its query schema declares a
+// non-negative integer (pattern ^[0-9]*$, at least one character); the
+// value is capped by MaxLimit.
 func (s *Sim) limitParam(v string, present bool) (int, *apiError) {
 	if !present {
 		return s.cfg.MaxLimit, nil
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return 0, errf(400, "limit param must be an integer")
+	if v == "" {
+		return 0, errf(400, "Invalid input for query parameters limit. Value: . '' is too short")
 	}
-	if n < 0 {
-		return 0, errf(400, "limit param must be positive")
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, errf(400, "Invalid input for query parameters limit. Value: %s. %s does not match '^[0-9]*$'", v, pyQuote(v))
+		}
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil { // more digits than an int holds
+		return s.cfg.MaxLimit, nil
 	}
 	return min(n, s.cfg.MaxLimit), nil
 }
@@ -322,57 +328,30 @@ func hostID(projectID, host string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// schema error messages in the jsonschema form Nova's validator uses.
-func errRequired(parent string, value any, prop string) *apiError {
-	return errf(400, "Invalid input for field/attribute %s. Value: %s. '%s' is a required property", parent, novaRepr(value), prop)
+// Schema error messages in the form Nova's validator gives jsonschema's:
+// "Invalid input for field/attribute <field>. Value: <str(value)>.
+// <message>", where the message has repr() of the value. obj is the raw
+// JSON of the object that failed, so that its keys print in body order.
+func errRequired(parent string, obj json.RawMessage, prop string) *apiError {
+	return errf(400, "Invalid input for field/attribute %s. Value: %s. %s is a required property", parent, pyStr(obj), pyQuote(prop))
 }
 
+// errType is jsonschema's type error; typ lists the allowed types, comma
+// separated ("string, integer").
 func errType(field string, value any, typ string) *apiError {
-	r := novaRepr(value)
-	return errf(400, "Invalid input for field/attribute %s. Value: %s. %s is not of type '%s'", field, r, r, typ)
+	types := strings.Split(typ, ", ")
+	for i, t := range types {
+		types[i] = pyQuote(t)
+	}
+	return errf(400, "Invalid input for field/attribute %s. Value: %s. %s is not of type %s", field, pyStr(value), pyRepr(value), strings.Join(types, ", "))
 }
 
-func errAdditional(parent string, value any, extra string) *apiError {
-	return errf(400, "Invalid input for field/attribute %s. Value: %s. Additional properties are not allowed ('%s' was unexpected)", parent, novaRepr(value), extra)
+func errAdditional(parent string, obj json.RawMessage, extra string) *apiError {
+	return errf(400, "Invalid input for field/attribute %s. Value: %s. Additional properties are not allowed (%s was unexpected)", parent, pyStr(obj), pyQuote(extra))
 }
 
 func errNotUUID(field, v string) *apiError {
-	return errf(400, "Invalid input for field/attribute %s. Value: %s. '%s' is not a 'uuid'", field, v, v)
-}
-
-// pyRepr renders a decoded JSON value roughly the way Python prints it in
-// Nova's validation messages.
-func novaRepr(v any) string {
-	switch t := v.(type) {
-	case nil:
-		return "None"
-	case string:
-		return t
-	case bool:
-		if t {
-			return "True"
-		}
-		return "False"
-	case json.RawMessage:
-		var x any
-		if json.Unmarshal(t, &x) != nil {
-			return string(t)
-		}
-		return novaRepr(x)
-	case map[string]json.RawMessage:
-		m := make(map[string]any, len(t))
-		for k, raw := range t {
-			var x any
-			_ = json.Unmarshal(raw, &x)
-			m[k] = x
-		}
-		return novaRepr(m)
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
+	return errf(400, "Invalid input for field/attribute %s. Value: %s. %s is not a 'uuid'", field, v, pyQuote(v))
 }
 
 // jsonKind classifies a raw JSON value: "null", "string", "number",
@@ -420,7 +399,9 @@ func subObject(m map[string]json.RawMessage, parent, key string, required bool) 
 	raw, ok := m[key]
 	if !ok {
 		if required {
-			return nil, false, errRequired(parent, m, key)
+			// A top-level property: jsonschema's error has no path, so
+			// Nova gives its message alone.
+			return nil, false, errf(400, "%s is a required property", pyQuote(key))
 		}
 		return nil, false, nil
 	}
@@ -468,10 +449,10 @@ func stringMap(m map[string]json.RawMessage, key string) (map[string]string, *ap
 	for k, v := range obj {
 		var sv string
 		if jsonKind(v) != "string" || json.Unmarshal(v, &sv) != nil {
-			return nil, errType(key, v, "string")
+			return nil, errType(k, v, "string") // jsonschema names the innermost path element
 		}
 		if len(k) < 1 || len(k) > 255 {
-			return nil, errf(400, "Invalid input for field/attribute %s. Value: %s. '%s' does not match any of the regexes: '^[a-zA-Z0-9-_:. ]{1,255}$'", key, novaRepr(raw), k)
+			return nil, errf(400, "Invalid input for field/attribute %s. Value: %s. %s does not match any of the regexes: '^[a-zA-Z0-9-_:. ]{1,255}$'", key, pyStr(raw), pyQuote(k))
 		}
 		if len(sv) > 255 {
 			return nil, errf(400, "Invalid input for field/attribute %s. Value: %s. '%s' is too long", k, sv, sv)

@@ -171,7 +171,7 @@ func (s *Sim) actReboot(c *actionCall) error {
 	var m map[string]json.RawMessage
 	_ = json.Unmarshal(c.raw, &m)
 	if _, ok := m["type"]; !ok {
-		return errRequired("reboot", m, "type")
+		return errRequired("reboot", c.raw, "type")
 	}
 	typ, _, e := stringField(m, "type", false)
 	if e != nil {
@@ -291,12 +291,12 @@ func (s *Sim) actResize(c *actionCall) error {
 	_ = json.Unmarshal(c.raw, &m)
 	for k := range m {
 		if k != "flavorRef" && k != "OS-DCF:diskConfig" {
-			return errAdditional("resize", m, k)
+			return errAdditional("resize", c.raw, k)
 		}
 	}
 	raw, ok := m["flavorRef"]
 	if !ok {
-		return errRequired("resize", m, "flavorRef")
+		return errRequired("resize", c.raw, "flavorRef")
 	}
 	var ref string
 	switch jsonKind(raw) {
@@ -346,7 +346,7 @@ func (s *Sim) actMigrate(c *actionCall) error {
 		_ = json.Unmarshal(c.raw, &m)
 		for k := range m {
 			if k != "host" || !c.rc.MV.AtLeast(2, 56) {
-				return errAdditional("migrate", m, k)
+				return errAdditional("migrate", c.raw, k)
 			}
 		}
 		h, _, e := stringField(m, "host", true)
@@ -464,12 +464,12 @@ func (s *Sim) actLiveMigrate(c *actionCall) error {
 	}
 	for k := range m {
 		if !allowed[k] {
-			return errAdditional("os-migrateLive", m, k)
+			return errAdditional("os-migrateLive", c.raw, k)
 		}
 	}
 	for _, k := range []string{"block_migration", "host"} {
 		if _, ok := m[k]; !ok {
-			return errRequired("os-migrateLive", m, k)
+			return errRequired("os-migrateLive", c.raw, k)
 		}
 	}
 	bm := m["block_migration"]
@@ -553,12 +553,12 @@ func parseImageReq(key string, raw json.RawMessage, backup bool) (*imageReq, *ap
 	}
 	for k := range m {
 		if !allowed[k] {
-			return nil, errAdditional(key, m, k)
+			return nil, errAdditional(key, raw, k)
 		}
 	}
 	for _, k := range required {
 		if _, ok := m[k]; !ok {
-			return nil, errRequired(key, m, k)
+			return nil, errRequired(key, raw, k)
 		}
 	}
 	var e *apiError
@@ -577,7 +577,7 @@ func parseImageReq(key string, raw json.RawMessage, backup bool) (*imageReq, *ap
 		}
 		n, ok := intValue(m["rotation"])
 		if !ok || n < 0 {
-			return nil, errf(400, "Invalid input for field/attribute rotation. Value: %s. %s is not of type 'integer', 'string'", novaRepr(m["rotation"]), novaRepr(m["rotation"]))
+			return nil, errType("rotation", m["rotation"], "integer, string")
 		}
 		req.rotation = n
 	}

@@ -66,14 +66,14 @@ func (s *Sim) parseCreate(r *http.Request, rc *reqCtx) (*createReq, *apiError) {
 	for _, k := range keys {
 		v, ok := serverCreateKeys[k]
 		if !ok || !rc.MV.AtLeast(v[0], v[1]) || (k == "personality" && rc.MV.AtLeast(2, 57)) {
-			return nil, errAdditional("server", sm, k)
+			return nil, errAdditional("server", body["server"], k)
 		}
 	}
 	cr := &createReq{minCount: 1, maxCount: 1}
 	// name
 	raw, ok := sm["name"]
 	if !ok {
-		return nil, errRequired("server", sm, "name")
+		return nil, errRequired("server", body["server"], "name")
 	}
 	if jsonKind(raw) != "string" || json.Unmarshal(raw, &cr.name) != nil {
 		return nil, errType("name", raw, "string")
@@ -84,7 +84,7 @@ func (s *Sim) parseCreate(r *http.Request, rc *reqCtx) (*createReq, *apiError) {
 	// flavorRef: string or integer
 	raw, ok = sm["flavorRef"]
 	if !ok {
-		return nil, errRequired("server", sm, "flavorRef")
+		return nil, errRequired("server", body["server"], "flavorRef")
 	}
 	switch jsonKind(raw) {
 	case "string":
@@ -159,7 +159,7 @@ func (s *Sim) parseCreate(r *http.Request, rc *reqCtx) (*createReq, *apiError) {
 		}
 		n, ok := intValue(raw)
 		if !ok || n < 1 {
-			return nil, errf(400, "Invalid input for field/attribute %s. Value: %s. %s is less than the minimum of 1", f.key, novaRepr(raw), novaRepr(raw))
+			return nil, errf(400, "Invalid input for field/attribute %s. Value: %s. %s is less than the minimum of 1", f.key, pyStr(raw), pyRepr(raw))
 		}
 		*f.dst = n
 	}
@@ -190,7 +190,7 @@ func (s *Sim) parseCreate(r *http.Request, rc *reqCtx) (*createReq, *apiError) {
 			}
 		}
 	}
-	if cr.networks, e = parseNetworks(sm, rc); e != nil {
+	if cr.networks, e = parseNetworks(sm, body["server"], rc); e != nil {
 		return nil, e
 	}
 	if raw, ok := sm["block_device_mapping_v2"]; ok {
@@ -234,7 +234,7 @@ func parseTags(raw json.RawMessage) ([]string, *apiError) {
 		return nil, errType("tags", raw, "array")
 	}
 	if len(tags) > 50 {
-		return nil, errf(400, "Invalid input for field/attribute tags. Value: %s. %s is too long", novaRepr(raw), novaRepr(raw))
+		return nil, errf(400, "Invalid input for field/attribute tags. Value: %s. %s is too long", pyStr(raw), pyRepr(raw))
 	}
 	out := make([]string, 0, len(tags))
 	for _, t := range tags {
@@ -254,11 +254,12 @@ func parseTags(raw json.RawMessage) ([]string, *apiError) {
 
 // parseNetworks applies Nova's networks rules: optional list before 2.37;
 // required from 2.37, as "auto", "none" or a list of {uuid|port|fixed_ip|tag}.
-func parseNetworks(sm map[string]json.RawMessage, rc *reqCtx) (any, *apiError) {
+// serverRaw is the server object as sent, for the messages.
+func parseNetworks(sm map[string]json.RawMessage, serverRaw json.RawMessage, rc *reqCtx) (any, *apiError) {
 	raw, ok := sm["networks"]
 	if !ok {
 		if rc.MV.AtLeast(2, 37) {
-			return nil, errRequired("server", sm, "networks")
+			return nil, errRequired("server", serverRaw, "networks")
 		}
 		return "auto", nil
 	}
@@ -295,7 +296,7 @@ func parseNetworks(sm map[string]json.RawMessage, rc *reqCtx) (any, *apiError) {
 			switch k {
 			case "uuid", "port", "fixed_ip", "tag":
 			default:
-				return nil, errAdditional("networks", m, k)
+				return nil, errAdditional("networks", it, k)
 			}
 			var sv string
 			if jsonKind(v) == "null" && k != "tag" {
@@ -444,7 +445,7 @@ func (s *Sim) createServer(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 			return errf(400, "Invalid imageRef provided.")
 		}
 		if img = s.visibleImage(rc, cr.imageRef); img == nil {
-			return errf(400, "Image %s could not be found.", cr.imageRef)
+			return errf(400, "Can not find requested image")
 		}
 		if img.Status != "active" {
 			return errf(400, "Image %s is not active.", cr.imageRef)
@@ -976,10 +977,10 @@ func (s *Sim) updateServer(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 		case "name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig":
 		case "description":
 			if !rc.MV.AtLeast(2, 19) {
-				return errAdditional("server", sm, k)
+				return errAdditional("server", body["server"], k)
 			}
 		default:
-			return errAdditional("server", sm, k)
+			return errAdditional("server", body["server"], k)
 		}
 	}
 	name, hasName, e := stringField(sm, "name", false)

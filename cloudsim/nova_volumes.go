@@ -105,11 +105,11 @@ func (s *Sim) attachVolume(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 		case k == "tag" && rc.MV.AtLeast(2, 49):
 		case k == "delete_on_termination" && rc.MV.AtLeast(2, 79):
 		default:
-			return errAdditional("volumeAttachment", va, k)
+			return errAdditional("volumeAttachment", body["volumeAttachment"], k)
 		}
 	}
 	if _, ok := va["volumeId"]; !ok {
-		return errRequired("volumeAttachment", va, "volumeId")
+		return errRequired("volumeAttachment", body["volumeAttachment"], "volumeId")
 	}
 	volID, _, e := stringField(va, "volumeId", false)
 	if e != nil {
