@@ -56,6 +56,7 @@ func (s *Sim) runPlan(sv *server, a *instanceAction, ev *instanceEvent, o outcom
 	case FaultRollback:
 		steps = append(steps, step{D: p.d, Fn: func(now time.Time) {
 			s.endEvent(a, ev, false, msg, now)
+			s.endOpenEvents(a, false, msg, now)
 			p.undo(now)
 			sv.TaskState = ""
 			s.touchServer(sv, now)
@@ -63,6 +64,7 @@ func (s *Sim) runPlan(sv *server, a *instanceAction, ev *instanceEvent, o outcom
 	case FaultError:
 		steps = append(steps, step{D: p.d, Fn: func(now time.Time) {
 			s.endEvent(a, ev, false, msg, now)
+			s.endOpenEvents(a, false, msg, now)
 			if p.fail != nil {
 				p.fail(now, msg)
 				sv.TaskState = ""
@@ -76,6 +78,7 @@ func (s *Sim) runPlan(sv *server, a *instanceAction, ev *instanceEvent, o outcom
 			p.done(now)
 			sv.TaskState = ""
 			s.endEvent(a, ev, true, "", now)
+			s.endOpenEvents(a, true, "", now)
 			s.touchServer(sv, now)
 		}})
 	}
@@ -259,23 +262,40 @@ func (s *Sim) otherHost(cur string) string {
 
 // startMigration runs resize or cold migrate: RESIZE/resize_* then
 // VERIFY_RESIZE. A rollback lands after resize_prep (the scheduler found
-// no host), silently.
-func (s *Sim) startMigration(c *actionCall, o outcome, action, event, newFlavor, host string) {
+// no host), silently. The events are Nova's, host by host: the
+// conductor's migrate_server and cold_migrate while it schedules,
+// prep_resize on the destination, resize_instance on the source, and
+// finish_resize on the destination.
+func (s *Sim) startMigration(c *actionCall, o outcome, action, newFlavor, host string) {
 	sv := c.sv
 	a := s.recordAction(sv, c.rc, action, c.now)
-	ev := s.beginEvent(sv, a, event, c.now)
+	conductor := s.beginEventOn(a, "conductor_migrate_server", "", c.now)
+	cold := s.beginEventOn(a, "cold_migrate", "", c.now)
 	sv.nova.PrevVMState = sv.VMState
-	prev := sv.VMState
-	s.runPlan(sv, a, ev, o, walkPlan{
+	prev, source := sv.VMState, sv.Host
+	if host == "" {
+		host = s.otherHost(sv.Host)
+	}
+	var resize *instanceEvent
+	s.runPlan(sv, a, nil, o, walkPlan{
 		tasks: resizeTasks, d: s.timing.ResizeStep, failAfter: 1,
 		errMsg: defaultNoValidHostFault,
+		onTask: func(i int, now time.Time) {
+			switch i {
+			case 1: // resize_migrating: scheduled, prepared, the source copies
+				s.endEvent(a, cold, true, "", now)
+				s.endEvent(a, conductor, true, "", now)
+				s.endEvent(a, s.beginEventOn(a, "compute_prep_resize", host, now), true, "", now)
+				resize = s.beginEventOn(a, "compute_resize_instance", source, now)
+			case 2: // resize_migrated: the destination finishes
+				s.endEvent(a, resize, true, "", now)
+				s.beginEventOn(a, "compute_finish_resize", host, now)
+			}
+		},
 		done: func(now time.Time) {
 			sv.VMState = vmResized
 			sv.OldFlavorID = sv.FlavorID
 			sv.FlavorID = newFlavor
-			if host == "" {
-				host = s.otherHost(sv.Host)
-			}
 			sv.Host = host
 			sv.nova.MigrationStatus = "finished"
 		},
@@ -333,7 +353,7 @@ func (s *Sim) actResize(c *actionCall) error {
 	if e != nil {
 		return e
 	}
-	s.startMigration(c, o, "resize", "cold_migrate", fl.ID, "")
+	s.startMigration(c, o, "resize", fl.ID, "")
 	return accepted(c, o, 202)
 }
 
@@ -370,7 +390,7 @@ func (s *Sim) actMigrate(c *actionCall) error {
 	if host != "" && host == c.sv.Host {
 		return errf(400, "No valid host was found. Unable to migrate instance %s to current host (%s).", c.sv.ID, host)
 	}
-	s.startMigration(c, o, "migrate", "cold_migrate", c.sv.FlavorID, host)
+	s.startMigration(c, o, "migrate", c.sv.FlavorID, host)
 	return accepted(c, o, 202)
 }
 
@@ -430,9 +450,15 @@ func (s *Sim) actRevertResize(c *actionCall) error {
 	a := s.recordAction(sv, c.rc, "revertResize", c.now)
 	ev := s.beginEvent(sv, a, "compute_revert_resize", c.now)
 	sv.nova.MigrationStatus = "reverting"
-	s.runPlan(sv, a, ev, o, walkPlan{
-		tasks: []string{"resize_reverting"}, d: s.timing.RevertResize, errMsg: "Failed to revert resize: instance disk not found on the source host",
+	source := s.otherHost(sv.Host)
+	s.runPlan(sv, a, nil, o, walkPlan{
+		tasks: []string{"resize_reverting"}, d: s.timing.RevertResize,
+		errMsg: "Failed to revert resize: instance disk not found on the source host",
 		done: func(now time.Time) {
+			// The destination's revert_resize hands over to the source's
+			// finish_revert_resize.
+			s.endEvent(a, ev, true, "", now)
+			s.beginEventOn(a, "compute_finish_revert_resize", source, now)
 			sv.VMState = sv.nova.PrevVMState
 			if sv.VMState == "" {
 				sv.VMState = vmActive
@@ -441,7 +467,7 @@ func (s *Sim) actRevertResize(c *actionCall) error {
 				sv.FlavorID = sv.OldFlavorID
 			}
 			sv.OldFlavorID = ""
-			sv.Host = s.otherHost(sv.Host)
+			sv.Host = source
 			sv.nova.MigrationStatus = ""
 		},
 		undo: func(now time.Time) { sv.nova.MigrationStatus = "finished" },
@@ -500,13 +526,24 @@ func (s *Sim) actLiveMigrate(c *actionCall) error {
 		return errf(400, "Unable to migrate instance (%s) to current host (%s).", sv.ID, host)
 	}
 	a := s.recordAction(sv, c.rc, "live-migration", c.now)
-	ev := s.beginEvent(sv, a, "compute_live_migration", c.now)
-	s.runPlan(sv, a, ev, o, walkPlan{
-		tasks: []string{"migrating"}, d: s.timing.LiveMigrate, errMsg: "Live migration failed: operation failed: migration job: unexpectedly failed",
+	if host == "" {
+		host = s.otherHost(sv.Host)
+	}
+	source := sv.Host
+	// Nova's events: the conductor's live_migrate_instance around the
+	// destination's and source's checks, then pre_live_migration on the
+	// destination, live_migration on the source, and
+	// post_live_migration_at_destination.
+	s.beginEventOn(a, "conductor_live_migrate_instance", "", c.now)
+	s.endEvent(a, s.beginEventOn(a, "compute_check_can_live_migrate_destination", host, c.now), true, "", c.now)
+	s.endEvent(a, s.beginEventOn(a, "compute_check_can_live_migrate_source", source, c.now), true, "", c.now)
+	s.endEvent(a, s.beginEventOn(a, "compute_pre_live_migration", host, c.now), true, "", c.now)
+	s.beginEventOn(a, "compute_live_migration", source, c.now)
+	s.runPlan(sv, a, nil, o, walkPlan{
+		tasks: []string{"migrating"}, d: s.timing.LiveMigrate,
+		errMsg: "Live migration failed: operation failed: migration job: unexpectedly failed",
 		done: func(now time.Time) {
-			if host == "" {
-				host = s.otherHost(sv.Host)
-			}
+			s.beginEventOn(a, "compute_post_live_migration_at_destination", host, now)
 			sv.Host = host
 		},
 		undo: func(now time.Time) {},
@@ -515,7 +552,8 @@ func (s *Sim) actLiveMigrate(c *actionCall) error {
 }
 
 func (s *Sim) actLock(c *actionCall) error {
-	s.recordAction(c.sv, c.rc, "lock", c.now)
+	a := s.recordAction(c.sv, c.rc, "lock", c.now)
+	s.endEvent(a, s.beginEventOn(a, "api_lock", "", c.now), true, "", c.now)
 	c.sv.Locked = true
 	s.touchServer(c.sv, c.now)
 	c.w.WriteHeader(202)
@@ -523,7 +561,8 @@ func (s *Sim) actLock(c *actionCall) error {
 }
 
 func (s *Sim) actUnlock(c *actionCall) error {
-	s.recordAction(c.sv, c.rc, "unlock", c.now)
+	a := s.recordAction(c.sv, c.rc, "unlock", c.now)
+	s.endEvent(a, s.beginEventOn(a, "api_unlock", "", c.now), true, "", c.now)
 	c.sv.Locked = false
 	s.touchServer(c.sv, c.now)
 	c.w.WriteHeader(202)

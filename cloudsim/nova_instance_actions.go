@@ -20,9 +20,15 @@ func (s *Sim) recordAction(sv *server, rc *reqCtx, action string, now time.Time)
 	return a
 }
 
-// beginEvent starts an event of a. Callers hold s.mu.
+// beginEvent starts an event of a on sv's host. Callers hold s.mu.
 func (s *Sim) beginEvent(sv *server, a *instanceAction, name string, now time.Time) *instanceEvent {
-	ev := &instanceEvent{Event: name, Start: now.UTC(), Host: sv.Host}
+	return s.beginEventOn(a, name, sv.Host, now)
+}
+
+// beginEventOn starts an event of a on host ("" for the API or the
+// conductor). Callers hold s.mu.
+func (s *Sim) beginEventOn(a *instanceAction, name, host string, now time.Time) *instanceEvent {
+	ev := &instanceEvent{Event: name, Start: now.UTC(), Host: host}
 	a.Events = append(a.Events, ev)
 	a.Updated = now.UTC()
 	return ev
@@ -69,8 +75,10 @@ func (s *Sim) actionView(sv *server, a *instanceAction, rc *reqCtx, withEvents b
 	if !withEvents || !(rc.isAdmin() || rc.MV.AtLeast(2, 51)) {
 		return v
 	}
+	// Nova lists events newest first (created_at desc, id desc).
 	events := make([]any, 0, len(a.Events))
-	for _, ev := range a.Events {
+	for i := len(a.Events) - 1; i >= 0; i-- {
+		ev := a.Events[i]
 		e := map[string]any{"event": ev.Event, "start_time": fmtNoZ(ev.Start), "finish_time": nil, "result": nil}
 		if !ev.Finish.IsZero() {
 			e["finish_time"] = fmtNoZ(ev.Finish)
@@ -90,7 +98,9 @@ func (s *Sim) actionView(sv *server, a *instanceAction, rc *reqCtx, withEvents b
 				e["host"] = ev.Host
 			}
 		}
-		if rc.MV.AtLeast(2, 84) {
+		// details (2.84) need the events:details policy, admin only
+		// by default: a member's events have no such key.
+		if rc.MV.AtLeast(2, 84) && rc.isAdmin() {
 			e["details"] = nil
 			if ev.Details != "" {
 				e["details"] = ev.Details

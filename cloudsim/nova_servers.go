@@ -897,9 +897,6 @@ func (s *Sim) serverView(base string, rc *reqCtx, sv *server) map[string]any {
 	if rc.MV.AtLeast(2, 63) {
 		v["trusted_image_certificates"] = nil
 	}
-	if rc.MV.AtLeast(2, 71) {
-		v["server_groups"] = []any{}
-	}
 	if rc.MV.AtLeast(2, 96) {
 		v["pinned_availability_zone"] = nil
 	}
@@ -925,6 +922,9 @@ func (s *Sim) serverView(base string, rc *reqCtx, sv *server) map[string]any {
 				v["host_status"] = "UP"
 			}
 		}
+	} else if rc.MV.AtLeast(2, 90) {
+		// 2.90 shows the hostname to everyone.
+		v["OS-EXT-SRV-ATTR:hostname"] = sv.nova.Hostname
 	}
 	if sv.Fault != nil && (status == "ERROR" || status == "DELETED") {
 		f := map[string]any{"code": sv.Fault.Code, "created": fmtNova(sv.Fault.Created), "message": sv.Fault.Message}
@@ -959,8 +959,18 @@ func (s *Sim) showServer(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	if e != nil {
 		return e
 	}
-	writeJSON(w, 200, map[string]any{"server": s.serverView(s.linkBase(r), rc, sv)})
+	writeJSON(w, 200, map[string]any{"server": s.serverShowView(s.linkBase(r), rc, sv)})
 	return nil
+}
+
+// serverShowView is the view of show, update and rebuild: from 2.71 it
+// has server_groups, which list and detail entries lack.
+func (s *Sim) serverShowView(base string, rc *reqCtx, sv *server) map[string]any {
+	v := s.serverView(base, rc, sv)
+	if rc.MV.AtLeast(2, 71) {
+		v["server_groups"] = []any{}
+	}
+	return v
 }
 
 func (s *Sim) updateServer(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
@@ -1023,7 +1033,7 @@ func (s *Sim) updateServer(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 		sv.nova.AccessIPv6 = ip6
 	}
 	s.touchServer(sv, s.clock.Now())
-	writeJSON(w, 200, map[string]any{"server": s.serverView(s.linkBase(r), rc, sv)})
+	writeJSON(w, 200, map[string]any{"server": s.serverShowView(s.linkBase(r), rc, sv)})
 	return nil
 }
 
@@ -1142,7 +1152,11 @@ func (s *Sim) listServers(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 			return errf(400, "Invalid input for query parameters all_tenants. Value: %s.", v[0])
 		}
 		if b && !rc.isAdmin() {
-			return errf(403, "Policy doesn't allow os_compute_api:servers:index:get_all_tenants to be performed.")
+			policy := "index"
+			if detail {
+				policy = "detail"
+			}
+			return errf(403, "Policy doesn't allow os_compute_api:servers:%s:get_all_tenants to be performed.", policy)
 		}
 		allTenants = b
 	}
