@@ -58,6 +58,14 @@ const (
 	FaultError FaultKind = "error"
 	// FaultHang leaves the resource in its transitional state forever.
 	FaultHang FaultKind = "hang"
+	// FaultAbort fails a server build on the compute host (Nova's
+	// BuildAbortException), where FaultError fails it in the scheduler
+	// (NoValidHost): the build walks to spawning, then the server goes to
+	// ERROR with the fault "Build of instance <uuid> aborted: <reason>",
+	// no host, its network and volumes cleaned up, and its create action
+	// still shows one compute__do_build_and_run_instance event with result
+	// Success. For server.create only.
+	FaultAbort FaultKind = "abort"
 	// FaultRollback undoes a resize, migrate, live-migrate or attach
 	// silently: the resource returns to where it was, without a fault; only
 	// os-instance-actions shows an Error.
@@ -73,12 +81,14 @@ const (
 )
 
 // OpFaults are per-operation probabilities, each in [0,1]. At most one
-// fault is chosen per operation, in the order Error, Hang, Rollback.
+// fault is chosen per operation, in the order Error, Hang, Rollback, Abort.
 type OpFaults struct {
 	Error    float64 `yaml:"error" json:"error"`
 	Hang     float64 `yaml:"hang" json:"hang"`
 	Rollback float64 `yaml:"rollback" json:"rollback"`
-	// Message overrides the fault message of Error.
+	// Abort is FaultAbort's probability (server.create only).
+	Abort float64 `yaml:"abort" json:"abort,omitempty"`
+	// Message overrides the fault message of Error (the reason of Abort).
 	Message string `yaml:"message" json:"message,omitempty"`
 }
 
@@ -158,13 +168,16 @@ func (p *FaultPlan) Validate() error {
 		if !knownOp(op) {
 			return fmt.Errorf("%w: unknown operation %q (known: %s)", ErrBadFaultPlan, op, opList())
 		}
-		for name, v := range map[string]float64{"error": f.Error, "hang": f.Hang, "rollback": f.Rollback} {
+		for name, v := range map[string]float64{"error": f.Error, "hang": f.Hang, "rollback": f.Rollback, "abort": f.Abort} {
 			if err := checkProb(string(op)+"."+name, v); err != nil {
 				return err
 			}
 		}
-		if f.Error+f.Hang+f.Rollback > 1 {
-			return fmt.Errorf("%w: %s: error+hang+rollback exceeds 1", ErrBadFaultPlan, op)
+		if f.Abort > 0 && op != OpServerCreate {
+			return fmt.Errorf("%w: %s: abort applies to %s only", ErrBadFaultPlan, op, OpServerCreate)
+		}
+		if f.Error+f.Hang+f.Rollback+f.Abort > 1 {
+			return fmt.Errorf("%w: %s: error+hang+rollback+abort exceeds 1", ErrBadFaultPlan, op)
 		}
 	}
 	a := p.API
@@ -194,6 +207,10 @@ func (p *FaultPlan) Validate() error {
 		}
 		switch s.Kind {
 		case FaultError, FaultHang, FaultRollback, FaultLoseResponse, Fault500, Fault503, Fault429:
+		case FaultAbort:
+			if s.Op != OpServerCreate {
+				return fmt.Errorf("%w: scripted %d: abort applies to %s only", ErrBadFaultPlan, i, OpServerCreate)
+			}
 		default:
 			return fmt.Errorf("%w: scripted %d: unknown kind %q", ErrBadFaultPlan, i, s.Kind)
 		}
@@ -214,11 +231,12 @@ func opList() string {
 }
 
 // DemoFaultPlan is the visible fault plan of `ostask demo`: 20% of builds
-// fail, 5% hang, and the API has short bursts of 503 and 429.
+// fail (half in the scheduler, half on the compute host), 5% hang, and the
+// API has short bursts of 503 and 429.
 func DemoFaultPlan() *FaultPlan {
 	return &FaultPlan{
 		Ops: map[Op]OpFaults{
-			OpServerCreate: {Error: 0.20, Hang: 0.05},
+			OpServerCreate: {Error: 0.10, Abort: 0.10, Hang: 0.05},
 			OpVolumeCreate: {Error: 0.05},
 			OpVolumeAttach: {Error: 0.03},
 		},
@@ -322,8 +340,10 @@ func (p *FaultPlan) set(key, val string) error {
 		of.Hang = f
 	case "rollback":
 		of.Rollback = f
+	case "abort":
+		of.Abort = f
 	default:
-		return fmt.Errorf("%w: unknown fault %q in %q (want error, hang or rollback)", ErrBadFaultPlan, what, key)
+		return fmt.Errorf("%w: unknown fault %q in %q (want error, hang, rollback or abort)", ErrBadFaultPlan, what, key)
 	}
 	p.Ops[op] = of
 	return nil
@@ -362,6 +382,8 @@ func (s *Sim) decide(op Op, name string) outcome {
 		return outcome{kind: FaultHang}
 	case r < f.Error+f.Hang+f.Rollback:
 		return outcome{kind: FaultRollback}
+	case r < f.Error+f.Hang+f.Rollback+f.Abort:
+		return outcome{kind: FaultAbort, message: f.Message}
 	}
 	return outcome{}
 }

@@ -1,6 +1,7 @@
 package cloudsim_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -247,4 +248,71 @@ func TestNovaFaultActionErrors(t *testing.T) {
 			t.Fatalf("hung attach: %s", got)
 		}
 	})
+}
+
+// A build the compute host aborts (FaultAbort) walks to spawning, then
+// ends in ERROR with Nova's "Build of instance <uuid> aborted: <reason>",
+// no host and no addresses, while its create action still shows one
+// compute__do_build_and_run_instance event that succeeded.
+func TestNovaFaultBuildAbort(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		plan   *cloudsim.FaultPlan
+		reason string
+	}{
+		{"scripted with a reason", &cloudsim.FaultPlan{Scripted: []cloudsim.Scripted{{Op: cloudsim.OpServerCreate, Name: "aborted",
+			Kind: cloudsim.FaultAbort, Message: "Volume did not finish being created."}}}, "Volume did not finish being created."},
+		{"by probability", mustParsePlan(t, "server.create.abort=1"), "Failed to allocate the network(s), not rescheduling."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newNovaEnv(t, tc.plan)
+			id := e.create("aborted")
+			e.tick(time.Second) // scheduled, on a host
+			if srv := e.get(id); srv.Host == "" || srv.Status != "BUILD" {
+				t.Fatalf("before the abort: %s host %q", srv.Status, srv.Host)
+			}
+			for range 3 { // networking, block_device_mapping (two halves)
+				e.tick(time.Second)
+			}
+			e.wantState(id, "BUILD", "spawning")
+			e.settle()
+			srv := e.get(id)
+			want := "Build of instance " + id + " aborted: " + tc.reason
+			if srv.Status != "ERROR" || srv.TaskState != "" || srv.Host != "" || srv.Fault.Code != 500 || srv.Fault.Message != want ||
+				len(srv.Addresses) != 0 || srv.PowerState != 0 {
+				t.Fatalf("aborted build: %s/%s host %q power %d addresses %v fault %+v, want %q",
+					srv.Status, srv.TaskState, srv.Host, srv.PowerState, srv.Addresses, srv.Fault, want)
+			}
+			a := e.lastAction(id)
+			if a.Action != "create" || a.Message != "" || len(*a.Events) != 1 {
+				t.Fatalf("create action %+v", a)
+			}
+			if ev := (*a.Events)[0]; ev.Event != "compute__do_build_and_run_instance" || ev.Result != "Success" {
+				t.Fatalf("event %+v", ev)
+			}
+		})
+	}
+}
+
+func mustParsePlan(t *testing.T, v string) *cloudsim.FaultPlan {
+	t.Helper()
+	p, err := cloudsim.ParseFaultPlan(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// abort is a build fault: a plan that puts it on another operation is
+// refused with ErrBadFaultPlan.
+func TestFaultAbortOnlyForServerCreate(t *testing.T) {
+	for _, v := range []string{"server.resize.abort=0.5", "volume.create.abort=1"} {
+		if _, err := cloudsim.ParseFaultPlan(v); !errors.Is(err, cloudsim.ErrBadFaultPlan) {
+			t.Errorf("%s: %v, want ErrBadFaultPlan", v, err)
+		}
+	}
+	p := &cloudsim.FaultPlan{Scripted: []cloudsim.Scripted{{Op: cloudsim.OpServerDelete, Kind: cloudsim.FaultAbort}}}
+	if err := p.Validate(); !errors.Is(err, cloudsim.ErrBadFaultPlan) {
+		t.Errorf("scripted abort on delete: %v", err)
+	}
 }

@@ -738,7 +738,9 @@ func (s *Sim) startBuild(sv *server, a *instanceAction, o outcome, vols []bootVo
 			}
 			s.setTask(sv, "spawning", now)
 		}})
-		if o.kind != FaultHang {
+		if o.kind == FaultAbort {
+			steps = append(steps, step{D: t.BuildSpawn, Fn: func(now time.Time) { s.abortBuild(sv, a, compute, o.message, now) }})
+		} else if o.kind != FaultHang {
 			steps = append(steps, step{D: t.BuildSpawn, Fn: func(now time.Time) {
 				sv.VMState, sv.TaskState, sv.PowerState = vmActive, "", 1
 				sv.LaunchedAt = now.UTC()
@@ -767,6 +769,41 @@ func (s *Sim) startBuild(sv *server, a *instanceAction, o outcome, vols []bootVo
 		s.walk(&sv.resBase, steps...)
 	}
 	s.walk(&sv.resBase, step{D: t.BuildRequestPhase, Fn: func(now time.Time) { sv.release(now) }})
+}
+
+// defaultAbortReason is the reason of a FaultAbort without a message, one
+// real Nova gives when Neutron cannot bind a port.
+const defaultAbortReason = "Failed to allocate the network(s), not rescheduling."
+
+// abortBuild is the compute host giving up a build (BuildAbortException):
+// Nova's event wrapper has handled the exception, so the event ends
+// Success; the networks and volumes are cleaned up, host and node nulled,
+// and the server goes to ERROR with the fault. Callers hold s.mu.
+func (s *Sim) abortBuild(sv *server, a *instanceAction, compute *instanceEvent, reason string, now time.Time) {
+	if reason == "" {
+		reason = defaultAbortReason
+	}
+	msg := fmt.Sprintf("Build of instance %s aborted: %s", sv.ID, reason)
+	s.endEvent(a, compute, true, "", now)
+	sv.nova.IP, sv.nova.MAC = "", ""
+	kept := sv.Volumes[:0]
+	for _, bv := range sv.Volumes {
+		v := s.liveVolume(bv.VolumeID)
+		if v != nil {
+			s.detachVolumeRecord(v, sv.ID, now)
+		}
+		if !bv.DeleteOnTerm {
+			kept = append(kept, bv) // Nova keeps the BDM, detached
+			continue
+		}
+		if v != nil && len(v.Attachments) == 0 {
+			s.setVolumeStatus(v, "deleting", now)
+			s.walk(&v.resBase, step{D: s.timing.VolumeDelete, Fn: func(now time.Time) { s.removeVolumeLocked(v) }})
+		}
+	}
+	sv.Volumes = kept
+	sv.Host, sv.PowerState = "", 0
+	s.failServer(sv, msg, "Traceback (most recent call last):\n  File \"/usr/lib/python3/dist-packages/nova/compute/manager.py\", line 2451, in _do_build_and_run_instance\n    self._build_and_run_instance(context, instance, image,\nnova.exception.BuildAbortException: "+msg+"\n", now)
 }
 
 // setTask sets task_state and stamps the change. Callers hold s.mu.

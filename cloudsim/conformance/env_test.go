@@ -109,7 +109,7 @@ func runMain(m *testing.M) int {
 	} else {
 		t := cloudsim.FastTiming()
 		plan := &cloudsim.FaultPlan{Scripted: []cloudsim.Scripted{{Op: cloudsim.OpServerCreate, Name: b.failBuildName(),
-			Kind: cloudsim.FaultError, Message: "Build of instance aborted: conformance"}}}
+			Kind: cloudsim.FaultAbort, Message: "conformance"}}}
 		sim, err := cloudsim.Start(ctx, cloudsim.Config{Timing: &t, Faults: plan})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "conformance: start cloudsim:", err)

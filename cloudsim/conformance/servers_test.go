@@ -421,8 +421,8 @@ func TestFailedBuild(t *testing.T) {
 	checkServerBody(t, "ERROR server", sv, false)
 	f := obj(sv, "fault")
 	checkKeys(t, "fault", f, []string{"code", "created", "message"}, nil)
-	if f["code"] != float64(500) || str(f, "message") == "" {
-		t.Errorf("fault %v", f)
+	if f["code"] != float64(500) || !strings.HasPrefix(str(f, "message"), "Build of instance "+id+" aborted: ") {
+		t.Errorf("fault %v, want code 500 and Build of instance %s aborted: <reason>", f, id)
 	}
 
 	r := raw(t, c, "GET", "servers/"+id+"/os-instance-actions", mvMain, nil)
@@ -437,10 +437,10 @@ func TestFailedBuild(t *testing.T) {
 	if str(da, "action") != "create" || da["message"] != nil {
 		t.Errorf("failed create action: action %q message %v", str(da, "action"), da["message"])
 	}
-	for _, e := range list(da, "events") {
-		if ev := e.(map[string]any); str(ev, "result") != "Success" {
-			t.Errorf("failed create event %v: want result Success", ev)
-		}
+	events := list(da, "events")
+	if len(events) != 1 || str(events[0].(map[string]any), "event") != "compute__do_build_and_run_instance" ||
+		str(events[0].(map[string]any), "result") != "Success" {
+		t.Errorf("failed create events %v: want one compute__do_build_and_run_instance, Success", events)
 	}
 	t.Logf("fault message on %s: %s; events %v", be.label(), str(f, "message"), list(da, "events"))
 
