@@ -530,5 +530,66 @@ func (s *Sim) Handler() http.Handler {
 	s.registerVolume(mux)
 	s.registerImage(mux)
 	s.registerSimAPI(mux)
+	s.registerFallbacks(mux)
 	return mux
+}
+
+// registerFallbacks answers unknown routes and methods as each service
+// does (checked on a Zed cloud), in JSON rather than Go's plain-text
+// "404 page not found": Nova and Cinder route with the method, so a
+// known path with another method is a 404 too, in webob's JSON body;
+// Glance answers webob's 404, or 405 for a known path; Keystone answers
+// 405 with flask's {"message"} and, where Keystone's flask sends an HTML
+// page, 404 in its own JSON error shape.
+func (s *Sim) registerFallbacks(mux *http.ServeMux) {
+	otherMethod := func(r *http.Request, catchAll string) bool {
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			if m == r.Method {
+				continue
+			}
+			r2 := r.Clone(r.Context())
+			r2.Method = m
+			if _, p := mux.Handler(r2); p != "" && p != catchAll {
+				return true
+			}
+		}
+		return false
+	}
+	for _, f := range []struct {
+		prefix string
+		svc    service
+		noAuth bool
+	}{
+		{computePrefix[:strings.LastIndex(computePrefix, "/")] + "/", svcCompute, false},
+		{volumePrefix + "/", svcVolume, false},
+		{imagePrefix + "/", svcImage, false},
+		{identityPrefix + "/", svcIdentity, true},
+	} {
+		pattern := f.prefix
+		s.handle(mux, f.svc, pattern, func(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+			if otherMethod(r, pattern) {
+				switch f.svc {
+				case svcImage:
+					writeJSON(w, 405, map[string]any{"message": "The method " + r.Method + " is not allowed for this resource. <br /><br />\n",
+						"code": "405 Method Not Allowed", "title": "Method Not Allowed"})
+					return nil
+				case svcIdentity:
+					writeJSON(w, 405, map[string]any{"message": "The method is not allowed for the requested URL."})
+					return nil
+				}
+			}
+			if f.svc == svcIdentity {
+				return errf(404, "The resource could not be found.")
+			}
+			writeWebobNotFound(w)
+			return nil
+		}, routeOpts{noAuth: f.noAuth})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeWebobNotFound(w) })
+}
+
+// writeWebobNotFound is webob's JSON 404, which Nova, Cinder and Glance
+// send for a path their routers do not know.
+func writeWebobNotFound(w http.ResponseWriter) {
+	writeJSON(w, 404, map[string]any{"message": "The resource could not be found.<br /><br />\n\n\n", "code": "404 Not Found", "title": "Not Found"})
 }

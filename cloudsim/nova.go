@@ -49,6 +49,8 @@ func (s *Sim) registerCompute(mux *http.ServeMux) {
 	s.handle(mux, svcCompute, "GET "+p+"/flavors", s.listFlavors)
 	s.handle(mux, svcCompute, "GET "+p+"/flavors/detail", s.listFlavors)
 	s.handle(mux, svcCompute, "GET "+p+"/flavors/{id}", s.showFlavor)
+	s.handle(mux, svcCompute, "GET "+p+"/flavors/{id}/os-extra_specs", s.listFlavorExtraSpecs)
+	s.handle(mux, svcCompute, "GET "+p+"/flavors/{id}/os-extra_specs/{key}", s.showFlavorExtraSpec)
 
 	s.handle(mux, svcCompute, "POST "+p+"/servers", s.createServer)
 	s.handle(mux, svcCompute, "GET "+p+"/servers", s.listServers)
@@ -73,7 +75,7 @@ func (s *Sim) seedCompute() {
 	s.flavors = []*flavor{
 		{ID: "1", Name: "m1.tiny", RAM: 512, VCPUs: 1, Disk: 1},
 		{ID: "2", Name: "m1.small", RAM: 2048, VCPUs: 1, Disk: 20},
-		{ID: "3", Name: "m1.medium", RAM: 4096, VCPUs: 2, Disk: 40},
+		{ID: "3", Name: "m1.medium", RAM: 4096, VCPUs: 2, Disk: 40, ExtraSpecs: map[string]string{"hw_rng:allowed": "True"}},
 		{ID: "4", Name: "m1.large", RAM: 8192, VCPUs: 4, Disk: 80},
 		{ID: "5", Name: "m1.xlarge", RAM: 16384, VCPUs: 8, Disk: 160},
 		// A zero-disk flavor: only volume-backed servers may use it.
@@ -82,7 +84,9 @@ func (s *Sim) seedCompute() {
 	for _, f := range s.flavors {
 		f.RxTxFactor = 1.0
 		f.Public = true
-		f.ExtraSpecs = map[string]string{}
+		if f.ExtraSpecs == nil {
+			f.ExtraSpecs = map[string]string{}
+		}
 	}
 }
 
@@ -229,6 +233,33 @@ func (s *Sim) showFlavor(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		return errf(404, "Flavor %s could not be found.", r.PathValue("id"))
 	}
 	writeJSON(w, 200, map[string]any{"flavor": s.flavorView(r, rc, f, true)})
+	return nil
+}
+
+// listFlavorExtraSpecs is GET /flavors/{id}/os-extra_specs, which every
+// project reader may call (the openstack CLI's flavor list does).
+func (s *Sim) listFlavorExtraSpecs(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	defer s.lockNow()()
+	f := s.flavorByID(r.PathValue("id"))
+	if f == nil {
+		return errf(404, "Flavor %s could not be found.", r.PathValue("id"))
+	}
+	writeJSON(w, 200, map[string]any{"extra_specs": cloneMap(f.ExtraSpecs)})
+	return nil
+}
+
+func (s *Sim) showFlavorExtraSpec(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	defer s.lockNow()()
+	id, key := r.PathValue("id"), r.PathValue("key")
+	f := s.flavorByID(id)
+	if f == nil {
+		return errf(404, "Flavor %s could not be found.", id)
+	}
+	v, ok := f.ExtraSpecs[key]
+	if !ok {
+		return errf(404, "Flavor %s has no extra specs with key %s.", id, key)
+	}
+	writeJSON(w, 200, map[string]any{key: v})
 	return nil
 }
 
