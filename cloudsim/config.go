@@ -20,6 +20,10 @@ const (
 	DefaultTokenTTL         = 24 * time.Hour
 	DefaultMaxLimit         = 1000
 	DefaultDeletedRetention = 24 * time.Hour
+	// DefaultMaxDeletedServers caps the deleted servers kept for
+	// changes-since, so create/delete churn cannot grow memory without
+	// bound.
+	DefaultMaxDeletedServers = 10000
 	DefaultRegion           = "RegionOne"
 	DefaultPassword         = "secret"
 	// DefaultServerQuota is the instances quota of each project: the
@@ -114,6 +118,10 @@ type Config struct {
 	MaxLimit int
 	// DeletedRetention is how long deleted servers stay visible to changes-since.
 	DeletedRetention time.Duration
+	// MaxDeletedServers caps how many deleted servers are kept for
+	// changes-since; the oldest deletions are forgotten first. 0 means
+	// DefaultMaxDeletedServers.
+	MaxDeletedServers int
 	// Region is the catalog region.
 	Region string
 	// Password is the password of every simulated user.
@@ -130,6 +138,9 @@ var ErrInvalidConfig = errors.New("cloudsim: invalid config")
 func (c *Config) Validate() error {
 	if c.ServerQuota < 0 {
 		return fmt.Errorf("%w: ServerQuota %d is negative", ErrInvalidConfig, c.ServerQuota)
+	}
+	if c.MaxDeletedServers < 0 {
+		return fmt.Errorf("%w: MaxDeletedServers %d is negative", ErrInvalidConfig, c.MaxDeletedServers)
 	}
 	if c.MaxLimit < 0 {
 		return fmt.Errorf("%w: MaxLimit %d is negative", ErrInvalidConfig, c.MaxLimit)
@@ -181,6 +192,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DeletedRetention == 0 {
 		c.DeletedRetention = DefaultDeletedRetention
+	}
+	if c.MaxDeletedServers == 0 {
+		c.MaxDeletedServers = DefaultMaxDeletedServers
 	}
 	if c.Region == "" {
 		c.Region = DefaultRegion

@@ -79,6 +79,7 @@ func (s *Sim) deleteBuildRequest(sv *server, now time.Time) {
 		}
 	}
 	sv.Deleted = true
+	s.unindexLive(sv)
 	s.instances[sv.ProjectID]--
 	delete(s.servers, sv.ID)
 }

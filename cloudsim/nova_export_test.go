@@ -44,3 +44,15 @@ func (s *Sim) NovaNewVolumeForTest(name string, size int) string {
 	s.setVolumeStatus(v, "available", now)
 	return v.ID
 }
+
+// NovaDeleteServersForTest finishes the deletion of the given servers at
+// once, as if their delete walks had ended: they become DELETED records.
+func (s *Sim) NovaDeleteServersForTest(ids []string) {
+	defer s.lockNow()()
+	now := s.clock.Now()
+	for _, id := range ids {
+		if sv := s.servers[id]; sv != nil && !sv.Deleted {
+			s.finishDelete(sv, now)
+		}
+	}
+}

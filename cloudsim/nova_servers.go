@@ -632,7 +632,7 @@ func (s *Sim) newServerLocked(rc *reqCtx, cr *createReq, fl *flavor, resv string
 		pass: pass,
 	}
 	s.servers[sv.ID] = sv
-	s.serverOrder = append(s.serverOrder, sv)
+	s.indexLive(sv)
 	s.instances[sv.ProjectID]++
 	s.touchServer(sv, now)
 	return sv
@@ -1322,10 +1322,13 @@ func (s *Sim) listServers(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	if !noMatch && cellLimit > 0 {
 		if !seqOrder {
 			var cand []*server
-			if !since.IsZero() {
+			switch {
+			case !since.IsZero():
 				cand = s.changedServers(since)
-			} else {
-				cand = s.serversInOrder()
+			case wantDeleted || changes:
+				cand = s.retainedServers(projectFilter)
+			default:
+				cand = s.liveServers(projectFilter)
 			}
 			kept := cand[:0]
 			for _, sv := range cand {
@@ -1357,14 +1360,29 @@ func (s *Sim) listServers(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 					}
 				}
 			}
+		} else if wantDeleted || changes {
+			// Deleted rows asked for (an admin's deleted=true, or only
+			// changes-before): every retained server, newest first.
+			cand := s.retainedServers(projectFilter)
+			for i := len(cand) - 1; i >= 0; i-- {
+				if match(cand[i]) {
+					page = append(page, cand[i])
+					if len(page) == limit {
+						break
+					}
+				}
+			}
 		} else {
-			end := len(s.serverOrder)
+			// The common list: the project's live servers, newest first,
+			// from the marker on; deleted servers are not in the index.
+			list := s.liveIndex(projectFilter).list
+			end := len(list)
 			if markerSeq != 0 {
-				end = sort.Search(len(s.serverOrder), func(i int) bool { return s.serverOrder[i].seq >= markerSeq })
+				end = sort.Search(len(list), func(i int) bool { return list[i].seq >= markerSeq })
 			}
 			for i := end - 1; i >= 0; i-- {
-				sv := s.serverOrder[i]
-				if s.servers[sv.ID] != sv || !match(sv) {
+				sv := list[i]
+				if sv.Deleted || !match(sv) {
 					continue
 				}
 				page = append(page, sv)
@@ -1483,29 +1501,13 @@ func (s *Sim) finishDelete(sv *server, now time.Time) {
 	}
 	sv.VMState, sv.TaskState, sv.PowerState = vmDeleted, "", 0
 	sv.Deleted = true
+	s.unindexLive(sv)
 	s.instances[sv.ProjectID]--
 	sv.DeletedAt = now.UTC()
 	sv.nova.TerminatedAt = now.UTC()
 	s.touchServer(sv, now)
-	s.after(s.cfg.DeletedRetention, func(time.Time) { s.purgeServer(sv) })
-}
-
-// purgeServer forgets a deleted server, like Nova's archive job.
-// Callers hold s.mu.
-func (s *Sim) purgeServer(sv *server) {
-	if s.servers[sv.ID] != sv {
-		return
-	}
-	delete(s.servers, sv.ID)
-	if len(s.serverOrder) > 2*len(s.servers)+64 {
-		kept := make([]*server, 0, len(s.servers))
-		for _, o := range s.serverOrder {
-			if s.servers[o.ID] == o {
-				kept = append(kept, o)
-			}
-		}
-		s.serverOrder = kept
-	}
+	s.retained.push(sv)
+	s.purgeDeletedLocked(now)
 }
 
 // serverSortKeys are the sort keys the simulator's server lists accept.

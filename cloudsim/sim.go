@@ -31,16 +31,21 @@ type Sim struct {
 	users    map[string]*user
 	tokens   map[string]*token
 
-	flavors     []*flavor
-	servers     map[string]*server // deleted servers stay until purged
-	serverOrder []*server
-	changeLog   []change
-	instances   map[string]int       // live (not deleted) servers per project, for the quota
-	buildReqs   map[string][]*server // servers in their build-request phase, per project, oldest first
-	volumes     map[string]*volume
-	volumeOrder []*volume
-	images      map[string]*image
-	imageOrder  []*image
+	flavors []*flavor
+	servers map[string]*server // deleted servers stay until purged
+	// What server lists read: live servers in creation order, of all
+	// projects and per project, and the deleted ones retained for
+	// changes-since, oldest deletion first (see server_index.go).
+	liveAll       serverIndex
+	liveByProject map[string]*serverIndex
+	retained      deletedQueue
+	changeLog     []change
+	instances     map[string]int       // live (not deleted) servers per project, for the quota
+	buildReqs     map[string][]*server // servers in their build-request phase, per project, oldest first
+	volumes       map[string]*volume
+	volumeOrder   []*volume
+	images        map[string]*image
+	imageOrder    []*image
 
 	counters counters
 
@@ -60,20 +65,21 @@ func New(cfg Config) (*Sim, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Sim{
-		cfg:       cfg,
-		clock:     cfg.Clock,
-		timing:    *cfg.Timing,
-		faults:    cfg.Faults,
-		rng:       rand.New(rand.NewPCG(uint64(cfg.Seed), 0x05ca5c)),
-		opCounts:  map[string]int{},
-		servers:   map[string]*server{},
-		instances: map[string]int{},
-		buildReqs: map[string][]*server{},
-		volumes:   map[string]*volume{},
-		images:    map[string]*image{},
-		tokens:    map[string]*token{},
-		wake:      make(chan struct{}, 1),
-		stop:      make(chan struct{}),
+		cfg:           cfg,
+		clock:         cfg.Clock,
+		timing:        *cfg.Timing,
+		faults:        cfg.Faults,
+		rng:           rand.New(rand.NewPCG(uint64(cfg.Seed), 0x05ca5c)),
+		opCounts:      map[string]int{},
+		servers:       map[string]*server{},
+		instances:     map[string]int{},
+		buildReqs:     map[string][]*server{},
+		liveByProject: map[string]*serverIndex{},
+		volumes:       map[string]*volume{},
+		images:        map[string]*image{},
+		tokens:        map[string]*token{},
+		wake:          make(chan struct{}, 1),
+		stop:          make(chan struct{}),
 	}
 	s.counters.init()
 	s.seedIdentity()
@@ -234,6 +240,7 @@ func (s *Sim) advanceLocked() {
 		e := heap.Pop(&s.events).(*event)
 		e.fn(now)
 	}
+	s.purgeDeletedLocked(now)
 }
 
 // after schedules fn to run d (spread by the timing jitter) from now.

@@ -225,10 +225,11 @@ type ImageInfo struct {
 func (s *Sim) Servers(includeDeleted bool) []ServerInfo {
 	defer s.lockNow()()
 	var out []ServerInfo
-	for _, sv := range s.serversInOrder() {
-		if sv.Deleted && !includeDeleted {
-			continue
-		}
+	list := s.liveServers("")
+	if includeDeleted {
+		list = s.retainedServers("")
+	}
+	for _, sv := range list {
 		info := ServerInfo{ID: sv.ID, Name: sv.Name, Status: serverStatus(sv.VMState, sv.TaskState),
 			VMState: sv.VMState, TaskState: sv.TaskState, Metadata: cloneMap(sv.Metadata), Deleted: sv.Deleted,
 			BuildRequest: sv.buildReq, ChangedAt: sv.changedAt}
@@ -269,18 +270,6 @@ func (s *Sim) Images() []ImageInfo {
 			continue
 		}
 		out = append(out, ImageInfo{ID: im.ID, Name: im.Name, Status: im.Status, Properties: cloneMap(im.Properties)})
-	}
-	return out
-}
-
-// serversInOrder returns servers in creation order, oldest first.
-// Callers hold s.mu.
-func (s *Sim) serversInOrder() []*server {
-	out := make([]*server, 0, len(s.servers))
-	for _, sv := range s.serverOrder {
-		if _, ok := s.servers[sv.ID]; ok {
-			out = append(out, sv)
-		}
 	}
 	return out
 }

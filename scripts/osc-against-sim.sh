@@ -27,6 +27,11 @@ run() { echo "+ openstack $*"; timeout 60 openstack "$@"; }
 
 image=$(timeout 60 openstack image list -f value -c ID | head -1)
 [ -n "$image" ] || { echo "no image listed" >&2; exit 1; }
+# flavor list reads each flavor's os-extra_specs at every microversion.
+run flavor list
+run flavor list --long
+OS_COMPUTE_API_VERSION=2.1 run flavor list --long
+run flavor show m1.medium
 run server create --wait --nic none --flavor m1.tiny --image "$image" osc-vm
 run server list
 run server event list osc-vm
