@@ -24,8 +24,8 @@ const (
 	// changes-since, so create/delete churn cannot grow memory without
 	// bound.
 	DefaultMaxDeletedServers = 10000
-	DefaultRegion           = "RegionOne"
-	DefaultPassword         = "secret"
+	DefaultRegion            = "RegionOne"
+	DefaultPassword          = "secret"
 	// DefaultServerQuota is the instances quota of each project: the
 	// simulator's scale target with room to spare.
 	DefaultServerQuota = 20000
