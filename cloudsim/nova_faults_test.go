@@ -279,7 +279,7 @@ func TestNovaFaultBuildAbort(t *testing.T) {
 			srv := e.get(id)
 			want := "Build of instance " + id + " aborted: " + tc.reason
 			if srv.Status != "ERROR" || srv.TaskState != "" || srv.Host != "" || srv.Fault.Code != 500 || srv.Fault.Message != want ||
-				len(srv.Addresses) != 0 || srv.PowerState != 0 {
+				len(srv.Addresses) != 0 || srv.PowerState != 0 || srv.AvailabilityZone != "" {
 				t.Fatalf("aborted build: %s/%s host %q power %d addresses %v fault %+v, want %q",
 					srv.Status, srv.TaskState, srv.Host, srv.PowerState, srv.Addresses, srv.Fault, want)
 			}

@@ -802,7 +802,8 @@ func (s *Sim) abortBuild(sv *server, a *instanceAction, compute *instanceEvent, 
 		}
 	}
 	sv.Volumes = kept
-	sv.Host, sv.PowerState = "", 0
+	// Seen on a Zed Nova: the availability zone reads "" again too.
+	sv.Host, sv.AZ, sv.PowerState = "", "", 0
 	s.failServer(sv, msg, "Traceback (most recent call last):\n  File \"/usr/lib/python3/dist-packages/nova/compute/manager.py\", line 2451, in _do_build_and_run_instance\n    self._build_and_run_instance(context, instance, image,\nnova.exception.BuildAbortException: "+msg+"\n", now)
 }
 
