@@ -7,11 +7,13 @@ import (
 )
 
 // Decision is what a retry controller wants after a failure in its scope.
+// The zero Decision means that none was made; a controller that returns it,
+// or any other unknown value, is taken to mean RevertAll.
 type Decision uint8
 
 const (
 	// Retry reverts the controller's subflow and runs it again.
-	Retry Decision = iota
+	Retry Decision = iota + 1
 	// Revert reverts the subflow and hands the failure to the enclosing
 	// controller (or fails the flow when there is none).
 	Revert
@@ -19,16 +21,36 @@ const (
 	RevertAll
 )
 
+var decisionNames = [...]string{Retry: "RETRY", Revert: "REVERT", RevertAll: "REVERT_ALL"}
+
+// String returns TaskFlow's name of the decision ("" for the zero Decision).
 func (d Decision) String() string {
-	switch d {
-	case Retry:
-		return "RETRY"
-	case Revert:
-		return "REVERT"
-	case RevertAll:
-		return "REVERT_ALL"
+	if d == 0 {
+		return ""
+	}
+	if int(d) < len(decisionNames) {
+		return decisionNames[d]
 	}
 	return fmt.Sprintf("Decision(%d)", uint8(d))
+}
+
+// MarshalText makes decisions readable in JSON and other text encodings.
+func (d Decision) MarshalText() ([]byte, error) {
+	if int(d) >= len(decisionNames) {
+		return nil, fmt.Errorf("flow: invalid decision %d", uint8(d))
+	}
+	return []byte(d.String()), nil
+}
+
+// UnmarshalText parses the output of MarshalText.
+func (d *Decision) UnmarshalText(b []byte) error {
+	for i, n := range decisionNames {
+		if n == string(b) {
+			*d = Decision(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("flow: unknown decision %q", b)
 }
 
 // Attempt is one run of a retry controller's subflow.
