@@ -93,7 +93,7 @@ func TestParallelUnorderedRevert(t *testing.T) {
 			exec.wait(t)
 			j.add("x:" + n)
 			return 0, nil
-		}).OnRevert(func(ctx context.Context, in flow.Inputs, _ int, _ *flow.Failure) error {
+		}).OnRevert(func(ctx context.Context, in flow.Inputs, _ int, _ flow.Outcome) error {
 			rev.wait(t)
 			j.add("r:" + n)
 			return nil
@@ -147,7 +147,7 @@ func flaky(j *journal, name string, n int, opts ...flow.Option) flow.Task {
 			return 0, errBoom
 		}
 		return c, nil
-	}, opts...).OnRevert(func(ctx context.Context, in flow.Inputs, _ int, f *flow.Failure) error {
+	}, opts...).OnRevert(func(ctx context.Context, in flow.Inputs, _ int, o flow.Outcome) error {
 		j.add("r:" + name)
 		return nil
 	})
@@ -311,25 +311,37 @@ func TestRetryBackoff(t *testing.T) {
 	}
 }
 
-// TaskFlow: the revert of a failed task receives its failure.
-func TestRevertGetsFailure(t *testing.T) {
-	var got *flow.Failure
-	var flowFailures []*flow.Failure
+// TaskFlow: the revert of a failed task receives its failure, and every
+// revert, of a FuncTask as of a hand-written Task, receives the failures
+// that made the flow revert.
+func TestRevertGetsFailures(t *testing.T) {
+	var failed, before flow.Outcome
+	var failedResult, beforeResult int
 	task := flow.TaskFunc("t", func(ctx context.Context, in flow.Inputs) (int, error) {
 		return 0, fmt.Errorf("create: %w", errBoom)
-	}).OnRevert(func(ctx context.Context, in flow.Inputs, _ int, f *flow.Failure) error {
-		got = f
+	}).OnRevert(func(ctx context.Context, in flow.Inputs, r int, o flow.Outcome) error {
+		failedResult, failed = r, o
 		return nil
 	})
+	fn := flow.TaskFunc("fn", func(ctx context.Context, in flow.Inputs) (int, error) { return 7, nil }).
+		OnRevert(func(ctx context.Context, in flow.Inputs, r int, o flow.Outcome) error {
+			beforeResult, before = r, o
+			return nil
+		})
 	var otherOutcome flow.Outcome
 	other := flow.Bind(outcomeTask{name: "o", got: &otherOutcome})
-	_, err := run(t, flow.Linear("l", other, task))
-	if !errors.Is(err, errBoom) || got == nil || !errors.Is(got, errBoom) || got.Atom != "t" {
+	_, err := run(t, flow.Linear("l", other, fn, task))
+	got := failed.Failure
+	if !errors.Is(err, errBoom) || got == nil || !errors.Is(got, errBoom) || got.Atom != "t" || failedResult != 0 {
 		t.Fatalf("err %v, failure %v", err, got)
 	}
-	flowFailures = otherOutcome.FlowFailures
-	if otherOutcome.Failed() || otherOutcome.Result != "o-result" || len(flowFailures) != 1 || flowFailures[0] != got {
-		t.Fatalf("outcome %+v", otherOutcome)
+	for name, o := range map[string]flow.Outcome{"task": otherOutcome, "functask": before, "failed functask": failed} {
+		if len(o.FlowFailures) != 1 || o.FlowFailures[0] != got || o.Interrupted {
+			t.Fatalf("%s: outcome %+v", name, o)
+		}
+	}
+	if otherOutcome.Failed() || otherOutcome.Result != "o-result" || before.Failed() || before.Result != 7 || beforeResult != 7 {
+		t.Fatalf("outcomes %+v %+v", otherOutcome, before)
 	}
 }
 
@@ -452,7 +464,7 @@ func TestRevertFailure(t *testing.T) {
 			errUndo := errors.New("cannot undo")
 			badUndo := flow.TaskFunc("b", func(ctx context.Context, in flow.Inputs) (int, error) {
 				return 1, nil
-			}).OnRevert(func(context.Context, flow.Inputs, int, *flow.Failure) error { return errUndo })
+			}).OnRevert(func(context.Context, flow.Inputs, int, flow.Outcome) error { return errUndo })
 			e, err := run(t, flow.Linear("l", rec(j, "a", false), badUndo, rec(j, "c", true)), m.opt)
 			var fe *engine.FlowError
 			if !errors.As(err, &fe) || fe.State != flow.StateRevertFailure {

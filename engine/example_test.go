@@ -17,7 +17,7 @@ func Example() {
 		name, err := flow.Get[string](in, "name")
 		return "srv-" + name, err // a real task would wait on an operation's future
 	}, flow.Requires("name"), flow.Provides("server"))
-	undo := func(ctx context.Context, in flow.Inputs, server string, f *flow.Failure) error {
+	undo := func(ctx context.Context, in flow.Inputs, server string, o flow.Outcome) error {
 		fmt.Println("deleting", server)
 		return nil
 	}

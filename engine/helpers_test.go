@@ -42,7 +42,7 @@ func rec(j *journal, name string, fail bool, opts ...flow.Option) flow.Task {
 			return "", errBoom
 		}
 		return name, nil
-	}, opts...).OnRevert(func(ctx context.Context, in flow.Inputs, r string, f *flow.Failure) error {
+	}, opts...).OnRevert(func(ctx context.Context, in flow.Inputs, r string, o flow.Outcome) error {
 		j.add("r:" + name)
 		return nil
 	})

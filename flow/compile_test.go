@@ -155,7 +155,7 @@ func TestCompileErrors(t *testing.T) {
 		},
 	}, {
 		name: "revert-only task",
-		flow: flow.Linear("l", flow.TaskFunc[int]("undo", nil).OnRevert(func(context.Context, flow.Inputs, int, *flow.Failure) error { return nil })),
+		flow: flow.Linear("l", flow.TaskFunc[int]("undo", nil).OnRevert(func(context.Context, flow.Inputs, int, flow.Outcome) error { return nil })),
 		check: func(t *testing.T, err error) {
 			var me *flow.MisuseError
 			if !errors.As(err, &me) || me.Item != "undo" {

@@ -61,6 +61,11 @@ type Outcome struct {
 	Failure *Failure // the failure, when Execute failed
 	// FlowFailures are the failures that made the engine revert.
 	FlowFailures []*Failure
+	// Interrupted is set when Execute was cut short (a crash, or a
+	// cancelled run) before its outcome was recorded, and a resume reverts
+	// the atom without running it again: Execute may have done all, part
+	// or none of its work, and Result and Failure are empty.
+	Interrupted bool
 }
 
 // Failed reports whether Execute failed.
@@ -301,7 +306,7 @@ func (b *bound) Spec() Spec { return b.spec }
 type FuncTask[R any] struct {
 	spec   Spec
 	exec   func(ctx context.Context, in Inputs) (R, error)
-	revert func(ctx context.Context, in Inputs, result R, failure *Failure) error
+	revert func(ctx context.Context, in Inputs, result R, o Outcome) error
 }
 
 // TaskFunc builds a task named name whose Execute calls exec. Its result is
@@ -314,9 +319,11 @@ func TaskFunc[R any](name string, exec func(ctx context.Context, in Inputs) (R, 
 	return t
 }
 
-// OnRevert sets the revert function: it receives Execute's result, or zero
-// and the failure when Execute failed. It returns t.
-func (t *FuncTask[R]) OnRevert(fn func(ctx context.Context, in Inputs, result R, failure *Failure) error) *FuncTask[R] {
+// OnRevert sets the revert function. It receives Execute's result (zero
+// when Execute failed or was interrupted) and the whole outcome, as a
+// hand-written Task's Revert does: o.Failure is Execute's own failure and
+// o.FlowFailures the failures that made the flow revert. It returns t.
+func (t *FuncTask[R]) OnRevert(fn func(ctx context.Context, in Inputs, result R, o Outcome) error) *FuncTask[R] {
 	t.revert = fn
 	return t
 }
@@ -339,7 +346,7 @@ func (t *FuncTask[R]) Revert(ctx context.Context, in Inputs, o Outcome) error {
 		return nil
 	}
 	r, _ := o.Result.(R)
-	return t.revert(ctx, in, r, o.Failure)
+	return t.revert(ctx, in, r, o)
 }
 
 // executable reports whether t can run at all.

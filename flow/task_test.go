@@ -35,10 +35,11 @@ func TestInputs(t *testing.T) {
 func TestFuncTaskRevert(t *testing.T) {
 	var gotR int
 	var gotF *flow.Failure
+	var gotFlow []*flow.Failure
 	tk := flow.TaskFunc("t", func(context.Context, flow.Inputs) (int, error) { return 5, nil },
 		flow.Version("2"), flow.Timeout(time.Second)).
-		OnRevert(func(_ context.Context, _ flow.Inputs, r int, f *flow.Failure) error {
-			gotR, gotF = r, f
+		OnRevert(func(_ context.Context, _ flow.Inputs, r int, o flow.Outcome) error {
+			gotR, gotF, gotFlow = r, o.Failure, o.FlowFailures
 			return nil
 		})
 	if s := tk.Spec(); s.Version != "2" || s.Timeout != time.Second {
@@ -49,13 +50,14 @@ func TestFuncTaskRevert(t *testing.T) {
 		t.Fatal(r, err)
 	}
 	fail := flow.NewFailure("t", errors.New("x"))
-	_ = tk.Revert(context.Background(), flow.Inputs{}, flow.Outcome{Result: r})
-	if gotR != 5 || gotF != nil {
-		t.Fatal(gotR, gotF)
+	other := flow.NewFailure("u", errors.New("y"))
+	_ = tk.Revert(context.Background(), flow.Inputs{}, flow.Outcome{Result: r, FlowFailures: []*flow.Failure{other}})
+	if gotR != 5 || gotF != nil || len(gotFlow) != 1 || gotFlow[0] != other {
+		t.Fatal(gotR, gotF, gotFlow)
 	}
-	_ = tk.Revert(context.Background(), flow.Inputs{}, flow.Outcome{Failure: fail})
-	if gotR != 0 || gotF != fail {
-		t.Fatal(gotR, gotF)
+	_ = tk.Revert(context.Background(), flow.Inputs{}, flow.Outcome{Failure: fail, FlowFailures: []*flow.Failure{fail}})
+	if gotR != 0 || gotF != fail || len(gotFlow) != 1 || gotFlow[0] != fail {
+		t.Fatal(gotR, gotF, gotFlow)
 	}
 	errT := flow.TaskFunc("e", func(context.Context, flow.Inputs) (int, error) { return 1, errors.New("bad") })
 	if r, err := errT.Execute(context.Background(), flow.Inputs{}); err == nil || r != nil {
