@@ -36,10 +36,10 @@
 //   - Cancelling Run's context suspends the flow (like Suspend, but
 //     running atoms see the cancellation); an atom failing because of it
 //     stays RUNNING and runs again on resume.
-//   - On resume, a flow that had failed is reverted entirely, even when the
-//     failure was inside a retry controller's subflow: the retry decision is
-//     not replayed. An atom reverted for a retry that had not restarted
-//     goes back to PENDING.
+//   - A retry controller's decision is recorded (with its history) before
+//     the engine acts on it, and a resume carries it out; TaskFlow records
+//     intentions on every atom of the scope instead. Either way a resume
+//     continues a revert and never re-executes what was reverted.
 //   - Listeners are called synchronously, in order, from the scheduling
 //     goroutine; a panicking listener is logged and ignored (TaskFlow logs
 //     and swallows exceptions too).

@@ -17,9 +17,15 @@ import (
 type nstate struct {
 	state    flow.State
 	recorded flow.State // the state the storage holds (the compare-and-set base)
-	wait     int32      // predecessors not yet SUCCESS
-	rwait    int32      // successors in the revert region not yet clear
-	region   int32      // the active revert region covering the node, or -1
+	// stale marks a node resumed in RUNNING or REVERTING: no job of this
+	// run is working on it. Inside a revert region it is reverted at once
+	// (a RUNNING one without running again); elsewhere a RUNNING one runs
+	// again.
+	stale    bool
+	decision flow.Decision // retry nodes: the decision being carried out
+	wait     int32         // predecessors not yet done (SUCCESS or IGNORE)
+	rwait    int32         // successors in the revert region not yet clear
+	region   int32         // the active revert region covering the node, or -1
 	result   any
 	failure  *flow.Failure
 	rfail    *flow.Failure
@@ -108,9 +114,22 @@ type runner struct {
 }
 
 // Run runs the flow until it succeeds, is reverted, or is suspended, and
-// returns nil, a *FlowError, or an error wrapping ErrSuspended. When the
-// storage holds an unfinished run, Run resumes it: SUCCESS atoms keep their
-// results, RUNNING and REVERTING atoms run again.
+// returns nil, a *FlowError, or an error wrapping ErrSuspended.
+//
+// When the storage holds an unfinished run (suspended, cancelled, or cut
+// short by a crash), Run resumes it. SUCCESS atoms keep their results. A
+// revert that was under way continues: nothing runs again, a REVERTING
+// atom reverts again, and an atom recorded RUNNING is reverted without
+// running again (its Outcome is Interrupted). Outside a revert, a RUNNING
+// atom runs again, so tasks must be idempotent (adopting what an earlier
+// run made, e.g. through an idempotency key). A retry controller's recorded
+// decision is carried out, never asked again, and a REVERTED atom returns
+// to PENDING only when its controller decided to retry. A FAILURE atom
+// whose controller had not decided yet is handed to it again.
+//
+// When the storage holds a finished run, Run records and announces
+// nothing: it returns nil for a SUCCESS flow and the flow's *FlowError for
+// a reverted one. A new run of the flow needs a new Storage.
 func (e *Engine) Run(ctx context.Context) error {
 	if !e.active.CompareAndSwap(false, true) {
 		return ErrRunning
@@ -174,14 +193,14 @@ func (r *runner) run() error {
 	return r.finish()
 }
 
-// resume rebuilds the run state from a snapshot.
+// resume rebuilds the run state from a snapshot and continues what was
+// under way: a revert, a retry controller's decision, or running forward.
 func (r *runner) resume(snap Snapshot) error {
 	r.values = snap.Values
 	if r.values == nil {
 		r.values = r.cfg.values
 	}
 	var failures []*flow.Failure
-	failing := false
 	for i := range r.st {
 		s := &r.st[i]
 		s.region = -1
@@ -197,23 +216,12 @@ func (r *runner) resume(snap Snapshot) error {
 			failures = append(failures, rec.Failure)
 		}
 		s.recorded, s.state = rec.State, rec.State
-		s.result, s.failure, s.rfail, s.hist = rec.Result, rec.Failure, rec.RevertFailure, rec.History
+		s.result, s.failure, s.rfail, s.hist, s.decision = rec.Result, rec.Failure, rec.RevertFailure, rec.History, rec.Decision
 		switch rec.State {
-		case flow.StateRunning:
-			s.state = flow.StatePending // run again; RUNNING is not recorded twice
-		case flow.StateFailure:
-			failing = true
-		case flow.StateReverting:
-			failing = true
-			s.state = flow.StateSuccess
-			if rec.Failure != nil {
-				s.state = flow.StateFailure
-			}
+		case flow.StateRunning, flow.StateReverting:
+			s.stale = true
 		case flow.StateRevertFailure:
-			failing = true
 			r.revertFailures = append(r.revertFailures, rec.RevertFailure)
-		case flow.StateIgnore:
-			s.state = flow.StatePending
 		}
 	}
 	switch snap.Flow {
@@ -222,45 +230,139 @@ func (r *runner) resume(snap Snapshot) error {
 	case flow.StateReverted, flow.StateRevertFailure:
 		return &FlowError{Flow: r.c.Name(), State: snap.Flow, Failures: failures, RevertFailures: r.revertFailures}
 	}
-	// Joins are done when everything before them is.
 	for i := range r.st {
 		s := &r.st[i]
 		preds := r.c.Pred(int32(i))
 		for _, p := range preds {
-			if r.st[p].state != flow.StateSuccess {
+			if !done(r.st[p].state) {
 				s.wait++
 			}
 		}
+		// Joins are done when everything before them is.
 		if r.nodes[i].Kind == flow.NodeJoin && s.wait == 0 && len(preds) > 0 {
 			s.state, s.recorded = flow.StateSuccess, flow.StateSuccess
 		}
 	}
-	if err := r.flowTo(flow.StateResuming); err != nil {
-		return err
+	// A clean resume goes back to work; recovering from a crash (or an
+	// engine failure) announces RESUMING first.
+	if snap.Flow != flow.StateSuspended && snap.Flow != flow.StateResuming {
+		if err := r.flowTo(flow.StateResuming); err != nil {
+			return err
+		}
 	}
-	if failing {
+	if snap.Flow == flow.StateReverting || r.reverting() {
 		if err := r.flowTo(flow.StateReverting); err != nil {
 			return err
 		}
 		r.startRegion(0, int32(len(r.st)), regFinal, -1, failures)
 		return nil
 	}
+	if err := r.flowTo(flow.StateRunning); err != nil {
+		return err
+	}
+	// Carry out the controllers' decisions, outermost first: an outer
+	// region covers the inner ones.
+	for i := range r.st {
+		i := int32(i)
+		s := &r.st[i]
+		nd := &r.nodes[i]
+		if nd.Kind != flow.NodeRetry || s.region >= 0 || r.final >= 0 || r.fatal != nil {
+			continue
+		}
+		switch {
+		case s.state == flow.StateRetrying:
+			r.restart(i)
+		case s.decision == flow.Retry && s.state == flow.StateSuccess:
+			r.startRegion(i+1, nd.End, regRetry, i, r.attemptFailures(i))
+		case s.decision == flow.Revert && (s.state == flow.StateSuccess || s.state == flow.StateReverting || s.state == flow.StateReverted):
+			r.startRegion(i, nd.End, regEscalate, i, r.attemptFailures(i))
+		}
+	}
+	// Failures whose controller had not decided yet are handed to it again,
+	// together with the other undecided failures of the same scope.
 	for i := range r.st {
 		s := &r.st[i]
-		if s.state == flow.StateReverted { // reverted for a retry that had not restarted yet
-			if r.move(int32(i), flow.StatePending) != nil {
-				return nil
+		if s.state != flow.StateFailure || s.region >= 0 || r.final >= 0 || r.fatal != nil {
+			continue
+		}
+		scope := r.nodes[i].Scope
+		var fs []*flow.Failure
+		for j := i; j < len(r.st); j++ {
+			if o := &r.st[j]; o.state == flow.StateFailure && o.region < 0 && r.nodes[j].Scope == scope {
+				fs = append(fs, o.failure)
 			}
+		}
+		r.escalate(scope, fs)
+	}
+	if r.final >= 0 || r.fatal != nil {
+		return nil
+	}
+	for i := range r.st {
+		s := &r.st[i]
+		if s.region >= 0 {
+			continue
+		}
+		switch s.state {
+		case flow.StateRunning:
+			s.state, s.stale = flow.StatePending, false // runs again; RUNNING is not recorded twice
+		case flow.StateFailure, flow.StateReverting, flow.StateReverted, flow.StateRevertFailure:
+			// Reverted, or failed, for no decision a controller has left
+			// on record: continue reverting rather than roll forward.
+			r.startFinal(failures)
+			return nil
 		}
 	}
 	for i := range r.st {
 		s := &r.st[i]
-		if s.wait == 0 && (s.state == flow.StatePending || s.state == flow.StateRetrying) {
+		if s.region < 0 && s.wait == 0 && (s.state == flow.StatePending || s.state == flow.StateIgnore) {
 			r.ready = append(r.ready, int32(i))
 		}
 	}
-	return r.flowTo(flow.StateRunning)
+	return nil
 }
+
+// reverting reports whether the recorded atoms show that the whole flow was
+// being reverted: a revert failed, a controller decided REVERT_ALL, a
+// top-level atom (no controller above it) failed or was reverted, or a
+// top-level controller gave up (its REVERT leads to the whole flow).
+func (r *runner) reverting() bool {
+	for i := range r.st {
+		s := &r.st[i]
+		nd := &r.nodes[i]
+		if nd.Kind == flow.NodeJoin {
+			continue
+		}
+		switch {
+		case s.state == flow.StateRevertFailure, s.decision == flow.RevertAll:
+			return true
+		case nd.Scope >= 0:
+		case s.state == flow.StateFailure, s.state == flow.StateReverting, s.state == flow.StateReverted,
+			s.decision == flow.Revert:
+			return true
+		}
+	}
+	return false
+}
+
+// attemptFailures returns the failures of retry node rn's current attempt:
+// those its history holds, plus any failure recorded on the atoms of its
+// subflow that the history missed (noted while a region was already under
+// way, and lost with the crash).
+func (r *runner) attemptFailures(rn int32) []*flow.Failure {
+	fs := slices.Clone(r.st[rn].hist.Last().Failures)
+	for i := rn + 1; i < r.nodes[rn].End; i++ {
+		f := r.st[i].failure
+		if f == nil || slices.ContainsFunc(fs, func(g *flow.Failure) bool { return g.Atom == f.Atom }) {
+			continue
+		}
+		r.noteFailure(rn, f)
+		fs = append(fs, f)
+	}
+	return fs
+}
+
+// done reports whether a node in state s lets its successors start.
+func done(s flow.State) bool { return s == flow.StateSuccess || s == flow.StateIgnore }
 
 // loop schedules until nothing is left to do.
 func (r *runner) loop() {
@@ -366,7 +468,15 @@ func (r *runner) nextJob() (job, bool) {
 			r.ready, r.head = r.ready[:0], 0
 		}
 		s := &r.st[i]
-		if s.wait != 0 || s.region >= 0 || r.final >= 0 || (s.state != flow.StatePending && s.state != flow.StateRetrying) {
+		if s.wait != 0 || s.region >= 0 || r.final >= 0 {
+			continue
+		}
+		switch s.state {
+		case flow.StateIgnore:
+			r.propagate(i)
+			continue
+		case flow.StatePending, flow.StateRetrying:
+		default:
 			continue
 		}
 		if r.nodes[i].Kind == flow.NodeJoin {
@@ -403,14 +513,16 @@ func (r *runner) prepare(j *job) bool {
 		}
 		j.in, j.hist = in, s.hist
 	case jobRevert:
-		if s.region < 0 || !revertible(s.state) {
+		if s.region < 0 || !r.revertible(i) {
 			return false
 		}
+		interrupted := s.stale && s.state == flow.StateRunning
+		s.stale = false
 		if r.move(i, flow.StateReverting) != nil {
 			return false
 		}
 		j.in, _ = r.inputs(nd.Args, nd.ArgNames, true)
-		j.out = flow.Outcome{Result: s.result, Failure: s.failure}
+		j.out = flow.Outcome{Result: s.result, Failure: s.failure, Interrupted: interrupted}
 		if r.final >= 0 {
 			j.out.FlowFailures = r.regions[r.final].failures
 		} else {
@@ -579,8 +691,17 @@ func (r *runner) propagate(i int32) {
 
 func (r *runner) queue(j job) { r.jobq = append(r.jobq, j) }
 
-func revertible(s flow.State) bool {
-	return s == flow.StateSuccess || s == flow.StateFailure || s == flow.StateRetrying
+// revertible reports whether node i may start reverting now: it has an
+// outcome, or it was resumed in RUNNING or REVERTING with no job on it.
+func (r *runner) revertible(i int32) bool {
+	s := &r.st[i]
+	switch s.state {
+	case flow.StateSuccess, flow.StateFailure, flow.StateRetrying:
+		return true
+	case flow.StateRunning, flow.StateReverting:
+		return s.stale
+	}
+	return false
 }
 
 func needsRevert(s flow.State) bool {
@@ -593,7 +714,7 @@ func needsRevert(s flow.State) bool {
 
 func (r *runner) revertIfReady(i int32) {
 	s := &r.st[i]
-	if s.rwait != 0 || !revertible(s.state) {
+	if s.rwait != 0 || !r.revertible(i) {
 		return
 	}
 	if r.nodes[i].Kind == flow.NodeJoin {
@@ -650,12 +771,17 @@ func (r *runner) escalate(scope int32, failures []*flow.Failure) {
 	}
 	s := &r.st[scope]
 	nd := &r.nodes[scope]
-	// Record the history before acting on the decision.
+	in, _ := r.inputs(nd.Args[:nd.NExec], nd.ArgNames[:nd.NExec], true)
+	d := r.decide(nd.Retry, in, s.hist)
+	if d != flow.Retry && d != flow.Revert {
+		d = flow.RevertAll
+	}
+	// Record the decision, with the history holding the failures, before
+	// acting on it: a resume carries it out instead of asking again.
+	s.decision = d
 	if r.save(scope, s.state) != nil {
 		return
 	}
-	in, _ := r.inputs(nd.Args[:nd.NExec], nd.ArgNames[:nd.NExec], true)
-	d := r.decide(nd.Retry, in, s.hist)
 	switch d {
 	case flow.Retry:
 		r.startRegion(scope+1, nd.End, regRetry, scope, failures)
@@ -755,30 +881,35 @@ func (r *runner) finishRegion(id int32) {
 		r.escalate(r.nodes[reg.retry].Scope, reg.failures)
 		return
 	}
-	// regRetry: reset the subflow and start the next attempt.
-	for i := reg.lo; i < reg.hi; i++ {
+	// regRetry: the decision is carried out. Record the next attempt
+	// (RETRYING) before resetting the subflow, so that a crash in between
+	// resumes into that attempt and no other.
+	rn := reg.retry
+	r.st[rn].decision = 0
+	if r.move(rn, flow.StateRetrying) != nil {
+		return
+	}
+	r.restart(rn)
+}
+
+// restart resets the subflow of retry node rn, which is RETRYING, and
+// queues its next attempt.
+func (r *runner) restart(rn int32) {
+	for i := rn + 1; i < r.nodes[rn].End; i++ {
 		s := &r.st[i]
 		s.wait = int32(len(r.c.Pred(i)))
-		s.result, s.failure, s.rfail = nil, nil, nil
+		s.result, s.failure, s.rfail, s.stale = nil, nil, nil, false
 		if r.nodes[i].Kind == flow.NodeRetry {
-			s.hist = flow.History{} // a nested controller starts afresh
+			s.hist, s.decision = flow.History{}, 0 // a nested controller starts afresh
 		}
 		switch s.state {
-		case flow.StateReverted:
+		case flow.StateReverted, flow.StateIgnore:
 			if r.nodes[i].Kind == flow.NodeJoin {
 				s.state = flow.StatePending
 			} else if r.move(i, flow.StatePending) != nil {
 				return
 			}
-		case flow.StateIgnore:
-			if r.move(i, flow.StatePending) != nil {
-				return
-			}
 		}
-	}
-	rn := reg.retry
-	if r.move(rn, flow.StateRetrying) != nil {
-		return
 	}
 	var d time.Duration
 	if dl, ok := r.nodes[rn].Retry.(flow.Delayer); ok {
@@ -826,7 +957,7 @@ func (r *runner) save(i int32, _ flow.State) error {
 	rec := AtomRecord{Name: nd.Name, Version: nd.Version, State: s.state, Result: s.result,
 		Failure: s.failure, RevertFailure: s.rfail}
 	if nd.Kind == flow.NodeRetry {
-		rec.History = s.hist
+		rec.History, rec.Decision = s.hist, s.decision
 	}
 	if err := r.cfg.storage.SaveAtom(r.sctx, s.recorded, rec); err != nil {
 		r.fatal = fmt.Errorf("engine: record atom %q %s: %w", nd.Name, s.state, err)
@@ -921,7 +1052,7 @@ func (r *runner) finish() error {
 	}
 	allDone := true
 	for i := range r.st {
-		if r.st[i].state != flow.StateSuccess {
+		if !done(r.st[i].state) {
 			allDone = false
 			break
 		}

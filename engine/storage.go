@@ -47,6 +47,14 @@ type AtomRecord struct {
 	RevertFailure *flow.Failure `json:"revert_failure,omitempty"`
 	// History is a retry controller's attempts.
 	History flow.History `json:"history,omitzero"`
+	// Decision is a retry controller's decision on a failure in its current
+	// attempt. It is recorded with the History holding the failures,
+	// before the engine acts on it, and kept until it is carried out: a
+	// RETRY is cleared when the controller moves to RETRYING for the next
+	// attempt; a REVERT or REVERT_ALL stays (its subflow ends reverted). A
+	// resume carries out the recorded decision rather than asking again,
+	// and only a RETRY ever returns REVERTED atoms to PENDING. Zero: none.
+	Decision flow.Decision `json:"decision,omitempty"`
 }
 
 // Snapshot is everything a Storage holds about one flow run.

@@ -100,7 +100,10 @@ type edges struct {
 // taskEdges is TaskFlow's task machine (taskflow/states.py).
 var taskEdges = []edges{
 	{StatePending, []State{StateRunning, StateIgnore}},
-	{StateRunning, []State{StateSuccess, StateFailure}},
+	// RUNNING to REVERTING is not in TaskFlow's table, but TaskFlow makes
+	// the move too: a resume that continues a revert reverts an atom whose
+	// Execute the interruption cut short, without running it again.
+	{StateRunning, []State{StateSuccess, StateFailure, StateReverting}},
 	{StateSuccess, []State{StateReverting}},
 	{StateFailure, []State{StateReverting}},
 	{StateReverting, []State{StateReverted, StateRevertFailure}},
@@ -122,8 +125,10 @@ var flowEdges = []edges{
 	{StatePending, []State{StateRunning, StateResuming}},
 	{StateRunning, []State{StateSuccess, StateFailure, StateReverting, StateSuspending, StateResuming}},
 	{StateReverting, []State{StateReverted, StateRevertFailure, StateFailure, StateSuspending, StateResuming}},
-	{StateSuspending, []State{StateSuspended, StateSuccess, StateFailure, StateReverted, StateRevertFailure}},
-	{StateSuspended, []State{StateResuming}},
+	{StateSuspending, []State{StateSuspended, StateSuccess, StateFailure, StateReverted, StateRevertFailure, StateResuming}},
+	// A clean resume goes straight back to work, as in TaskFlow; RESUMING is
+	// for a flow recovered from a crash.
+	{StateSuspended, []State{StateRunning, StateReverting}},
 	{StateResuming, []State{StateRunning, StateReverting, StateSuspended}},
 	{StateFailure, []State{StateResuming}},
 	{StateRevertFailure, []State{StateResuming}},

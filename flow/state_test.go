@@ -29,18 +29,18 @@ var (
 // not listed must be refused.
 var expected = map[flow.Machine][]pair{
 	flow.MachineTask: {
-		{P, R}, {P, IG}, {R, S}, {R, F}, {S, RV}, {F, RV}, {RV, RD}, {RV, RF}, {RD, P}, {IG, P},
+		{P, R}, {P, IG}, {R, S}, {R, F}, {R, RV}, {S, RV}, {F, RV}, {RV, RD}, {RV, RF}, {RD, P}, {IG, P},
 	},
 	flow.MachineRetry: {
-		{P, R}, {P, IG}, {R, S}, {R, F}, {S, RV}, {F, RV}, {RV, RD}, {RV, RF}, {RD, P}, {IG, P},
+		{P, R}, {P, IG}, {R, S}, {R, F}, {R, RV}, {S, RV}, {F, RV}, {RV, RD}, {RV, RF}, {RD, P}, {IG, P},
 		{S, RT}, {RT, R}, {RT, RV},
 	},
 	flow.MachineFlow: {
 		{P, R}, {P, RS},
 		{R, S}, {R, F}, {R, RV}, {R, SG}, {R, RS},
 		{RV, RD}, {RV, RF}, {RV, F}, {RV, SG}, {RV, RS},
-		{SG, SD}, {SG, S}, {SG, F}, {SG, RD}, {SG, RF},
-		{SD, RS},
+		{SG, SD}, {SG, S}, {SG, F}, {SG, RD}, {SG, RF}, {SG, RS},
+		{SD, R}, {SD, RV},
 		{RS, R}, {RS, RV}, {RS, SD},
 		{F, RS}, {RF, RS}, {S, P}, {RD, P},
 	},
@@ -72,7 +72,7 @@ func TestTransitionsExhaustive(t *testing.T) {
 }
 
 func TestMachineHelpers(t *testing.T) {
-	if flow.TaskTransition(S, RT) == nil || flow.RetryTransition(S, RT) != nil || flow.FlowTransition(SD, RS) != nil {
+	if flow.TaskTransition(S, RT) == nil || flow.RetryTransition(S, RT) != nil || flow.FlowTransition(SD, R) != nil {
 		t.Fatal("helpers disagree with the tables")
 	}
 	if got := fmt.Sprint(flow.Targets(flow.MachineTask, P)); got != "[RUNNING IGNORE]" {
