@@ -308,7 +308,9 @@ func num(in flow.Inputs, name string) float64 {
 // badRevert is a task whose revert fails.
 func badRevert(name string) flow.Task {
 	return flow.TaskFunc(name, func(context.Context, flow.Inputs) (string, error) { return name, nil }).
-		OnRevert(func(context.Context, flow.Inputs, string, flow.Outcome) error { return errors.New("cannot undo " + name) })
+		OnRevert(func(context.Context, flow.Inputs, string, flow.Outcome) error {
+			return errors.New("cannot undo " + name)
+		})
 }
 
 func crashCases() []crashCase {
@@ -371,6 +373,23 @@ func crashCases() []crashCase {
 	revertFails := func() *flow.Flow {
 		return flow.Linear("l", step("a", nil), badRevert("b"), step("c", nil), step("d", always))
 	}
+	deciders := func() *flow.Flow {
+		return flow.Linear("l",
+			flow.Graph("g", step("a", nil), step("b", nil), step("c", nil), flow.Linear("sub", step("x", nil), step("y", nil))).
+				Link("a", "b", flow.WithDecider(no), flow.WithDepth(flow.DepthFlow)).Link("b", "c").Link("b", "sub"),
+			step("z", always))
+	}
+	decidersRetry := func() *flow.Flow {
+		second := func(r map[string]any) bool { return r["a"] == "a2" }
+		attempt := flow.TaskFunc("a", func(_ context.Context, in flow.Inputs) (string, error) {
+			return fmt.Sprint("a", num(in, "attempt")), nil
+		}, flow.Requires("attempt"))
+		return flow.Linear("sub",
+			flow.Graph("g", attempt, step("b", nil), step("c", nil)).
+				Link("a", "b", flow.WithDecider(second)).Link("b", "c"),
+			step("d", below("attempt", 2), flow.Requires("attempt")),
+		).WithRetry(flow.Times("r", 2, flow.ProvidesAs("attempt")))
+	}
 	store := engine.WithStore(map[string]any{"candidates": []any{1, 2, 3}})
 	return []crashCase{
 		{"linear revert/serial", linear, serial},
@@ -387,6 +406,9 @@ func crashCases() []crashCase {
 		{"nested retries/serial", nested(), serial},
 		{"nested revert all/serial", nested(flow.RevertAllOnGiveUp()), serial},
 		{"unordered retry/parallel", unorderedRetry, parallel},
+		{"deciders revert/serial", deciders, serial},
+		{"deciders revert/parallel", deciders, parallel},
+		{"deciders retry/serial", decidersRetry, serial},
 	}
 }
 

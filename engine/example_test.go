@@ -112,3 +112,32 @@ func Example_listener() {
 	// flow RUNNING -> SUCCESS
 	// <nil>
 }
+
+// A link with a decider runs its target only if the decider, given the
+// results of the link's source, says so; what a "no" reaches ends IGNORE
+// and is never run nor reverted.
+func Example_decider() {
+	noop := func(name string) flow.Task {
+		return flow.TaskFunc(name, func(context.Context, flow.Inputs) (string, error) { return name, nil })
+	}
+	check := flow.TaskFunc("check-quota", func(context.Context, flow.Inputs) (int, error) {
+		return 0, nil // free volumes left
+	})
+	enough := func(results map[string]any) bool { return results["check-quota"].(int) > 0 }
+	f := flow.Graph("boot", check, noop("create-volume"), noop("attach-volume"), noop("boot-server")).
+		Link("check-quota", "create-volume", flow.WithDecider(enough), flow.WithDepth(flow.DepthFlow)).
+		Link("create-volume", "attach-volume").
+		Link("check-quota", "boot-server")
+	e, err := engine.Run(context.Background(), f)
+	if err != nil {
+		panic(err)
+	}
+	for _, name := range []string{"create-volume", "attach-volume", "boot-server"} {
+		s, _ := e.AtomState(name)
+		fmt.Println(name, s)
+	}
+	// Output:
+	// create-volume IGNORE
+	// attach-volume IGNORE
+	// boot-server SUCCESS
+}

@@ -21,7 +21,10 @@ type nstate struct {
 	// run is working on it. Inside a revert region it is reverted at once
 	// (a RUNNING one without running again); elsewhere a RUNNING one runs
 	// again.
-	stale    bool
+	stale bool
+	// passed marks an IGNORE node the current revert region has passed:
+	// it is not reverted, but what is before it waits for what is after it.
+	passed   bool
 	decision flow.Decision // retry nodes: the decision being carried out
 	wait     int32         // predecessors not yet done (SUCCESS or IGNORE)
 	rwait    int32         // successors in the revert region not yet clear
@@ -230,18 +233,24 @@ func (r *runner) resume(snap Snapshot) error {
 	case flow.StateReverted, flow.StateRevertFailure:
 		return &FlowError{Flow: r.c.Name(), State: snap.Flow, Failures: failures, RevertFailures: r.revertFailures}
 	}
+	// A node's successors wait for it until it is done and has let them
+	// go: an IGNORE node still waiting for its predecessors (a crash in
+	// the middle of ignoring) lets them go when it is reached.
+	passed := make([]bool, len(r.st))
 	for i := range r.st {
 		s := &r.st[i]
 		preds := r.c.Pred(int32(i))
 		for _, p := range preds {
-			if !done(r.st[p].state) {
+			if !passed[p] {
 				s.wait++
 			}
 		}
-		// Joins are done when everything before them is.
-		if r.nodes[i].Kind == flow.NodeJoin && s.wait == 0 && len(preds) > 0 {
+		// Joins are done when everything before them is, except the entry
+		// of an item whose deciders have not been asked.
+		if r.nodes[i].Kind == flow.NodeJoin && s.wait == 0 && len(preds) > 0 && r.nodes[i].Gate == nil {
 			s.state, s.recorded = flow.StateSuccess, flow.StateSuccess
 		}
+		passed[i] = s.state == flow.StateSuccess || s.state == flow.StateIgnore && s.wait == 0
 	}
 	// A clean resume goes back to work; recovering from a crash (or an
 	// engine failure) announces RESUMING first.
@@ -314,7 +323,7 @@ func (r *runner) resume(snap Snapshot) error {
 	}
 	for i := range r.st {
 		s := &r.st[i]
-		if s.region < 0 && s.wait == 0 && (s.state == flow.StatePending || s.state == flow.StateIgnore) {
+		if s.region < 0 && s.wait == 0 && s.state == flow.StatePending {
 			r.ready = append(r.ready, int32(i))
 		}
 	}
@@ -479,6 +488,9 @@ func (r *runner) nextJob() (job, bool) {
 		default:
 			continue
 		}
+		if r.nodes[i].Gate != nil && s.state == flow.StatePending && !r.gate(i) {
+			continue
+		}
 		if r.nodes[i].Kind == flow.NodeJoin {
 			s.state = flow.StateSuccess
 			r.propagate(i)
@@ -490,6 +502,117 @@ func (r *runner) nextJob() (job, bool) {
 		}
 	}
 	return job{}, false
+}
+
+// gate asks the deciders of the links into the item starting at node i
+// and reports whether it may run. On a "no" it ignores what the widest
+// depth among the noes reaches, and lets the successors of node i go on.
+func (r *runner) gate(i int32) bool {
+	g := r.nodes[i].Gate
+	var results map[string]any
+	nay, widest := false, flow.DepthAtom
+	for _, d := range g.Deciders {
+		if r.ignored(d.Lo, d.Hi) {
+			continue // as in TaskFlow, an ignored source has no say
+		}
+		if results == nil {
+			results = r.gateResults(g)
+		}
+		ok, err := callDecider(d.Decider, results)
+		if err != nil {
+			r.escalate(r.nodes[i].Scope, []*flow.Failure{flow.NewFailure(g.Item, err)})
+			return false
+		}
+		if !ok {
+			nay, widest = true, min(widest, d.Depth)
+		}
+	}
+	if !nay {
+		return true
+	}
+	if r.ignore(g, widest) {
+		r.propagate(i)
+	}
+	return false
+}
+
+func callDecider(d flow.Decider, results map[string]any) (ok bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &flow.PanicError{Value: p, Stack: debug.Stack()}
+		}
+	}()
+	return d(results), nil
+}
+
+// ignored reports whether every atom of nodes [lo, hi] is IGNORE.
+func (r *runner) ignored(lo, hi int32) bool {
+	for k := lo; k <= hi; k++ {
+		if r.nodes[k].Kind != flow.NodeJoin && r.st[k].state != flow.StateIgnore {
+			return false
+		}
+	}
+	return true
+}
+
+// gateResults gathers the results of the SUCCESS atoms of g's sources.
+func (r *runner) gateResults(g *flow.Gate) map[string]any {
+	out := map[string]any{}
+	for _, d := range g.Deciders {
+		for k := d.Lo; k <= d.Hi; k++ {
+			if r.nodes[k].Kind != flow.NodeJoin && r.st[k].state == flow.StateSuccess {
+				out[r.nodes[k].Name] = r.st[k].result
+			}
+		}
+	}
+	return out
+}
+
+// ignore moves what depth d of gate g reaches to IGNORE, the target's first
+// node last: once it is recorded, so is the rest, and a resume that finds
+// it still PENDING asks the deciders again. It reports whether it got
+// through.
+func (r *runner) ignore(g *flow.Gate, d flow.Depth) bool {
+	var reach []int32
+	for k := g.Lo + 1; k <= g.Hi; k++ {
+		reach = append(reach, k)
+	}
+	switch d {
+	case flow.DepthAll:
+		seen := make(map[int32]bool)
+		stack := []int32{}
+		for k := g.Lo; k <= g.Hi; k++ {
+			seen[k] = true
+			stack = append(stack, k)
+		}
+		for len(stack) > 0 {
+			k := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			for _, sc := range r.c.Succ(k) {
+				if !seen[sc] {
+					seen[sc] = true
+					reach = append(reach, sc)
+					stack = append(stack, sc)
+				}
+			}
+		}
+	case flow.DepthFlow:
+		reach = append(reach, g.Flow...)
+	case flow.DepthNeighbors:
+		reach = append(reach, g.Neighbors...)
+	}
+	for _, k := range append(reach, g.Lo) {
+		s := &r.st[k]
+		if s.state != flow.StatePending {
+			continue
+		}
+		if r.nodes[k].Kind == flow.NodeJoin {
+			s.state = flow.StateIgnore
+		} else if r.move(k, flow.StateIgnore) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // prepare checks a job is still wanted, records its transition and fills
@@ -704,9 +827,12 @@ func (r *runner) revertible(i int32) bool {
 	return false
 }
 
+// needsRevert reports whether a node in state s must be cleared before
+// what is before it reverts. IGNORE nodes never revert, but atoms after
+// them may have run: they are passed through.
 func needsRevert(s flow.State) bool {
 	switch s {
-	case flow.StateSuccess, flow.StateFailure, flow.StateRunning, flow.StateReverting, flow.StateRetrying:
+	case flow.StateSuccess, flow.StateFailure, flow.StateRunning, flow.StateReverting, flow.StateRetrying, flow.StateIgnore:
 		return true
 	}
 	return false
@@ -714,7 +840,17 @@ func needsRevert(s flow.State) bool {
 
 func (r *runner) revertIfReady(i int32) {
 	s := &r.st[i]
-	if s.rwait != 0 || !r.revertible(i) {
+	if s.rwait != 0 {
+		return
+	}
+	if s.state == flow.StateIgnore {
+		if !s.passed {
+			s.passed = true
+			r.cleared(i)
+		}
+		return
+	}
+	if !r.revertible(i) {
 		return
 	}
 	if r.nodes[i].Kind == flow.NodeJoin {
@@ -832,7 +968,7 @@ func (r *runner) startRegion(lo, hi int32, kind regionKind, rn int32, failures [
 	var remaining int32
 	for i := hi - 1; i >= lo; i-- {
 		s := &r.st[i]
-		s.region = id
+		s.region, s.passed = id, false
 		var cnt int32
 		for _, sc := range r.c.Succ(i) {
 			if sc < hi && needsRevert(r.st[sc].state) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -61,6 +62,73 @@ type Node struct {
 	// End is, for a retry node at index i, the end (exclusive) of the
 	// nodes it controls: [i+1, End).
 	End int32
+
+	// Gate is set on the first node of an item of a graph flow that links
+	// with deciders lead to: the engine asks them before the item starts.
+	Gate *Gate
+}
+
+// Gate holds the deciders of the links into one item of a graph flow (see
+// [Flow.Link] and [WithDecider]) and what a "no" reaches.
+type Gate struct {
+	Item     string // the target item's name
+	Lo, Hi   int32  // the target's nodes, [Lo, Hi]; Lo is its first node
+	Deciders []GateDecider
+	// Flow and Neighbors are the first nodes of the tasks after the target
+	// that DepthFlow and DepthNeighbors reach (DepthAll reaches every node
+	// after the target; DepthAtom only the target).
+	Flow, Neighbors []int32
+}
+
+// GateDecider is one decider of a [Gate] and the item its link comes from,
+// whose atoms' results it is given.
+type GateDecider struct {
+	Decider Decider
+	Depth   Depth
+	From    string // the source item's name
+	Lo, Hi  int32  // the source item's nodes, [Lo, Hi]
+}
+
+// EdgeReason tells why a compiled edge exists; a graph edge may have
+// several reasons.
+type EdgeReason uint8
+
+const (
+	// EdgeOrder: an item of a linear flow (or its retry controller) comes
+	// before the next item.
+	EdgeOrder EdgeReason = 1 << iota
+	// EdgeData: an item of a graph flow requires values the other provides
+	// (Edge.Names).
+	EdgeData
+	// EdgeLink: an explicit [Flow.Link].
+	EdgeLink
+	// EdgeJoin: the structure of an unordered or graph flow, into its items
+	// from its entry (a join node or its retry controller) or out of them
+	// into its exit join node.
+	EdgeJoin
+)
+
+func (r EdgeReason) String() string {
+	var parts []string
+	for _, p := range []struct {
+		r    EdgeReason
+		name string
+	}{{EdgeOrder, "order"}, {EdgeData, "data"}, {EdgeLink, "link"}, {EdgeJoin, "join"}} {
+		if r&p.r != 0 {
+			parts = append(parts, p.name)
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "+")
+}
+
+// Edge is one compiled edge: node To runs after node From.
+type Edge struct {
+	From, To int32
+	Reason   EdgeReason
+	Names    []string // the values behind an EdgeData edge, sorted
 }
 
 // Compiled is a validated flow ready to run: a DAG of nodes numbered in a
@@ -68,16 +136,18 @@ type Node struct {
 // each subflow occupies a contiguous range that it enters through its first
 // node. It is immutable and may be run by many engines at once.
 type Compiled struct {
-	name    string
-	nodes   []Node
-	succOff []int32
-	succ    []int32
-	predOff []int32
-	pred    []int32
-	index   map[string]int32
-	inputs  []string
-	exports map[string][]ref
-	atoms   int
+	name     string
+	nodes    []Node
+	succOff  []int32
+	succ     []int32
+	succWhy  []EdgeReason       // aligned with succ
+	succData map[int32][]string // EdgeData names, by position in succ
+	predOff  []int32
+	pred     []int32
+	index    map[string]int32
+	inputs   []string
+	exports  map[string][]ref
+	atoms    int
 }
 
 // Name returns the root flow's name.
@@ -103,6 +173,17 @@ func (c *Compiled) Index(name string) (int32, bool) {
 
 // Inputs lists the store values the flow needs, sorted.
 func (c *Compiled) Inputs() []string { return c.inputs }
+
+// Edges returns the compiled edges, by source node, with their reasons.
+func (c *Compiled) Edges() []Edge {
+	out := make([]Edge, 0, len(c.succ))
+	for i := range c.nodes {
+		for k := c.succOff[i]; k < c.succOff[i+1]; k++ {
+			out = append(out, Edge{From: int32(i), To: c.succ[k], Reason: c.succWhy[k], Names: c.succData[k]})
+		}
+	}
+	return out
+}
 
 // Lookup tells where the value name visible after the whole flow comes
 // from: an atom's output, or the store when no atom provides it.
@@ -192,9 +273,24 @@ type anode struct {
 	retry   *anode   // a flow's retry controller
 	kids    []*anode // graph flows: in topological order
 	gpreds  [][]int  // graph flows: predecessors of kids[i], as kid indices
-	req     []string // value names needed from outside
-	prov    []string // value names provided
+	gwhy    map[[2]int]*edgeWhy
+	gdec    [][]gdecider // graph flows: the deciders of the links into kids[i]
+	req     []string     // value names needed from outside
+	prov    []string     // value names provided
 	isRetry bool
+}
+
+// edgeWhy is why a graph edge between two items exists.
+type edgeWhy struct {
+	reason EdgeReason
+	names  []string
+}
+
+// gdecider is a decider on a link from item from (a kid index).
+type gdecider struct {
+	from    int
+	decider Decider
+	depth   Depth
 }
 
 type compiler struct {
@@ -208,7 +304,9 @@ type compiler struct {
 	inSeen    map[string]struct{}
 	count     int
 	out       Compiled
-	edges     []ref // from, to (reusing ref's two int32)
+	edges     []ref        // from, to (reusing ref's two int32)
+	why       []EdgeReason // aligned with edges
+	data      map[int][]string
 	frames    []frame
 	flowNames []string
 }
@@ -414,9 +512,17 @@ func (c *compiler) analyzeGraph(a *anode, avail map[string]struct{}, req, prov *
 		}
 	}
 	preds := make([][]int, n)
-	addEdge := func(from, to int) {
-		if !slices.Contains(preds[to], from) {
+	why := map[[2]int]*edgeWhy{}
+	addEdge := func(from, to int, r EdgeReason, name string) {
+		w := why[[2]int{from, to}]
+		if w == nil {
+			w = &edgeWhy{}
+			why[[2]int{from, to}] = w
 			preds[to] = append(preds[to], from)
+		}
+		w.reason |= r
+		if name != "" && !slices.Contains(w.names, name) {
+			w.names = append(w.names, name)
 		}
 	}
 	for i, k := range a.kids {
@@ -433,7 +539,7 @@ func (c *compiler) analyzeGraph(a *anode, avail map[string]struct{}, req, prov *
 					req.add(r)
 				}
 			case 1:
-				addEdge(ps[0], i)
+				addEdge(ps[0], i, EdgeData, r)
 			default:
 				e := &AmbiguousError{Atom: k.name, Name: r}
 				for _, j := range ps {
@@ -444,18 +550,29 @@ func (c *compiler) analyzeGraph(a *anode, avail map[string]struct{}, req, prov *
 			}
 		}
 	}
+	var decs [][]gdecider
 	for _, l := range f.links {
-		from, ok1 := byName[l[0]]
-		to, ok2 := byName[l[1]]
+		from, ok1 := byName[l.from]
+		to, ok2 := byName[l.to]
 		switch {
 		case !ok1:
-			c.errs = append(c.errs, &MisuseError{Flow: f.name, Item: l[0], Reason: "link names no item of the graph"})
+			c.errs = append(c.errs, &MisuseError{Flow: f.name, Item: l.from, Reason: "link names no item of the graph"})
 		case !ok2:
-			c.errs = append(c.errs, &MisuseError{Flow: f.name, Item: l[1], Reason: "link names no item of the graph"})
+			c.errs = append(c.errs, &MisuseError{Flow: f.name, Item: l.to, Reason: "link names no item of the graph"})
 		case from == to:
-			c.errs = append(c.errs, &CycleError{Flow: f.name, Cycle: []string{l[0]}})
+			c.errs = append(c.errs, &CycleError{Flow: f.name, Cycle: []string{l.from}})
+		case l.depthSet && l.decider == nil:
+			c.errs = append(c.errs, &MisuseError{Flow: f.name, Item: l.to, Reason: "a link has a decider depth but no decider"})
+		case l.depth > DepthAtom:
+			c.errs = append(c.errs, &MisuseError{Flow: f.name, Item: l.to, Reason: "a link has an unknown decider depth " + l.depth.String()})
 		default:
-			addEdge(from, to)
+			addEdge(from, to, EdgeLink, "")
+			if l.decider != nil {
+				if decs == nil {
+					decs = make([][]gdecider, n)
+				}
+				decs[to] = append(decs[to], gdecider{from: from, decider: l.decider, depth: l.depth})
+			}
 		}
 	}
 	// Kahn's algorithm, taking ready items in the order they were added.
@@ -502,12 +619,26 @@ func (c *compiler) analyzeGraph(a *anode, avail map[string]struct{}, req, prov *
 	}
 	kids := make([]*anode, n)
 	gpreds := make([][]int, n)
+	a.gwhy = make(map[[2]int]*edgeWhy, len(why))
 	for p, i := range order {
 		kids[p] = a.kids[i]
 		for _, from := range preds[i] {
 			gpreds[p] = append(gpreds[p], pos[from])
+			a.gwhy[[2]int{pos[from], p}] = why[[2]int{from, i}]
 		}
 		slices.Sort(gpreds[p])
+	}
+	for _, w := range a.gwhy {
+		sort.Strings(w.names)
+	}
+	if decs != nil {
+		a.gdec = make([][]gdecider, n)
+		for i, ds := range decs {
+			for _, d := range ds {
+				d.from = pos[d.from]
+				a.gdec[pos[i]] = append(a.gdec[pos[i]], d)
+			}
+		}
 	}
 	a.kids, a.gpreds = kids, gpreds
 }
@@ -591,7 +722,21 @@ func (c *compiler) newNode(n Node) int32 {
 	return int32(len(c.out.nodes) - 1)
 }
 
-func (c *compiler) edge(from, to int32) { c.edges = append(c.edges, ref{from, to}) }
+func (c *compiler) edge(from, to int32, why EdgeReason) {
+	c.edges = append(c.edges, ref{from, to})
+	c.why = append(c.why, why)
+}
+
+// dataEdge is an edge between graph items, with the reasons analyzeGraph found.
+func (c *compiler) dataEdge(from, to int32, w *edgeWhy) {
+	if len(w.names) > 0 {
+		if c.data == nil {
+			c.data = map[int][]string{}
+		}
+		c.data[len(c.edges)] = w.names
+	}
+	c.edge(from, to, w.reason)
+}
 
 func atomExports(idx int32, prov []string) map[string][]ref {
 	if len(prov) == 0 {
@@ -716,7 +861,7 @@ func (c *compiler) emit(a *anode, scope int32) (entry, exit int32, exports map[s
 		for _, k := range a.kids {
 			e, x, exp := c.emit(k, inner)
 			if exit >= 0 {
-				c.edge(exit, e)
+				c.edge(exit, e, EdgeOrder)
 			} else {
 				entry = e
 			}
@@ -751,20 +896,28 @@ func (c *compiler) emit(a *anode, scope int32) (entry, exit int32, exports map[s
 			c.frames[fi].graph = g
 		}
 		exits := make([]int32, len(a.kids))
+		var los, his []int32 // the kids' node ranges, for gates
+		if a.gdec != nil {
+			los, his = make([]int32, len(a.kids)), make([]int32, len(a.kids))
+		}
 		hasSucc := make([]bool, len(a.kids))
 		for i, k := range a.kids {
 			c.frames[fi].kid = i
+			lo := int32(len(c.out.nodes))
 			e, x, exp := c.emit(k, inner)
+			if los != nil {
+				los[i], his[i] = lo, int32(len(c.out.nodes)-1)
+			}
 			exits[i] = x
 			if g != nil {
 				g.exports[i] = exp
 				for _, p := range a.gpreds[i] {
-					c.edge(exits[p], e)
+					c.dataEdge(exits[p], e, a.gwhy[[2]int{p, i}])
 					hasSucc[p] = true
 				}
 			}
 			if g == nil || len(a.gpreds[i]) == 0 {
-				c.edge(start, e)
+				c.edge(start, e, EdgeJoin)
 			}
 			for k, v := range exp {
 				if exports == nil {
@@ -776,11 +929,14 @@ func (c *compiler) emit(a *anode, scope int32) (entry, exit int32, exports map[s
 		exit = c.newNode(Node{Name: f.name, Kind: NodeJoin, Flow: f.name, Scope: inner, End: -1})
 		for i, x := range exits {
 			if !hasSucc[i] {
-				c.edge(x, exit)
+				c.edge(x, exit, EdgeJoin)
 			}
 		}
 		if len(a.kids) == 0 {
-			c.edge(start, exit)
+			c.edge(start, exit, EdgeJoin)
+		}
+		if los != nil {
+			c.gates(a, los, his)
 		}
 		for k, v := range retryExp {
 			if _, ok := exports[k]; !ok {
@@ -795,6 +951,56 @@ func (c *compiler) emit(a *anode, scope int32) (entry, exit int32, exports map[s
 		c.out.nodes[start].End = int32(len(c.out.nodes))
 	}
 	return entry, exit, exports
+}
+
+// gates attaches the deciders of a graph's links to the first node of their
+// targets, with what each depth reaches.
+func (c *compiler) gates(a *anode, los, his []int32) {
+	succs := make([][]int, len(a.kids))
+	for to, ps := range a.gpreds {
+		for _, from := range ps {
+			succs[from] = append(succs[from], to)
+		}
+	}
+	isTask := func(k int) bool { return a.kids[k].flow == nil }
+	for i, ds := range a.gdec {
+		if len(ds) == 0 {
+			continue
+		}
+		g := &Gate{Item: a.kids[i].name, Lo: los[i], Hi: his[i]}
+		for _, d := range ds {
+			g.Deciders = append(g.Deciders, GateDecider{Decider: d.decider, Depth: d.depth,
+				From: a.kids[d.from].name, Lo: los[d.from], Hi: his[d.from]})
+		}
+		if !isTask(i) {
+			// A subflow target is ignored whole, and nothing after it but
+			// for DepthAll (TaskFlow ignores the subflow's first atoms and
+			// what the depth reaches from them, inside the subflow).
+			c.out.nodes[los[i]].Gate = g
+			continue
+		}
+		for _, s := range succs[i] {
+			if isTask(s) {
+				g.Neighbors = append(g.Neighbors, los[s])
+			}
+		}
+		// DepthFlow: the tasks after the target in this graph, through tasks.
+		seen := map[int]bool{i: true}
+		queue := []int{i}
+		for len(queue) > 0 {
+			k := queue[0]
+			queue = queue[1:]
+			for _, s := range succs[k] {
+				if !seen[s] && isTask(s) {
+					seen[s] = true
+					g.Flow = append(g.Flow, los[s])
+					queue = append(queue, s)
+				}
+			}
+		}
+		slices.Sort(g.Flow)
+		c.out.nodes[los[i]].Gate = g
+	}
 }
 
 func cloneExports(m map[string][]ref) map[string][]ref {
@@ -830,14 +1036,22 @@ func (c *compiler) csr() {
 		out.predOff[i+1] += out.predOff[i]
 	}
 	out.succ = make([]int32, len(c.edges))
+	out.succWhy = make([]EdgeReason, len(c.edges))
 	out.pred = make([]int32, len(c.edges))
 	sp := slices.Clone(out.succOff[:n])
 	pp := slices.Clone(out.predOff[:n])
-	for _, e := range c.edges {
+	for k, e := range c.edges {
 		out.succ[sp[e.node]] = e.out
+		out.succWhy[sp[e.node]] = c.why[k]
+		if names, ok := c.data[k]; ok {
+			if out.succData == nil {
+				out.succData = map[int32][]string{}
+			}
+			out.succData[sp[e.node]] = names
+		}
 		sp[e.node]++
 		out.pred[pp[e.out]] = e.node
 		pp[e.out]++
 	}
-	c.edges = nil
+	c.edges, c.why, c.data = nil, nil, nil
 }

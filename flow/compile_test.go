@@ -145,6 +145,23 @@ func TestCompileErrors(t *testing.T) {
 			}
 		},
 	}, {
+		name: "decider depth without a decider",
+		flow: flow.Graph("g", task("a"), task("b")).Link("a", "b", flow.WithDepth(flow.DepthAtom)),
+		check: func(t *testing.T, err error) {
+			var me *flow.MisuseError
+			if !errors.As(err, &me) || me.Item != "b" {
+				t.Fatal(err)
+			}
+		},
+	}, {
+		name: "unknown decider depth",
+		flow: flow.Graph("g", task("a"), task("b")).Link("a", "b", flow.WithDecider(func(map[string]any) bool { return true }), flow.WithDepth(9)),
+		check: func(t *testing.T, err error) {
+			if !errors.Is(err, flow.ErrMisuse) {
+				t.Fatal(err)
+			}
+		},
+	}, {
 		name: "retry added as an item",
 		flow: flow.Linear("l", task("a"), flow.Times("r", 3)),
 		check: func(t *testing.T, err error) {
@@ -279,4 +296,43 @@ func TestCompileShapes(t *testing.T) {
 			t.Fatalf("%d nodes, %d edges", len(c.Nodes()), edges)
 		}
 	})
+}
+
+// Compiled edges say why they exist (TaskFlow's iter_links reasons):
+// linear order, data (with the values), explicit links, and the joins of
+// unordered and graph flows.
+func TestEdgeReasons(t *testing.T) {
+	f := flow.Linear("l",
+		task("first"),
+		flow.Graph("g",
+			flow.TaskFunc("a", func(context.Context, flow.Inputs) (flow.Values, error) { return nil, nil }, prov("x", "y")),
+			task("b", req("x", "y")),
+			task("c"),
+		).Link("a", "b").Link("b", "c"),
+	)
+	c, err := flow.Compile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := func(i int32) string {
+		n := c.Nodes()[i]
+		if n.Kind == flow.NodeJoin {
+			return "join:" + n.Name
+		}
+		return n.Name
+	}
+	var got []string
+	for _, e := range c.Edges() {
+		got = append(got, fmt.Sprintf("%s->%s %s %v", name(e.From), name(e.To), e.Reason, e.Names))
+	}
+	want := []string{
+		"first->join:g order []",
+		"join:g->a join []",
+		"a->b data+link [x y]",
+		"b->c link []",
+		"c->join:g join []",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got  %q\nwant %q", got, want)
+	}
 }

@@ -1,5 +1,7 @@
 package flow
 
+import "fmt"
+
 // Pattern is how a flow orders its items.
 type Pattern uint8
 
@@ -42,8 +44,71 @@ type Flow struct {
 	name    string
 	pattern Pattern
 	items   []Item
-	links   [][2]string
+	links   []link
 	retry   Retrier
+}
+
+type link struct {
+	from, to string
+	decider  Decider
+	depth    Depth
+	depthSet bool
+}
+
+// Decider decides whether the target of a link runs, from the results of
+// the atoms of the items linked to the target with a decider, by atom name
+// (an item that is a subflow contributes the results of all its atoms).
+// TaskFlow calls this map the history. The engine calls deciders from its
+// scheduling goroutine when the target is about to start, so they must be
+// quick, and pure: a resumed flow may ask again.
+type Decider func(results map[string]any) bool
+
+// Depth is how far a decider's "no" reaches: the atoms it reaches end in
+// state IGNORE, are never run nor reverted, and count as done for the
+// atoms after them.
+type Depth uint8
+
+// A target that is a subflow is ignored whole, with every depth; only
+// DepthAll reaches beyond it.
+const (
+	// DepthAll ignores the target and every atom after it, in its graph and
+	// beyond (the default).
+	DepthAll Depth = iota
+	// DepthFlow ignores the target and the tasks of the same graph after
+	// it, following links through tasks only: subflows after the target,
+	// and what follows them, still run.
+	DepthFlow
+	// DepthNeighbors ignores the target and the tasks linked right after it.
+	DepthNeighbors
+	// DepthAtom ignores the target only.
+	DepthAtom
+)
+
+func (d Depth) String() string {
+	switch d {
+	case DepthAll:
+		return "ALL"
+	case DepthFlow:
+		return "FLOW"
+	case DepthNeighbors:
+		return "NEIGHBORS"
+	case DepthAtom:
+		return "ATOM"
+	}
+	return fmt.Sprintf("Depth(%d)", uint8(d))
+}
+
+// LinkOption configures a [Flow.Link].
+type LinkOption func(*link)
+
+// WithDecider makes the link conditional: its target runs only if d says
+// so (and every other decider on a link into it too).
+func WithDecider(d Decider) LinkOption { return func(l *link) { l.decider = d } }
+
+// WithDepth sets how far the decider's "no" reaches (default DepthAll). It
+// needs WithDecider.
+func WithDepth(d Depth) LinkOption {
+	return func(l *link) { l.depth, l.depthSet = d, true }
 }
 
 // Linear returns a linear flow of items.
@@ -65,11 +130,17 @@ func (f *Flow) Add(items ...Item) *Flow {
 	return f
 }
 
-// Link adds an explicit edge between two items of a graph flow, by name: the
-// item named to runs after the one named from. Unknown names and links in
-// other patterns are reported by Compile. It returns f.
-func (f *Flow) Link(from, to string) *Flow {
-	f.links = append(f.links, [2]string{from, to})
+// Link adds an explicit edge between two items of a graph flow, by name
+// (an atom's name, or a subflow's): the item named to runs after the one
+// named from, and only if the link's [Decider], when it has one, says so.
+// Unknown names, links in other patterns and a depth without a decider are
+// reported by Compile. It returns f.
+func (f *Flow) Link(from, to string, opts ...LinkOption) *Flow {
+	l := link{from: from, to: to}
+	for _, o := range opts {
+		o(&l)
+	}
+	f.links = append(f.links, l)
 	return f
 }
 
