@@ -146,6 +146,7 @@ type Compiled struct {
 	pred     []int32
 	index    map[string]int32
 	inputs   []string
+	requires []string
 	exports  map[string][]ref
 	atoms    int
 }
@@ -171,8 +172,15 @@ func (c *Compiled) Index(name string) (int32, bool) {
 	return i, ok
 }
 
-// Inputs lists the store values the flow needs, sorted.
+// Inputs lists the store values the flow reads, sorted: those it requires
+// and the optional ones the store holds.
 func (c *Compiled) Inputs() []string { return c.inputs }
+
+// Requires lists, sorted, the values the flow requires from outside (the
+// store): what its atoms require, to execute or to revert, that no atom
+// before them provides. Injected names are not requirements; optional
+// inputs are not either (TaskFlow's flow.requires).
+func (c *Compiled) Requires() []string { return c.requires }
 
 // Edges returns the compiled edges, by source node, with their reasons.
 func (c *Compiled) Edges() []Edge {
@@ -255,6 +263,8 @@ func Compile(f *Flow, opts ...CompileOption) (*Compiled, error) {
 	out.name = f.name
 	out.inputs = c.inputs
 	sort.Strings(out.inputs)
+	out.requires = slices.Clone(root.req)
+	sort.Strings(out.requires)
 	out.atoms = len(c.index)
 	c.csr()
 	return out, nil
@@ -317,13 +327,18 @@ func (c *compiler) atomName(n string, flowName string) {
 		return
 	}
 	if _, ok := c.index[n]; ok {
-		if c.dups == nil {
-			c.dups = map[string]struct{}{}
-		}
-		c.dups[n] = struct{}{}
+		c.dup(n)
 		return
 	}
 	c.index[n] = -1
+}
+
+// dup notes a name used twice; each is reported once, in one DuplicateError.
+func (c *compiler) dup(n string) {
+	if c.dups == nil {
+		c.dups = map[string]struct{}{}
+	}
+	c.dups[n] = struct{}{}
 }
 
 // atomKeys returns the names an atom needs from outside (required and
@@ -493,15 +508,15 @@ func (c *compiler) analyzeGraph(a *anode, avail map[string]struct{}, req, prov *
 	f := a.flow
 	n := len(a.kids)
 	byName := make(map[string]int, n)
-	var dupItems []string
+	dups := false
 	for i, k := range a.kids {
 		if _, ok := byName[k.name]; ok {
-			dupItems = append(dupItems, k.name)
+			c.dup(k.name) // an atom name is noted already; a subflow's is not
+			dups = true
 		}
 		byName[k.name] = i
 	}
-	if len(dupItems) > 0 {
-		c.errs = append(c.errs, &DuplicateError{Names: dupItems})
+	if dups {
 		return
 	}
 	providers := map[string][]int{}

@@ -336,3 +336,59 @@ func TestEdgeReasons(t *testing.T) {
 		t.Fatalf("got  %q\nwant %q", got, want)
 	}
 }
+
+// A name used twice is reported once, in one *DuplicateError, whether the
+// repeat is inside one graph flow (where links need unique item names),
+// across the tree, or between an atom and a subflow of one graph.
+func TestDuplicateReportedOnce(t *testing.T) {
+	tests := []struct {
+		name string
+		flow *flow.Flow
+		want []string
+	}{
+		{"graph", flow.Graph("g", task("a"), task("a"), task("b")), []string{"a"}},
+		{"graph and tree", flow.Linear("l", task("a"), flow.Graph("g", task("a"), task("a"))), []string{"a"}},
+		{"atom and subflow", flow.Graph("g", task("a"), flow.Linear("a", task("b"))), []string{"a"}},
+		{"several", flow.Graph("g", task("a"), task("b"), task("a"), task("b")), []string{"a", "b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := flow.Compile(tt.flow)
+			joined, ok := err.(interface{ Unwrap() []error })
+			if !ok {
+				t.Fatalf("%T %v", err, err)
+			}
+			var dups []*flow.DuplicateError
+			for _, e := range joined.Unwrap() {
+				if de, ok := e.(*flow.DuplicateError); ok {
+					dups = append(dups, de)
+				}
+			}
+			if len(dups) != 1 || !slices.Equal(dups[0].Names, tt.want) {
+				t.Fatalf("%v", err)
+			}
+		})
+	}
+}
+
+// Requires is what the flow needs from the store (TaskFlow's
+// flow.requires): required names no atom before provides, revert-only
+// requirements included, injected and optional names excluded.
+func TestRequires(t *testing.T) {
+	f := flow.Linear("l",
+		task("a", req("image", "flavor"), prov("server")),
+		task("b", req("server", "network", "key"), flow.Inject("key", "k"), flow.Optional("tag")),
+		task("c", flow.RevertRequires("token"), flow.Rebind("x", "y"), req("x")),
+		task("d", req("n")),
+	).WithRetry(flow.Times("r", 2, flow.ProvidesAs("n")))
+	c, err := flow.Compile(f, flow.WithInputs("image", "flavor", "network", "token", "y", "tag"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Requires(); !slices.Equal(got, []string{"flavor", "image", "network", "token", "y"}) {
+		t.Fatal(got)
+	}
+	if got := c.Inputs(); !slices.Equal(got, []string{"flavor", "image", "network", "tag", "token", "y"}) {
+		t.Fatal(got)
+	}
+}
