@@ -757,3 +757,56 @@ func TestMissingStoreValue(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A result split over several names may be any slice or array of the
+// right length, or any map with string keys; a result that does not fit
+// fails its own atom, naming it, before anything consumes it.
+func TestTypedOutputs(t *testing.T) {
+	tests := []struct {
+		name   string
+		result any
+		fails  bool
+	}{
+		{"[]int", []int{1, 2}, false},
+		{"[2]int", [2]int{1, 2}, false},
+		{"map[string]int", map[string]int{"first": 1, "second": 2}, false},
+		{"short slice", []int{1}, true},
+		{"long slice", []int{1, 2, 3}, true},
+		{"scalar", 12, true},
+	}
+	for _, m := range modes {
+		for _, tt := range tests {
+			t.Run(m.name+"/"+tt.name, func(t *testing.T) {
+				j := &journal{}
+				pair := flow.TaskFunc("pair", func(context.Context, flow.Inputs) (any, error) { return tt.result, nil },
+					flow.Provides("first", "second"))
+				var got []any
+				use := flow.TaskFunc("use", func(_ context.Context, in flow.Inputs) (int, error) {
+					j.add("x:use")
+					a, _ := in.Lookup("first")
+					b, _ := in.Lookup("second")
+					got = []any{a, b}
+					return 0, nil
+				}, flow.Requires("first", "second"))
+				e, err := run(t, flow.Linear("l", pair, use), m.opt)
+				if !tt.fails {
+					if err != nil || fmt.Sprint(got) != "[1 2]" {
+						t.Fatal(err, got)
+					}
+					if v, _ := engine.Fetch[int](e, "second"); v != 2 {
+						t.Fatal(v)
+					}
+					return
+				}
+				var oe *flow.OutputError
+				var fe *engine.FlowError
+				if !errors.As(err, &oe) || oe.Atom != "pair" || !errors.Is(err, flow.ErrOutputs) || !errors.As(err, &fe) || fe.Failures[0].Atom != "pair" {
+					t.Fatal(err)
+				}
+				if len(j.get()) != 0 {
+					t.Fatal("the consumer ran")
+				}
+			})
+		}
+	}
+}

@@ -771,6 +771,13 @@ func (r *runner) complete(c completion) {
 			}
 			return
 		}
+		if c.err == nil && len(nd.Provides) > 1 {
+			// A result that cannot be split fails its own atom, not the
+			// consumers of the outputs it lacks.
+			if err := nd.CheckResult(c.result); err != nil {
+				c.result, c.err = nil, err
+			}
+		}
 		if c.err == nil {
 			s.result = c.result
 			if nd.Kind == flow.NodeRetry {

@@ -374,17 +374,22 @@ func (c *compiler) analyzeAtom(name string, s Spec, flowName string) *anode {
 	return a
 }
 
-func isExecutable(t Task) bool {
+// underlying returns the task a Bind wraps.
+func underlying(t Task) Task {
 	for {
-		switch v := t.(type) {
-		case *bound:
-			t = v.Task
-			continue
-		case executable:
-			return v.executable()
+		b, ok := t.(*bound)
+		if !ok {
+			return t
 		}
-		return true
+		t = b.Task
 	}
+}
+
+func isExecutable(t Task) bool {
+	if v, ok := underlying(t).(executable); ok {
+		return v.executable()
+	}
+	return true
 }
 
 func (c *compiler) analyzeFlow(f *Flow) *anode {
@@ -416,6 +421,11 @@ func (c *compiler) analyzeFlow(f *Flow) *anode {
 			k.task = v
 			if !isExecutable(v) {
 				c.errs = append(c.errs, &MisuseError{Flow: f.name, Item: k.name, Reason: "task has no execute function (revert-only tasks are not allowed)"})
+			}
+			if rt, ok := underlying(v).(resultTyped); ok {
+				if err := checkResultType(k.name, k.prov, rt.resultType()); err != nil {
+					c.errs = append(c.errs, err)
+				}
 			}
 			a.kids = append(a.kids, k)
 		case Retrier:

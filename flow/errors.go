@@ -17,6 +17,7 @@ var (
 	ErrMisuse            = errors.New("flow: invalid flow")
 	ErrNotFound          = errors.New("flow: value not found")
 	ErrWrongType         = errors.New("flow: value has the wrong type")
+	ErrOutputs           = errors.New("flow: result does not fit the provided names")
 )
 
 // TransitionError is an illegal state machine move.
@@ -153,6 +154,28 @@ func (e *MisuseError) Error() string {
 
 // Is matches [ErrMisuse].
 func (e *MisuseError) Is(target error) bool { return target == ErrMisuse }
+
+// OutputError is a result that cannot be split into the several names its
+// atom provides: neither a map with string keys nor a slice or array with
+// one element per name. Compile reports it for a [FuncTask] whose result
+// type cannot fit; the engine fails the atom with it when a result does
+// not, before recording the result.
+type OutputError struct {
+	Atom     string
+	Provides []string
+	Type     string // the result's Go type
+	Len      int    // the sequence's length, or -1 for another kind of value
+}
+
+func (e *OutputError) Error() string {
+	if e.Len >= 0 {
+		return fmt.Sprintf("flow: %q provides %d names but its result (%s) has %d elements", e.Atom, len(e.Provides), e.Type, e.Len)
+	}
+	return fmt.Sprintf("flow: %q provides %d names but its result (%s) is neither a sequence nor a map with string keys", e.Atom, len(e.Provides), e.Type)
+}
+
+// Is matches [ErrOutputs].
+func (e *OutputError) Is(target error) bool { return target == ErrOutputs }
 
 // InputError is a failed lookup of a task input.
 type InputError struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"time"
 )
@@ -75,8 +76,9 @@ func (o Outcome) Failed() bool { return o.Failure != nil }
 type Values map[string]any
 
 // Output extracts output out of a result for an atom providing names:
-// out < 0 is the whole result, otherwise names[out] from a [Values],
-// map[string]any or []any result.
+// out < 0 is the whole result, otherwise names[out] from a map with string
+// keys (such as [Values]) or the element at position out of a slice or an
+// array.
 func Output(result any, names []string, out int) (any, bool) {
 	if out < 0 {
 		return result, true
@@ -92,8 +94,79 @@ func Output(result any, names []string, out int) (any, bool) {
 		if out < len(r) {
 			return r[out], true
 		}
+		return nil, false
+	}
+	rv := reflect.ValueOf(result)
+	switch rv.Kind() {
+	case reflect.Slice, reflect.Array:
+		if out < rv.Len() {
+			return rv.Index(out).Interface(), true
+		}
+	case reflect.Map:
+		if kt := rv.Type().Key(); kt.Kind() == reflect.String {
+			if v := rv.MapIndex(reflect.ValueOf(names[out]).Convert(kt)); v.IsValid() {
+				return v.Interface(), true
+			}
+		}
 	}
 	return nil, false
+}
+
+// CheckResult reports whether result can be split into the outputs the
+// node provides: with several names, it must be a map with string keys
+// (a missing key leaves that output undefined) or a slice or array with
+// exactly one element per name. The error is an *[OutputError].
+func (n *Node) CheckResult(result any) error {
+	if len(n.Provides) < 2 {
+		return nil
+	}
+	switch r := result.(type) {
+	case Values, map[string]any:
+		return nil
+	case []any:
+		if len(r) == len(n.Provides) {
+			return nil
+		}
+		return &OutputError{Atom: n.Name, Provides: n.Provides, Type: "[]any", Len: len(r)}
+	}
+	rv := reflect.ValueOf(result)
+	e := &OutputError{Atom: n.Name, Provides: n.Provides, Type: fmt.Sprintf("%T", result), Len: -1}
+	switch rv.Kind() {
+	case reflect.Slice, reflect.Array:
+		if rv.Len() == len(n.Provides) {
+			return nil
+		}
+		e.Len = rv.Len()
+	case reflect.Map:
+		if rv.Type().Key().Kind() == reflect.String {
+			return nil
+		}
+	}
+	return e
+}
+
+// checkResultType is CheckResult at compile time, for tasks whose result
+// type is known (a [FuncTask]): an array of the wrong length or a type that
+// is neither a sequence nor a map with string keys cannot fit.
+func checkResultType(name string, provides []string, t reflect.Type) error {
+	if len(provides) < 2 || t == nil {
+		return nil
+	}
+	e := &OutputError{Atom: name, Provides: provides, Type: t.String(), Len: -1}
+	switch t.Kind() {
+	case reflect.Interface, reflect.Slice:
+		return nil
+	case reflect.Array:
+		if t.Len() == len(provides) {
+			return nil
+		}
+		e.Len = t.Len()
+	case reflect.Map:
+		if t.Key().Kind() == reflect.String {
+			return nil
+		}
+	}
+	return e
 }
 
 // Inputs are the values handed to Execute or Revert, by the names the task
@@ -352,4 +425,9 @@ func (t *FuncTask[R]) Revert(ctx context.Context, in Inputs, o Outcome) error {
 // executable reports whether t can run at all.
 func (t *FuncTask[R]) executable() bool { return t.exec != nil }
 
+// resultType lets Compile check R against several Provides names.
+func (t *FuncTask[R]) resultType() reflect.Type { return reflect.TypeFor[R]() }
+
 type executable interface{ executable() bool }
+
+type resultTyped interface{ resultType() reflect.Type }

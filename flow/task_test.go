@@ -3,6 +3,7 @@ package flow_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -127,5 +128,74 @@ func TestControllers(t *testing.T) {
 	}
 	if flow.Retry.String() != "RETRY" || flow.RevertAll.String() != "REVERT_ALL" {
 		t.Fatal("decision names")
+	}
+}
+
+// A result split over several Provides names may be any map with string
+// keys, or any slice or array (one element per name).
+func TestOutput(t *testing.T) {
+	names := []string{"a", "b"}
+	tests := []struct {
+		name   string
+		result any
+		want   []any // per output; nil: absent
+	}{
+		{"values", flow.Values{"a": 1, "b": "x"}, []any{1, "x"}},
+		{"map any", map[string]any{"b": 2}, []any{nil, 2}},
+		{"typed map", map[string]int{"a": 1, "b": 2}, []any{1, 2}},
+		{"named key type", map[key]int{"a": 1}, []any{1, nil}},
+		{"[]any", []any{1, "x"}, []any{1, "x"}},
+		{"[]int", []int{3, 4}, []any{3, 4}},
+		{"array", [2]string{"p", "q"}, []any{"p", "q"}},
+		{"short", []int{3}, []any{3, nil}},
+		{"scalar", 5, []any{nil, nil}},
+		{"nil", nil, []any{nil, nil}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for i, w := range tt.want {
+				v, ok := flow.Output(tt.result, names, i)
+				if ok != (w != nil) || ok && v != w {
+					t.Fatalf("output %d = %v %v, want %v", i, v, ok, w)
+				}
+			}
+			if v, ok := flow.Output(tt.result, names, -1); !ok || fmt.Sprint(v) != fmt.Sprint(tt.result) {
+				t.Fatal("the whole result")
+			}
+		})
+	}
+}
+
+type key string
+
+// Compile rejects a FuncTask whose result type cannot be split over its
+// Provides names, naming the atom; the engine checks the others when they
+// return.
+func TestCompileChecksResultType(t *testing.T) {
+	two := flow.Provides("x", "y")
+	tests := []struct {
+		name string
+		task flow.Task
+		ok   bool
+	}{
+		{"int", flow.TaskFunc("t", func(context.Context, flow.Inputs) (int, error) { return 0, nil }, two), false},
+		{"long array", flow.TaskFunc("t", func(context.Context, flow.Inputs) ([3]int, error) { return [3]int{}, nil }, two), false},
+		{"int keys", flow.TaskFunc("t", func(context.Context, flow.Inputs) (map[int]int, error) { return nil, nil }, two), false},
+		{"bound int", flow.Bind(flow.TaskFunc("t", func(context.Context, flow.Inputs) (int, error) { return 0, nil }), two), false},
+		{"array", flow.TaskFunc("t", func(context.Context, flow.Inputs) ([2]int, error) { return [2]int{}, nil }, two), true},
+		{"slice", flow.TaskFunc("t", func(context.Context, flow.Inputs) ([]int, error) { return nil, nil }, two), true},
+		{"map", flow.TaskFunc("t", func(context.Context, flow.Inputs) (map[string]int, error) { return nil, nil }, two), true},
+		{"values", flow.TaskFunc("t", func(context.Context, flow.Inputs) (flow.Values, error) { return nil, nil }, two), true},
+		{"any", flow.TaskFunc("t", func(context.Context, flow.Inputs) (any, error) { return nil, nil }, two), true},
+		{"one name", flow.TaskFunc("t", func(context.Context, flow.Inputs) (int, error) { return 0, nil }, flow.Provides("x")), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := flow.Compile(flow.Linear("l", tt.task))
+			var oe *flow.OutputError
+			if tt.ok != (err == nil) || !tt.ok && (!errors.As(err, &oe) || oe.Atom != "t" || !errors.Is(err, flow.ErrOutputs)) {
+				t.Fatalf("%v", err)
+			}
+		})
 	}
 }
