@@ -273,7 +273,7 @@ func TestRetryParameterizedForEach(t *testing.T) {
 		return 0, errBoom
 	}, flow.Requires("v"))
 	f := flow.Linear("l", try).WithRetry(flow.ParameterizedForEach("p", flow.ValuesFrom("candidates"), flow.ProvidesAs("v")))
-	e, err := run(t, f, engine.WithStore(map[string]any{"candidates": flow.AnySlice[int]{1, 2, 3}}))
+	e, err := run(t, f, engine.WithStore(map[string]any{"candidates": []int{1, 2, 3}}))
 	if !errors.Is(err, errBoom) {
 		t.Fatal(err)
 	}

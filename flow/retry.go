@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -161,8 +162,8 @@ func ForEach[T any](name string, values []T, opts ...RetryOption) *Controller {
 }
 
 // ParameterizedForEach is ForEach over a collection read from the required
-// value "values" (rebind it with ValuesFrom); the collection must be a []any
-// or a slice of a concrete type wrapped with [AnySlice].
+// value "values" (rebind it with ValuesFrom): any slice or array, e.g. a
+// []int or a []any.
 func ParameterizedForEach(name string, opts ...RetryOption) *Controller {
 	c := newController(name, opts)
 	c.spec.Requires = []string{"values"}
@@ -174,23 +175,17 @@ func ParameterizedForEach(name string, opts ...RetryOption) *Controller {
 		if vs, ok := v.([]any); ok {
 			return vs, nil
 		}
-		if s, ok := v.(interface{ anys() []any }); ok {
-			return s.anys(), nil
+		rv := reflect.ValueOf(v)
+		if k := rv.Kind(); k != reflect.Slice && k != reflect.Array {
+			return nil, &InputError{Name: "values", Want: "a slice or an array", Got: v, err: ErrWrongType}
 		}
-		return nil, &InputError{Name: "values", Want: "[]any", Got: v, err: ErrWrongType}
+		out := make([]any, rv.Len())
+		for i := range out {
+			out[i] = rv.Index(i).Interface()
+		}
+		return out, nil
 	}
 	return c
-}
-
-// AnySlice wraps a typed slice for ParameterizedForEach.
-type AnySlice[T any] []T
-
-func (s AnySlice[T]) anys() []any {
-	out := make([]any, len(s))
-	for i, v := range s {
-		out[i] = v
-	}
-	return out
 }
 
 // Spec implements Retrier.

@@ -1,7 +1,9 @@
 package flow_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 
 	"github.com/ostask/ostask/flow"
@@ -35,5 +37,37 @@ func TestDecisionText(t *testing.T) {
 	var back rec
 	if err := json.Unmarshal([]byte(`{"d":"MAYBE"}`), &back); err == nil {
 		t.Fatal("an unknown decision must not decode")
+	}
+}
+
+// ParameterizedForEach takes any slice or array from the store, such as a
+// plain []int, and refuses anything else with ErrWrongType.
+func TestParameterizedForEachValues(t *testing.T) {
+	h := func(n int) flow.History { return flow.History{Attempts: make([]flow.Attempt, n)} }
+	tests := []struct {
+		name   string
+		values any
+		second any // the value of the second attempt
+	}{
+		{"[]int", []int{1, 2, 3}, 2},
+		{"[]any", []any{"a", 2}, 2},
+		{"array", [2]string{"x", "y"}, "y"},
+		{"[]struct", []struct{ N int }{{1}, {7}}, struct{ N int }{7}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pf := flow.ParameterizedForEach("p")
+			in := flow.NewInputs(map[string]any{"values": tt.values})
+			v, err := pf.Execute(context.Background(), in, h(1))
+			if err != nil || v != tt.second || pf.OnFailure(in, h(1)) != flow.Retry {
+				t.Fatal(v, err)
+			}
+		})
+	}
+	pf := flow.ParameterizedForEach("p")
+	for _, bad := range []any{3, "abc", map[string]int{}} {
+		if _, err := pf.Execute(context.Background(), flow.NewInputs(map[string]any{"values": bad}), h(0)); !errors.Is(err, flow.ErrWrongType) {
+			t.Fatalf("%T: %v", bad, err)
+		}
 	}
 }
