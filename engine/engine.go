@@ -267,10 +267,16 @@ func (e *Engine) History(name string) (flow.History, error) {
 }
 
 // Fetch returns the value name as seen after the whole flow (an atom's
-// output, else a store value).
+// output, else a store value). A name that several atoms provide with none
+// nearer than the others (siblings of an unordered flow) is a
+// *flow.AmbiguousError: FetchMany returns all its values.
 func (e *Engine) Fetch(name string) (any, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return e.fetch(name)
+}
+
+func (e *Engine) fetch(name string) (any, error) {
 	a, err := e.c.Lookup(name)
 	if err != nil {
 		return nil, err
@@ -287,6 +293,66 @@ func (e *Engine) Fetch(name string) (any, error) {
 		}
 	}
 	return nil, fmt.Errorf("%w: %q", flow.ErrNotFound, name)
+}
+
+// FetchAll returns every value visible after the whole flow, by name: the
+// store's values and the outputs of the atoms that succeeded, as Fetch
+// gives them (a name provided ambiguously is left out; see FetchMany).
+func (e *Engine) FetchAll() map[string]any {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[string]any, len(e.cfg.values))
+	for _, name := range append(slices.Collect(maps.Keys(e.cfg.values)), e.c.Visible()...) {
+		if v, err := e.fetch(name); err == nil {
+			out[name] = v
+		}
+	}
+	return out
+}
+
+// FetchMany returns every value of name, in provider order: the store's
+// value first, then the outputs of the atoms that provide it anywhere in
+// the flow and succeeded, in the compiled (topological) order. TaskFlow's
+// fetch_all gives such a list for a name provided several times.
+func (e *Engine) FetchMany(name string) ([]any, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []any
+	if v, ok := e.cfg.values[name]; ok {
+		out = append(out, v)
+	}
+	nodes, outs := e.c.Providers(name)
+	for k, i := range nodes {
+		if e.st == nil || e.st[i].state != flow.StateSuccess {
+			continue
+		}
+		if v, ok := flow.Output(e.st[i].result, e.c.Nodes()[i].Provides, int(outs[k])); ok {
+			out = append(out, v)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: %q", flow.ErrNotFound, name)
+	}
+	return out, nil
+}
+
+// Result returns the whole result of the named atom (a task or a retry
+// controller), which must be in state SUCCESS (TaskFlow's storage.get).
+func (e *Engine) Result(atom string) (any, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	i, ok := e.c.Index(atom)
+	if !ok {
+		return nil, fmt.Errorf("%w: no atom %q", flow.ErrNotFound, atom)
+	}
+	state := flow.StatePending
+	if e.st != nil {
+		state = e.st[i].state
+	}
+	if state != flow.StateSuccess {
+		return nil, fmt.Errorf("%w: atom %q has no result (%s)", flow.ErrNotFound, atom, state)
+	}
+	return e.st[i].result, nil
 }
 
 // Fetch returns e.Fetch(name) as a T.

@@ -141,3 +141,29 @@ func Example_decider() {
 	// attach-volume IGNORE
 	// boot-server SUCCESS
 }
+
+// Read what a flow produced: every visible value, every value of a name
+// provided several times, one atom's result.
+func ExampleEngine_FetchAll() {
+	double := func(name string) flow.Task {
+		return flow.TaskFunc(name, func(_ context.Context, in flow.Inputs) (int, error) {
+			n, err := flow.Get[int](in, "n")
+			return 2 * n, err
+		}, flow.Requires("n"), flow.Provides("n"))
+	}
+	e, err := engine.Run(context.Background(), flow.Linear("f", double("once"), double("twice")),
+		engine.WithStore(map[string]any{"n": 1, "zone": "a"}))
+	if err != nil {
+		panic(err)
+	}
+	all := e.FetchAll()
+	fmt.Println(all["n"], all["zone"])
+	many, _ := e.FetchMany("n")
+	fmt.Println(many)
+	once, _ := e.Result("once")
+	fmt.Println(once)
+	// Output:
+	// 4 a
+	// [1 2 4]
+	// 2
+}

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -191,6 +192,32 @@ func (c *Compiled) Edges() []Edge {
 		}
 	}
 	return out
+}
+
+// Providers returns the nodes whose results provide the value name, with
+// the index of the output in each (-1 for the whole result), in node
+// order: every atom that provides it anywhere in the flow.
+func (c *Compiled) Providers(name string) (nodes, outs []int32) {
+	for i := range c.nodes {
+		n := &c.nodes[i]
+		for k, p := range n.Provides {
+			if p == name {
+				out := int32(k)
+				if len(n.Provides) == 1 {
+					out = -1
+				}
+				nodes, outs = append(nodes, int32(i)), append(outs, out)
+				break
+			}
+		}
+	}
+	return nodes, outs
+}
+
+// Visible lists, sorted, the names of the values visible after the whole
+// flow that atoms provide (the store's values are visible too).
+func (c *Compiled) Visible() []string {
+	return slices.Sorted(maps.Keys(c.exports))
 }
 
 // Lookup tells where the value name visible after the whole flow comes
