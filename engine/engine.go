@@ -101,6 +101,9 @@ type config struct {
 	cancelOnFailure bool
 }
 
+// listener is one subscription; its address identifies it for removal.
+type listener struct{ l Listener }
+
 // Option configures an Engine.
 type Option func(*config)
 
@@ -126,7 +129,8 @@ func WithStore(values map[string]any) Option {
 // holding an interrupted run to resume it.
 func WithStorage(s Storage) Option { return func(c *config) { c.storage = s } }
 
-// WithListener subscribes listeners to flow and atom events.
+// WithListener subscribes listeners to flow and atom events (see also
+// Engine.AddListener).
 func WithListener(ls ...Listener) Option {
 	return func(c *config) { c.listeners = append(c.listeners, ls...) }
 }
@@ -151,6 +155,9 @@ type Engine struct {
 	active  atomic.Bool
 	suspend atomic.Bool
 	wake    chan struct{}
+
+	lmu sync.Mutex                  // serializes changes to ls
+	ls  atomic.Pointer[[]*listener] // copied on write: Run reads it per event
 
 	mu    sync.Mutex // guards the fields below between runs
 	state flow.State
@@ -211,8 +218,36 @@ func newConfig(opts []Option) config {
 }
 
 func newEngine(c *flow.Compiled, cfg config) *Engine {
-	return &Engine{c: c, cfg: cfg, wake: make(chan struct{}, 1)}
+	e := &Engine{c: c, cfg: cfg, wake: make(chan struct{}, 1)}
+	ls := make([]*listener, len(cfg.listeners))
+	for i, l := range cfg.listeners {
+		ls[i] = &listener{l}
+	}
+	e.ls.Store(&ls)
+	return e
 }
+
+// AddListener subscribes l to the engine's events, from the next event on,
+// even during a Run, and returns the function that unsubscribes it (safe to
+// call more than once). A listener that must act on its engine finds it in
+// Event.Engine.
+func (e *Engine) AddListener(l Listener) (remove func()) {
+	entry := &listener{l}
+	e.lmu.Lock()
+	ls := append(slices.Clone(*e.ls.Load()), entry)
+	e.ls.Store(&ls)
+	e.lmu.Unlock()
+	return func() {
+		e.lmu.Lock()
+		defer e.lmu.Unlock()
+		ls := slices.DeleteFunc(slices.Clone(*e.ls.Load()), func(x *listener) bool { return x == entry })
+		e.ls.Store(&ls)
+	}
+}
+
+func (e *Engine) listeners() []*listener { return *e.ls.Load() }
+
+func (e *Engine) listening() bool { return len(*e.ls.Load()) > 0 }
 
 // Compiled returns the flow the engine runs.
 func (e *Engine) Compiled() *flow.Compiled { return e.c }

@@ -28,11 +28,17 @@ type Event struct {
 	// Failures and RevertFailures are set on a flow's final event.
 	Failures       []*flow.Failure
 	RevertFailures []*flow.Failure
+	// Engine is the engine that runs the flow, so that a listener added
+	// before New returned can act on it, typically to Suspend it (TaskFlow
+	// hands the engine to listeners the same way). Its other methods
+	// report the state after the last Run, not the run in progress.
+	Engine *Engine
 }
 
 // Listener receives events, synchronously from the engine's scheduling
 // goroutine, in order: it must be quick and must not call back into the
-// engine, except for Suspend. A panic in a listener is logged and ignored.
+// engine, except for Suspend, AddListener and the function AddListener
+// returned. A panic in a listener is logged and ignored.
 type Listener interface {
 	OnEvent(Event)
 }

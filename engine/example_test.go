@@ -167,3 +167,26 @@ func ExampleEngine_FetchAll() {
 	// [1 2 4]
 	// 2
 }
+
+// A listener added after New, here one that suspends the engine it
+// listens to when an atom succeeds; Run resumes it.
+func ExampleEngine_AddListener() {
+	step := func(name string) flow.Task {
+		return flow.TaskFunc(name, func(context.Context, flow.Inputs) (string, error) { return name, nil })
+	}
+	e, err := engine.New(flow.Linear("f", step("first"), step("second")))
+	if err != nil {
+		panic(err)
+	}
+	remove := e.AddListener(engine.ListenerFunc(func(ev engine.Event) {
+		if ev.Atom == "first" && ev.To == flow.StateSuccess {
+			ev.Engine.Suspend()
+		}
+	}))
+	fmt.Println(e.Run(context.Background()))
+	remove()
+	fmt.Println(e.Run(context.Background()), e.State())
+	// Output:
+	// engine: flow suspended
+	// <nil> SUCCESS
+}

@@ -84,7 +84,7 @@ type runner struct {
 	c       *flow.Compiled
 	nodes   []flow.Node
 	st      []nstate
-	since   []time.Time // per node, only with listeners
+	since   []time.Time // per node, made when a listener first needs it
 	values  map[string]any
 	serial  bool
 	workers int
@@ -164,8 +164,7 @@ func (r *runner) run() error {
 	}
 	n := len(r.nodes)
 	r.st = make([]nstate, n)
-	if len(r.cfg.listeners) > 0 {
-		r.since = make([]time.Time, n)
+	if r.e.listening() {
 		r.flowSince = r.cfg.clock.Now()
 	}
 	r.flowState = snap.Flow
@@ -1086,7 +1085,7 @@ func (r *runner) move(i int32, to flow.State) error {
 	if err := r.save(i, from); err != nil {
 		return err
 	}
-	if r.since != nil {
+	if r.e.listening() {
 		r.announce(i, from, to)
 	}
 	return nil
@@ -1112,9 +1111,12 @@ func (r *runner) save(i int32, _ flow.State) error {
 
 func (r *runner) announce(i int32, from, to flow.State) {
 	now := r.cfg.clock.Now()
+	if r.since == nil {
+		r.since = make([]time.Time, len(r.nodes))
+	}
 	s := &r.st[i]
 	nd := &r.nodes[i]
-	ev := Event{Flow: r.c.Name(), Atom: nd.Name, Kind: nd.Kind, From: from, To: to, Time: now}
+	ev := Event{Flow: r.c.Name(), Atom: nd.Name, Kind: nd.Kind, From: from, To: to, Time: now, Engine: r.e}
 	if !r.since[i].IsZero() {
 		ev.Elapsed = now.Sub(r.since[i])
 	}
@@ -1131,14 +1133,14 @@ func (r *runner) announce(i int32, from, to flow.State) {
 }
 
 func (r *runner) notify(ev Event) {
-	for _, l := range r.cfg.listeners {
+	for _, l := range r.e.listeners() {
 		func() {
 			defer func() {
 				if p := recover(); p != nil {
 					r.cfg.logger.Error("engine: listener panicked", "panic", p, "stack", string(debug.Stack()))
 				}
 			}()
-			l.OnEvent(ev)
+			l.l.OnEvent(ev)
 		}()
 	}
 }
@@ -1155,9 +1157,12 @@ func (r *runner) flowTo(to flow.State) error {
 		return r.fatal
 	}
 	r.flowState = to
-	if r.since != nil {
+	if r.e.listening() {
 		now := r.cfg.clock.Now()
-		ev := Event{Flow: r.c.Name(), From: from, To: to, Time: now, Elapsed: now.Sub(r.flowSince)}
+		ev := Event{Flow: r.c.Name(), From: from, To: to, Time: now, Engine: r.e}
+		if !r.flowSince.IsZero() {
+			ev.Elapsed = now.Sub(r.flowSince)
+		}
 		r.flowSince = now
 		if to.Terminal() && r.final >= 0 {
 			ev.Failures = r.regions[r.final].failures
