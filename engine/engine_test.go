@@ -541,6 +541,10 @@ func TestSuspendResume(t *testing.T) {
 				t.Fatal(e.State())
 			}
 			mustState(t, e, "b", flow.StatePending)
+			// TaskFlow: a clean resume goes SUSPENDED -> RUNNING; RESUMING
+			// is for a crash recovery.
+			ev := &events{}
+			e.AddListener(ev)
 			if err := e.Run(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -548,7 +552,85 @@ func TestSuspendResume(t *testing.T) {
 			if e.State() != flow.StateSuccess {
 				t.Fatal(e.State())
 			}
+			equal(t, ev.get(), []string{":SUSPENDED>RUNNING", "b:PENDING>RUNNING", "b:RUNNING>SUCCESS", ":RUNNING>SUCCESS"})
 		})
+	}
+}
+
+// Run on a finished flow records and announces nothing and runs nothing:
+// it returns nil for a SUCCESS flow, and the same *FlowError for a
+// reverted one. (TaskFlow announces RUNNING then SUCCESS again, and resets
+// and re-runs a REVERTED flow.)
+func TestRunFinished(t *testing.T) {
+	errUndo := errors.New("cannot undo")
+	tests := []struct {
+		name  string
+		items func(j *journal) []flow.Item
+		state flow.State
+	}{
+		{"success", func(j *journal) []flow.Item { return []flow.Item{rec(j, "a", false)} }, flow.StateSuccess},
+		{"reverted", func(j *journal) []flow.Item { return []flow.Item{rec(j, "a", false), rec(j, "b", true)} }, flow.StateReverted},
+		{"revert failure", func(j *journal) []flow.Item {
+			bad := flow.TaskFunc("a", func(context.Context, flow.Inputs) (int, error) { return 0, nil }).
+				OnRevert(func(context.Context, flow.Inputs, int, flow.Outcome) error { return errUndo })
+			return []flow.Item{bad, rec(j, "b", true)}
+		}, flow.StateRevertFailure},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j := &journal{}
+			mem := engine.NewMemory()
+			cs := newCrashStore(mem)
+			e, err := engine.New(flow.Linear("l", tt.items(j)...), engine.WithStorage(cs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := e.Run(context.Background())
+			saves, done := cs.entries(), j.get()
+			ev := &events{}
+			e.AddListener(ev)
+			for _, again := range []*engine.Engine{e, func() *engine.Engine {
+				fresh, _ := engine.New(flow.Linear("l", tt.items(j)...), engine.WithStorage(cs))
+				fresh.AddListener(ev)
+				return fresh
+			}()} {
+				err := again.Run(context.Background())
+				if fmt.Sprint(err) != fmt.Sprint(first) || again.State() != tt.state {
+					t.Fatalf("again: %v, %v; first %v", err, again.State(), first)
+				}
+				var fe *engine.FlowError
+				if tt.state != flow.StateSuccess && (!errors.As(err, &fe) || fe.State != tt.state || !errors.Is(err, errBoom)) {
+					t.Fatal(err)
+				}
+			}
+			equal(t, cs.entries(), saves)
+			equal(t, j.get(), done)
+			equal(t, ev.get(), nil)
+		})
+	}
+}
+
+// In a linear flow where every task requires and provides the same name,
+// each task gets the output of the one before it, and the store's value
+// only the first. (TaskFlow gives every task the store's value.)
+func TestLinearChainsValues(t *testing.T) {
+	var seen []int
+	step := func(name string) flow.Task {
+		return flow.TaskFunc(name, func(_ context.Context, in flow.Inputs) (int, error) {
+			v, err := flow.Get[int](in, "value")
+			seen = append(seen, v)
+			return v + 1, err
+		}, flow.Requires("value"), flow.Provides("value"))
+	}
+	e, err := run(t, flow.Linear("l", step("t1"), step("t2"), step("t3")), engine.WithStore(map[string]any{"value": 0}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(seen) != "[0 1 2]" {
+		t.Fatal(seen)
+	}
+	if v, _ := engine.Fetch[int](e, "value"); v != 3 {
+		t.Fatal(v)
 	}
 }
 
@@ -735,10 +817,6 @@ func TestRunTwiceConcurrently(t *testing.T) {
 	}
 	close(release)
 	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	// a finished flow is not run again
-	if err := e.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }
