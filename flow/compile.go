@@ -310,7 +310,7 @@ type anode struct {
 	retry   *anode   // a flow's retry controller
 	kids    []*anode // graph flows: in topological order
 	gpreds  [][]int  // graph flows: predecessors of kids[i], as kid indices
-	gwhy    map[[2]int]*edgeWhy
+	gwhy    map[[2]int]edgeWhy
 	gdec    [][]gdecider // graph flows: the deciders of the links into kids[i]
 	req     []string     // value names needed from outside
 	prov    []string     // value names provided
@@ -564,18 +564,17 @@ func (c *compiler) analyzeGraph(a *anode, avail map[string]struct{}, req, prov *
 		}
 	}
 	preds := make([][]int, n)
-	why := map[[2]int]*edgeWhy{}
+	why := map[[2]int]edgeWhy{}
 	addEdge := func(from, to int, r EdgeReason, name string) {
-		w := why[[2]int{from, to}]
-		if w == nil {
-			w = &edgeWhy{}
-			why[[2]int{from, to}] = w
+		w, ok := why[[2]int{from, to}]
+		if !ok {
 			preds[to] = append(preds[to], from)
 		}
 		w.reason |= r
 		if name != "" && !slices.Contains(w.names, name) {
 			w.names = append(w.names, name)
 		}
+		why[[2]int{from, to}] = w
 	}
 	for i, k := range a.kids {
 		for _, r := range k.req {
@@ -671,7 +670,7 @@ func (c *compiler) analyzeGraph(a *anode, avail map[string]struct{}, req, prov *
 	}
 	kids := make([]*anode, n)
 	gpreds := make([][]int, n)
-	a.gwhy = make(map[[2]int]*edgeWhy, len(why))
+	a.gwhy = make(map[[2]int]edgeWhy, len(why))
 	for p, i := range order {
 		kids[p] = a.kids[i]
 		for _, from := range preds[i] {
@@ -780,7 +779,7 @@ func (c *compiler) edge(from, to int32, why EdgeReason) {
 }
 
 // dataEdge is an edge between graph items, with the reasons analyzeGraph found.
-func (c *compiler) dataEdge(from, to int32, w *edgeWhy) {
+func (c *compiler) dataEdge(from, to int32, w edgeWhy) {
 	if len(w.names) > 0 {
 		if c.data == nil {
 			c.data = map[int][]string{}
