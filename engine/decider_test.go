@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ostask/ostask/engine"
+	"github.com/ostask/ostask/engine/enginetest"
 	"github.com/ostask/ostask/flow"
 )
 
@@ -198,7 +199,7 @@ func TestDeciderAskedAgainOnRetry(t *testing.T) {
 	second := func(r map[string]any) bool { return r["a"] == 2 }
 	sub := flow.Linear("sub",
 		flow.Graph("g", attempt, rec(j, "b", false)).Link("a", "b", flow.WithDecider(second), flow.WithDepth(flow.DepthAtom)),
-		step("c", below("attempt", 2), flow.Requires("attempt")),
+		enginetest.Step("c", enginetest.Below("attempt", 2), flow.Requires("attempt")),
 	).WithRetry(flow.Times("r", 2, flow.ProvidesAs("attempt")))
 	e, err := run(t, sub)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ostask/ostask/engine"
+	"github.com/ostask/ostask/engine/enginetest"
 	"github.com/ostask/ostask/flow"
 )
 
@@ -580,13 +581,13 @@ func TestRunFinished(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			j := &journal{}
 			mem := engine.NewMemory()
-			cs := newCrashStore(mem)
+			cs := enginetest.NewCrashStore(mem)
 			e, err := engine.New(flow.Linear("l", tt.items(j)...), engine.WithStorage(cs))
 			if err != nil {
 				t.Fatal(err)
 			}
 			first := e.Run(context.Background())
-			saves, done := cs.entries(), j.get()
+			saves, done := cs.Saves(), j.get()
 			ev := &events{}
 			e.AddListener(ev)
 			for _, again := range []*engine.Engine{e, func() *engine.Engine {
@@ -603,7 +604,7 @@ func TestRunFinished(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			equal(t, cs.entries(), saves)
+			equal(t, cs.Saves(), saves)
 			equal(t, j.get(), done)
 			equal(t, ev.get(), nil)
 		})

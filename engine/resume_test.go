@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ostask/ostask/engine"
+	"github.com/ostask/ostask/engine/enginetest"
 	"github.com/ostask/ostask/flow"
 )
 
@@ -105,7 +106,7 @@ func TestResumeNeverRollsForward(t *testing.T) {
 			})
 			f := flow.Linear("l", rec(j, "a", false), rec(j, "b", false), c)
 			mem := engine.NewMemory()
-			cs := newCrashStore(mem)
+			cs := enginetest.NewCrashStore(mem)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var e *engine.Engine
@@ -119,9 +120,7 @@ func TestResumeNeverRollsForward(t *testing.T) {
 				case "cancel":
 					cancel()
 				case "crash":
-					cs.mu.Lock()
-					cs.crashed = true
-					cs.mu.Unlock()
+					cs.Crash()
 				}
 			})
 			e, err := engine.New(f, engine.WithStorage(cs), engine.WithListener(l))
@@ -131,7 +130,7 @@ func TestResumeNeverRollsForward(t *testing.T) {
 			runs++
 			err = e.Run(ctx)
 			if how == "crash" {
-				if !errors.Is(err, errCrashed) {
+				if !errors.Is(err, enginetest.ErrCrashed) {
 					t.Fatalf("first run: %v", err)
 				}
 				e, _ = engine.New(f, engine.WithStorage(mem))
@@ -186,19 +185,19 @@ func TestResumeRevertsInterruptedAtom(t *testing.T) {
 // the saves of one retry come in that order.
 func TestRetryRecordsDecisionFirst(t *testing.T) {
 	mem := engine.NewMemory()
-	cs := newCrashStore(mem)
+	cs := enginetest.NewCrashStore(mem)
 	var decisions []string
-	rec := &recordingStore{crashStore: cs, onAtom: func(from flow.State, r engine.AtomRecord) {
+	rec := &recordingStore{CrashStore: cs, onAtom: func(from flow.State, r engine.AtomRecord) {
 		if r.Name == "r" && r.Decision != 0 {
 			decisions = append(decisions, fmt.Sprintf("%s %s %d", r.State, r.Decision, r.History.Len()))
 		}
 	}}
-	f := flow.Linear("l", flow.Linear("sub", step("s1", nil), step("s2", below("attempt", 2), flow.Requires("attempt"))).
+	f := flow.Linear("l", flow.Linear("sub", enginetest.Step("s1", nil), enginetest.Step("s2", enginetest.Below("attempt", 2), flow.Requires("attempt"))).
 		WithRetry(flow.Times("r", 3, flow.ProvidesAs("attempt"))))
 	if _, err := run(t, f, engine.WithStorage(rec)); err != nil {
 		t.Fatal(err)
 	}
-	log := strings.Join(cs.entries(), " ")
+	log := strings.Join(cs.Saves(), " ")
 	want := "s2:RUNNING>FAILURE r:SUCCESS>SUCCESS s2:FAILURE>REVERTING s2:REVERTING>REVERTED s1:SUCCESS>REVERTING s1:REVERTING>REVERTED r:SUCCESS>RETRYING s1:REVERTED>PENDING s2:REVERTED>PENDING r:RETRYING>RUNNING"
 	if !strings.Contains(log, want) {
 		t.Fatalf("saves: %s", log)
@@ -212,11 +211,11 @@ func TestRetryRecordsDecisionFirst(t *testing.T) {
 
 // recordingStore lets a test look at every atom record saved.
 type recordingStore struct {
-	*crashStore
+	*enginetest.CrashStore
 	onAtom func(from flow.State, rec engine.AtomRecord)
 }
 
 func (s *recordingStore) SaveAtom(ctx context.Context, from flow.State, rec engine.AtomRecord) error {
 	s.onAtom(from, rec)
-	return s.crashStore.SaveAtom(ctx, from, rec)
+	return s.CrashStore.SaveAtom(ctx, from, rec)
 }
