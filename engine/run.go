@@ -202,55 +202,14 @@ func (r *runner) resume(snap Snapshot) error {
 	if r.values == nil {
 		r.values = r.cfg.values
 	}
-	var failures []*flow.Failure
-	for i := range r.st {
-		s := &r.st[i]
-		s.region = -1
-		nd := &r.nodes[i]
-		if nd.Kind == flow.NodeJoin {
-			continue
-		}
-		rec, ok := snap.Atoms[nd.Name]
-		if !ok {
-			continue
-		}
-		if rec.Failure != nil {
-			failures = append(failures, rec.Failure)
-		}
-		s.recorded, s.state = rec.State, rec.State
-		s.result, s.failure, s.rfail, s.hist, s.decision = rec.Result, rec.Failure, rec.RevertFailure, rec.History, rec.Decision
-		switch rec.State {
-		case flow.StateRunning, flow.StateReverting:
-			s.stale = true
-		case flow.StateRevertFailure:
-			r.revertFailures = append(r.revertFailures, rec.RevertFailure)
-		}
-	}
+	failures := r.load(snap)
 	switch snap.Flow {
 	case flow.StateSuccess:
 		return nil
 	case flow.StateReverted, flow.StateRevertFailure:
 		return &FlowError{Flow: r.c.Name(), State: snap.Flow, Failures: failures, RevertFailures: r.revertFailures}
 	}
-	// A node's successors wait for it until it is done and has let them
-	// go: an IGNORE node still waiting for its predecessors (a crash in
-	// the middle of ignoring) lets them go when it is reached.
-	passed := make([]bool, len(r.st))
-	for i := range r.st {
-		s := &r.st[i]
-		preds := r.c.Pred(int32(i))
-		for _, p := range preds {
-			if !passed[p] {
-				s.wait++
-			}
-		}
-		// Joins are done when everything before them is, except the entry
-		// of an item whose deciders have not been asked.
-		if r.nodes[i].Kind == flow.NodeJoin && s.wait == 0 && len(preds) > 0 && r.nodes[i].Gate == nil {
-			s.state, s.recorded = flow.StateSuccess, flow.StateSuccess
-		}
-		passed[i] = s.state == flow.StateSuccess || s.state == flow.StateIgnore && s.wait == 0
-	}
+	r.countWaits()
 	// A clean resume goes back to work; recovering from a crash (or an
 	// engine failure) announces RESUMING first.
 	if snap.Flow != flow.StateSuspended && snap.Flow != flow.StateResuming {
@@ -268,40 +227,8 @@ func (r *runner) resume(snap Snapshot) error {
 	if err := r.flowTo(flow.StateRunning); err != nil {
 		return err
 	}
-	// Carry out the controllers' decisions, outermost first: an outer
-	// region covers the inner ones.
-	for i := range r.st {
-		i := int32(i)
-		s := &r.st[i]
-		nd := &r.nodes[i]
-		if nd.Kind != flow.NodeRetry || s.region >= 0 || r.final >= 0 || r.fatal != nil {
-			continue
-		}
-		switch {
-		case s.state == flow.StateRetrying:
-			r.restart(i)
-		case s.decision == flow.Retry && s.state == flow.StateSuccess:
-			r.startRegion(i+1, nd.End, regRetry, i, r.attemptFailures(i))
-		case s.decision == flow.Revert && (s.state == flow.StateSuccess || s.state == flow.StateReverting || s.state == flow.StateReverted):
-			r.startRegion(i, nd.End, regEscalate, i, r.attemptFailures(i))
-		}
-	}
-	// Failures whose controller had not decided yet are handed to it again,
-	// together with the other undecided failures of the same scope.
-	for i := range r.st {
-		s := &r.st[i]
-		if s.state != flow.StateFailure || s.region >= 0 || r.final >= 0 || r.fatal != nil {
-			continue
-		}
-		scope := r.nodes[i].Scope
-		var fs []*flow.Failure
-		for j := i; j < len(r.st); j++ {
-			if o := &r.st[j]; o.state == flow.StateFailure && o.region < 0 && r.nodes[j].Scope == scope {
-				fs = append(fs, o.failure)
-			}
-		}
-		r.escalate(scope, fs)
-	}
+	r.carryOutDecisions()
+	r.redecide()
 	if r.final >= 0 || r.fatal != nil {
 		return nil
 	}
@@ -327,6 +254,98 @@ func (r *runner) resume(snap Snapshot) error {
 		}
 	}
 	return nil
+}
+
+// load sets the nodes' states from the snapshot's records and returns the
+// recorded failures, in node order.
+func (r *runner) load(snap Snapshot) (failures []*flow.Failure) {
+	for i := range r.st {
+		s := &r.st[i]
+		s.region = -1
+		nd := &r.nodes[i]
+		if nd.Kind == flow.NodeJoin {
+			continue
+		}
+		rec, ok := snap.Atoms[nd.Name]
+		if !ok {
+			continue
+		}
+		if rec.Failure != nil {
+			failures = append(failures, rec.Failure)
+		}
+		s.recorded, s.state = rec.State, rec.State
+		s.result, s.failure, s.rfail, s.hist, s.decision = rec.Result, rec.Failure, rec.RevertFailure, rec.History, rec.Decision
+		switch rec.State {
+		case flow.StateRunning, flow.StateReverting:
+			s.stale = true
+		case flow.StateRevertFailure:
+			r.revertFailures = append(r.revertFailures, rec.RevertFailure)
+		}
+	}
+	return failures
+}
+
+// countWaits counts, for every node, the predecessors it still waits for.
+// A node's successors wait for it until it is done and has let them go: an
+// IGNORE node still waiting for its own predecessors (a crash in the middle
+// of ignoring) lets them go when it is reached.
+func (r *runner) countWaits() {
+	passed := make([]bool, len(r.st))
+	for i := range r.st {
+		s := &r.st[i]
+		preds := r.c.Pred(int32(i))
+		for _, p := range preds {
+			if !passed[p] {
+				s.wait++
+			}
+		}
+		// Joins are done when everything before them is, except the entry
+		// of an item whose deciders have not been asked.
+		if r.nodes[i].Kind == flow.NodeJoin && s.wait == 0 && len(preds) > 0 && r.nodes[i].Gate == nil {
+			s.state, s.recorded = flow.StateSuccess, flow.StateSuccess
+		}
+		passed[i] = s.state == flow.StateSuccess || s.state == flow.StateIgnore && s.wait == 0
+	}
+}
+
+// carryOutDecisions continues the retry controllers' recorded decisions,
+// outermost first: an outer region covers the inner ones.
+func (r *runner) carryOutDecisions() {
+	for i := range r.st {
+		i := int32(i)
+		s := &r.st[i]
+		nd := &r.nodes[i]
+		if nd.Kind != flow.NodeRetry || s.region >= 0 || r.final >= 0 || r.fatal != nil {
+			continue
+		}
+		switch {
+		case s.state == flow.StateRetrying:
+			r.restart(i)
+		case s.decision == flow.Retry && s.state == flow.StateSuccess:
+			r.startRegion(i+1, nd.End, regRetry, i, r.attemptFailures(i))
+		case s.decision == flow.Revert && (s.state == flow.StateSuccess || s.state == flow.StateReverting || s.state == flow.StateReverted):
+			r.startRegion(i, nd.End, regEscalate, i, r.attemptFailures(i))
+		}
+	}
+}
+
+// redecide hands the failures whose controller had not decided yet back to
+// it, together with the other undecided failures of the same scope.
+func (r *runner) redecide() {
+	for i := range r.st {
+		s := &r.st[i]
+		if s.state != flow.StateFailure || s.region >= 0 || r.final >= 0 || r.fatal != nil {
+			continue
+		}
+		scope := r.nodes[i].Scope
+		var fs []*flow.Failure
+		for j := i; j < len(r.st); j++ {
+			if o := &r.st[j]; o.state == flow.StateFailure && o.region < 0 && r.nodes[j].Scope == scope {
+				fs = append(fs, o.failure)
+			}
+		}
+		r.escalate(scope, fs)
+	}
 }
 
 // reverting reports whether the recorded atoms show that the whole flow was
