@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -146,6 +147,7 @@ type Cloud struct {
 	transport              *transport
 
 	servers, volumes, images *monitor
+	serverList               *serverLister
 
 	ctx     context.Context // cancelled by Close; owns every background goroutine
 	cancel  context.CancelFunc
@@ -230,7 +232,8 @@ func newCloud(pc *gophercloud.ProviderClient, eo gophercloud.EndpointOpts, cfg C
 		return nil, fmt.Errorf("image endpoint: %w", err)
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.servers = newMonitor(c, KindServer, c.pollServers)
+	c.serverList = newServerLister(c, serverListForms)
+	c.servers = newMonitor(c, KindServer, c.serverList.poll)
 	c.volumes = newMonitor(c, KindVolume, c.pollVolumes)
 	c.images = newMonitor(c, KindImage, c.pollImages)
 	return c, nil
@@ -262,23 +265,76 @@ func (c *Cloud) Close() error {
 	return nil
 }
 
-// Stats are the requests this Cloud made.
+// Stats are the requests this Cloud made and how its monitors fare.
 type Stats struct {
 	Requests  int64            // every HTTP request, including auth
 	ByMethod  map[string]int64 // GET, POST, ...
 	ByRoute   map[string]int64 // "GET /servers/{id}", ids and project ids replaced
+	ByStatus  map[int]int64    // answers by HTTP status code
 	Throttled int64            // 429 and 503 answers
 	Rounds    map[Kind]int64   // monitor rounds per resource kind
+	Monitors  map[Kind]MonitorStats
 }
 
-// Stats returns request counts (only for a Cloud made by Dial).
+// MonitorStats tells how one monitor's rounds have gone. A failed round
+// never fails an operation (it is tried again, with backoff), but rounds
+// that keep failing delay every completion: Err says so.
+type MonitorStats struct {
+	Rounds       int64
+	FailedRounds int64
+	// UnstableRounds are rounds whose lists may have skipped a change
+	// (Nova's paging while servers are being scheduled); the next round
+	// lists their window again.
+	UnstableRounds int64
+	// FailingRounds is the number of rounds in a row that failed, up to
+	// now; 0 once a round succeeds.
+	FailingRounds int
+	// Err is the latest round's error while rounds keep failing (a
+	// *MonitorError), nil once one succeeds.
+	Err error
+	// ListForm is the server list form in use ("" for other kinds), and
+	// FormSwitches how often the monitor gave one up for this cloud.
+	ListForm     string
+	FormSwitches int
+}
+
+// MonitorFailingAfter is the number of failed rounds in a row after which
+// a caller should tell its user that completions are being delayed.
+const MonitorFailingAfter = 3
+
+// MonitorError is a monitor's trouble: its rounds keep failing.
+type MonitorError struct {
+	Kind   Kind
+	Rounds int       // failed rounds in a row
+	Since  time.Time // when the last of them failed
+	Err    error     // the last round's error
+}
+
+func (e *MonitorError) Error() string {
+	return fmt.Sprintf("ostask: the %s monitor's last %d rounds failed (completions are delayed): %v", e.Kind, e.Rounds, e.Err)
+}
+
+func (e *MonitorError) Unwrap() error { return e.Err }
+
+// Stats returns request counts (only for a Cloud made by Dial) and the
+// monitors' health.
 func (c *Cloud) Stats() Stats {
-	st := Stats{ByMethod: map[string]int64{}, ByRoute: map[string]int64{}, Rounds: map[Kind]int64{}}
+	st := Stats{ByMethod: map[string]int64{}, ByRoute: map[string]int64{}, ByStatus: map[int]int64{}}
 	if c.transport != nil {
 		st = c.transport.stats()
 	}
+	st.Rounds = map[Kind]int64{}
+	st.Monitors = map[Kind]MonitorStats{}
 	for _, m := range []*monitor{c.servers, c.volumes, c.images} {
-		st.Rounds[m.kind] = m.rounds.Load()
+		ms := m.stats()
+		if m == c.servers {
+			c.serverList.mu.Lock()
+			ms.ListForm = c.serverList.forms[c.serverList.cur].name
+			ms.FormSwitches = c.serverList.switches
+			c.serverList.mu.Unlock()
+		}
+		st.Rounds[m.kind] = ms.Rounds
+		st.Monitors[m.kind] = ms
 	}
 	return st
 }
@@ -323,11 +379,12 @@ type transport struct {
 	mu        sync.Mutex
 	byMethod  map[string]int64
 	byRoute   map[string]int64
+	byStatus  map[int]int64
 }
 
 func newTransport(base http.RoundTripper, cfg Config) *transport {
 	return &transport{base: base, limiter: rate.NewLimiter(rate.Limit(cfg.RateLimit), cfg.Burst),
-		byMethod: map[string]int64{}, byRoute: map[string]int64{}}
+		byMethod: map[string]int64{}, byRoute: map[string]int64{}, byStatus: map[int]int64{}}
 }
 
 func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -343,6 +400,9 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.mu.Lock()
+	t.byStatus[resp.StatusCode]++
+	t.mu.Unlock()
 	if resp.StatusCode == 429 || resp.StatusCode == 503 {
 		t.throttled.Add(1)
 	}
@@ -365,15 +425,8 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 func (t *transport) stats() Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	st := Stats{Requests: t.requests.Load(), Throttled: t.throttled.Load(), ByMethod: map[string]int64{},
-		ByRoute: map[string]int64{}, Rounds: map[Kind]int64{}}
-	for k, v := range t.byMethod {
-		st.ByMethod[k] = v
-	}
-	for k, v := range t.byRoute {
-		st.ByRoute[k] = v
-	}
-	return st
+	return Stats{Requests: t.requests.Load(), Throttled: t.throttled.Load(),
+		ByMethod: maps.Clone(t.byMethod), ByRoute: maps.Clone(t.byRoute), ByStatus: maps.Clone(t.byStatus)}
 }
 
 // retryAfterBackoff makes gophercloud wait out a 429's Retry-After

@@ -7,3 +7,22 @@ func (c *Cloud) Pending() map[Kind]int {
 
 // MonitorPageSize is the page size of the monitor's server lists.
 const MonitorPageSize = monitorPageSize
+
+// ListForm is a server list form for tests: sortKey "" means Nova's order.
+type ListForm struct{ Name, SortKey, SortDir string }
+
+// SetServerListForms replaces the forms the compute monitor tries, before
+// any round has run.
+func (c *Cloud) SetServerListForms(forms ...ListForm) {
+	fs := make([]listForm, len(forms))
+	for i, f := range forms {
+		fs[i] = listForm{name: f.Name, sortKey: f.SortKey, sortDir: f.SortDir}
+	}
+	c.serverList.mu.Lock()
+	defer c.serverList.mu.Unlock()
+	c.serverList.forms, c.serverList.cur = fs, 0
+}
+
+// FormSwitchAfter is how many failing rounds make the monitor give up a
+// list form.
+const FormSwitchAfter = formSwitchAfter

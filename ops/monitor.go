@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
+
+	"github.com/ostask/ostask/retry"
 )
 
 // observation is what one monitor round saw of one resource. Only the
@@ -82,6 +84,17 @@ type pollRequest struct {
 	// Stale are ids no round has observed for staleRounds rounds; a poller
 	// whose lists cannot prove absence looks at them one by one.
 	Stale map[string]bool
+
+	// report is where a poller says how the round went; may be nil.
+	report *roundReport
+}
+
+// roundReport is what a poller tells the monitor about a round besides
+// its observations.
+type roundReport struct {
+	// unstable: the lists may have skipped a change (paging moved under
+	// the round), so the changes-since window must not move past it.
+	unstable bool
 }
 
 // pollFunc makes one round's requests and hands observations to emit as
@@ -109,6 +122,17 @@ type monitor struct {
 	wake   chan struct{}
 	rounds atomic.Int64
 	rng    *rand.Rand // monitor goroutine only
+
+	health monitorHealth // guarded by mu
+}
+
+// monitorHealth is how the monitor's rounds have been going.
+type monitorHealth struct {
+	failedRounds   int64
+	unstableRounds int64
+	consecutive    int // failed rounds in a row
+	lastErr        error
+	lastErrAt      time.Time
 }
 
 func newMonitor(c *Cloud, kind Kind, poll pollFunc) *monitor {
@@ -198,6 +222,18 @@ func (m *monitor) failAll(err error) {
 	}
 }
 
+// stats reports the monitor's rounds and health.
+func (m *monitor) stats() MonitorStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := m.health
+	ms := MonitorStats{Rounds: m.rounds.Load(), FailedRounds: h.failedRounds, UnstableRounds: h.unstableRounds, FailingRounds: h.consecutive}
+	if h.consecutive > 0 {
+		ms.Err = &MonitorError{Kind: m.kind, Rounds: h.consecutive, Since: h.lastErrAt, Err: h.lastErr}
+	}
+	return ms
+}
+
 // pendingCount is the number of pending watches.
 func (m *monitor) pendingCount() int {
 	m.mu.Lock()
@@ -221,7 +257,6 @@ func (m *monitor) interval(age time.Duration) time.Duration {
 func (m *monitor) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	failures := 0
 	// next is when the next round is due; a new watch pulls it in to at
 	// most MinInterval after the previous round, so a burst of calls shares
 	// one round and a fresh call is noticed quickly.
@@ -271,24 +306,47 @@ func (m *monitor) run(ctx context.Context) {
 		age := time.Since(m.youngest)
 		m.mu.Unlock()
 		wait := m.interval(age)
-		if err != nil {
-			failures++
+		if failures := m.recordRound(err); err != nil {
 			// Transient API trouble never fails the watched operations;
 			// it only slows the monitor down (Retry-After honoured).
-			back := m.cloud.cfg.MinInterval << min(failures, 5)
+			back := m.backoff().Delay(failures, m.rng.Float64())
 			var ue gophercloud.ErrUnexpectedResponseCode
 			if errors.As(err, &ue) {
 				if ra := retryAfter(ue.ResponseHeader); ra > back {
-					back = ra
+					back = min(ra, maxRoundBackoff)
 				}
 			}
-			wait = max(wait, min(back, time.Minute))
-			m.cloud.log.Warn("ostask: monitor round failed", "kind", m.kind, "err", err, "retry_in", wait)
-		} else {
-			failures = 0
+			wait = max(wait, back)
+			m.cloud.log.Warn("ostask: monitor round failed", "kind", m.kind, "err", err, "failures_in_a_row", failures, "retry_in", wait)
 		}
 		next = lastRound.Add(wait)
 	}
+}
+
+// maxRoundBackoff bounds the wait after failed rounds, Retry-After included,
+// so a monitor never sleeps through a recovery for long.
+const maxRoundBackoff = time.Minute
+
+// backoff is the wait after failed rounds: MinInterval doubling, with a
+// little jitter, up to 32 × MinInterval (at most maxRoundBackoff).
+func (m *monitor) backoff() retry.Policy {
+	mi := m.cloud.cfg.MinInterval
+	return retry.Policy{MaxAttempts: 2, Initial: 2 * mi, Max: min(32*mi, maxRoundBackoff), Multiplier: 2, Jitter: 0.1}
+}
+
+// recordRound updates the monitor's health after a round and returns the
+// number of failed rounds in a row.
+func (m *monitor) recordRound(err error) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err == nil {
+		m.health.consecutive = 0
+		return 0
+	}
+	m.health.consecutive++
+	m.health.failedRounds++
+	m.health.lastErr, m.health.lastErrAt = err, time.Now()
+	return m.health.consecutive
 }
 
 // finish delivers a watch's outcome. The user's OnDone callbacks run
@@ -401,12 +459,20 @@ func (m *monitor) doRound(ctx context.Context) error {
 	start := m.cloud.serverNow()
 	req.Since = since.Add(-m.cloud.cfg.Overlap)
 	req.Full = since.IsZero()
+	req.report = &roundReport{}
 	m.rounds.Add(1)
 	err := m.poll(ctx, req, func(obs []*observation) { m.dispatch(round, obs) })
 	if err != nil {
 		return err
 	}
 	m.mu.Lock()
+	if req.report.unstable {
+		// Keep the window where it was: the next round lists again what
+		// this one may have skipped.
+		m.health.unstableRounds++
+		m.mu.Unlock()
+		return nil
+	}
 	m.since = start
 	// Later rounds may start from this one's start time.
 	for _, ws := range m.watches {

@@ -105,6 +105,14 @@ func (p Policy) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Delay is the wait after failed attempt n (1-based) when the jitter draw
+// is u in [0, 1): for callers that pace their own loop (a poller backing
+// off after failed rounds) with the same formula as Do. n < 1 counts as 1;
+// the policy should be valid (Validate).
+func (p Policy) Delay(n int, u float64) time.Duration {
+	return p.delay(max(n, 1), u)
+}
+
 // delay is the wait after failed attempt n (1-based); u in [0, 1) draws the
 // jitter. The policy must be valid.
 func (p Policy) delay(n int, u float64) time.Duration {

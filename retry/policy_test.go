@@ -114,3 +114,24 @@ func TestDelayJitterBounds(t *testing.T) {
 		}
 	}
 }
+
+// Delay is the wait Do makes, for loops that pace themselves.
+func TestPolicyDelay(t *testing.T) {
+	p := Policy{MaxAttempts: 5, Initial: time.Second, Max: 5 * time.Second, Multiplier: 2, Jitter: 0.5}
+	for _, tc := range []struct {
+		n    int
+		u    float64
+		want time.Duration
+	}{
+		{0, 0, time.Second}, // below 1 counts as 1
+		{1, 0, time.Second},
+		{2, 0, 2 * time.Second},
+		{3, 0, 4 * time.Second},
+		{4, 0, 5 * time.Second}, // capped at Max
+		{2, 0.5, 1500 * time.Millisecond},
+	} {
+		if got := p.Delay(tc.n, tc.u); got != tc.want {
+			t.Errorf("Delay(%d, %v) = %s, want %s", tc.n, tc.u, got, tc.want)
+		}
+	}
+}
