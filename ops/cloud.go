@@ -234,6 +234,7 @@ func newCloud(pc *gophercloud.ProviderClient, eo gophercloud.EndpointOpts, cfg C
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.serverList = newServerLister(c, serverListForms)
 	c.servers = newMonitor(c, KindServer, c.serverList.poll)
+	c.servers.staleAfter = serverStaleRounds
 	c.volumes = newMonitor(c, KindVolume, c.pollVolumes)
 	c.images = newMonitor(c, KindImage, c.pollImages)
 	return c, nil

@@ -72,6 +72,15 @@ type watch struct {
 // whose lists cannot show a disappearance (Cinder hides deleted volumes).
 const staleRounds = 5
 
+// serverStaleRounds is staleRounds for server watches other than deletes.
+// A server Nova has put in its cell but no compute host has started yet
+// keeps a NULL updated_at, so no changes-since list shows it: in a burst of
+// boots, servers stay unseen for a minute or more, and looking at each
+// would be a GET per pending server. Only a delete needs the look soon (a
+// server deleted while still being scheduled never reaches a cell, so no
+// list shows it as DELETED); for the rest the look is a slow safety net.
+const serverStaleRounds = 60
+
 // maxStalePerRound bounds those direct looks per round.
 const maxStalePerRound = 20
 
@@ -119,6 +128,10 @@ type monitor struct {
 	started  bool
 	stopped  bool
 
+	// staleAfter is how many rounds a watch other than a delete may go
+	// unobserved before it is in pollRequest.Stale (deletes: staleRounds).
+	staleAfter uint64
+
 	wake   chan struct{}
 	rounds atomic.Int64
 	rng    *rand.Rand // monitor goroutine only
@@ -136,7 +149,7 @@ type monitorHealth struct {
 }
 
 func newMonitor(c *Cloud, kind Kind, poll pollFunc) *monitor {
-	return &monitor{cloud: c, kind: kind, poll: poll, watches: map[string][]*watch{}, wake: make(chan struct{}, 1),
+	return &monitor{cloud: c, kind: kind, poll: poll, watches: map[string][]*watch{}, wake: make(chan struct{}, 1), staleAfter: staleRounds,
 		rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(len(kind))))}
 }
 
@@ -441,7 +454,11 @@ func (m *monitor) doRound(ctx context.Context) error {
 		req.IDs[id] = true
 		stale := len(req.Stale) < maxStalePerRound
 		for _, w := range ws {
-			if round-w.seenRound < staleRounds {
+			after := m.staleAfter
+			if w.wantGone {
+				after = staleRounds
+			}
+			if round-w.seenRound < after {
 				stale = false
 			}
 			if w.wantGone {

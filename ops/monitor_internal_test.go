@@ -92,3 +92,42 @@ func TestMonitorBackoff(t *testing.T) {
 		}
 	}
 }
+
+// A watch no round has shown is looked at directly (pollRequest.Stale):
+// deletes after staleRounds, other server watches only after
+// serverStaleRounds, so a burst of boots waiting for a compute host does
+// not cost a GET per server.
+func TestStaleThresholds(t *testing.T) {
+	c := &Cloud{cfg: Config{}.withDefaults(), log: slog.New(slog.DiscardHandler)}
+	firstStale := map[string]int{}
+	round := 0
+	m := newMonitor(c, KindServer, func(_ context.Context, req pollRequest, _ func([]*observation)) error {
+		round++
+		for id := range req.Stale {
+			if _, ok := firstStale[id]; !ok {
+				firstStale[id] = round
+			}
+		}
+		return nil
+	})
+	m.staleAfter = serverStaleRounds
+	pendingJudge := func(*observation) (verdict, error) { return pending, nil }
+	for _, w := range []*watch{
+		{id: "deleting", op: "delete", wantGone: true, judge: pendingJudge, finish: func(*observation, error) {}},
+		{id: "building", op: "create", judge: pendingJudge, finish: func(*observation, error) {}},
+	} {
+		m.watches[w.id] = []*watch{w}
+		m.n++
+	}
+	for range serverStaleRounds + 1 {
+		if err := m.doRound(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := firstStale["deleting"]; got != staleRounds {
+		t.Errorf("the delete watch was first stale in round %d, want %d", got, staleRounds)
+	}
+	if got := firstStale["building"]; got != serverStaleRounds {
+		t.Errorf("the create watch was first stale in round %d, want %d", got, serverStaleRounds)
+	}
+}

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
+
+	"github.com/ostask/ostask/ops"
+)
+
+// realResult is one boot of n servers on a real cloud.
+type realResult struct {
+	n                 int
+	failed            int
+	lists, listRounds int64
+	unstableRounds    int64
+	perServerGETs     int64
+	requests          int64
+	status5xx         map[int]int64
+	formSwitches      int
+	form              string
+	p50, p99, maxL    time.Duration
+	late              int // servers reported later than the interval in effect + 1 s
+	firstActive       time.Duration
+	lastActive        time.Duration
+	lastReported      time.Duration
+	wall              time.Duration
+}
+
+// runReal boots n servers at once on a real cloud through ops with the
+// CLI's defaults (ops.Config{}, as `ostask server create --count N` does),
+// and measures, per server, the time from Nova's ACTIVE (launched_at,
+// microseconds) to the operation completing. The clocks of this machine
+// and the cloud must agree (they do on loopback). Every server is deleted
+// afterwards.
+func runReal(ctx context.Context, cloudName string, counts []int, flavor, image, prefix string) error {
+	var rows []realResult
+	for _, n := range counts {
+		r, err := bootReal(ctx, cloudName, n, flavor, image, prefix)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "N\tfailed\tlist requests\trounds\tunstable rounds\tper-server GETs\t5xx\tlist form\tfirst ACTIVE\tlast ACTIVE\tlast reported\tp50 latency\tp99 latency\tmax latency\tlate\t\n")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", r.n, r.failed, r.lists, r.listRounds,
+			r.unstableRounds, r.perServerGETs, fmt5xx(r.status5xx), r.form,
+			"+"+r.firstActive.Round(100*time.Millisecond).String(), "+"+r.lastActive.Round(100*time.Millisecond).String(),
+			"+"+r.lastReported.Round(100*time.Millisecond).String(),
+			r.p50.Round(time.Millisecond), r.p99.Round(time.Millisecond), r.maxL.Round(time.Millisecond), r.late)
+	}
+	tw.Flush()
+	fmt.Println("\nlatency: Nova's launched_at to the operation completing. late: servers reported later than the")
+	fmt.Println("monitor interval in effect at the time + 1 s (the target). Times are from the first create call.")
+	return nil
+}
+
+// routeCount sums the requests to routes ending in suffix (the route
+// keeps the endpoint's path prefix, which differs between clouds).
+func routeCount(st ops.Stats, method, suffix string) int64 {
+	var n int64
+	for k, v := range st.ByRoute {
+		if strings.HasPrefix(k, method+" ") && strings.HasSuffix(k, suffix) {
+			n += v
+		}
+	}
+	return n
+}
+
+func fmt5xx(m map[int]int64) string {
+	var parts []string
+	var codes []int
+	for c := range m {
+		if c >= 500 {
+			codes = append(codes, c)
+		}
+	}
+	sort.Ints(codes)
+	for _, c := range codes {
+		parts = append(parts, fmt.Sprintf("%d×%d", m[c], c))
+	}
+	if len(parts) == 0 {
+		return "0"
+	}
+	return strings.Join(parts, ",")
+}
+
+func bootReal(ctx context.Context, cloudName string, n int, flavor, image, prefix string) (realResult, error) {
+	auth, err := ops.AuthFromClouds(cloudName)
+	if err != nil {
+		return realResult{}, err
+	}
+	cloud, err := ops.Dial(ctx, auth, ops.Config{})
+	if err != nil {
+		return realResult{}, err
+	}
+	defer cloud.Close()
+	flavorID, imageID, err := resolveReal(ctx, cloud, flavor, image)
+	if err != nil {
+		return realResult{}, err
+	}
+	before := cloud.Stats()
+	name := fmt.Sprintf("%s%d-%d", prefix, n, time.Now().Unix()%100000)
+	type rec struct {
+		id   string
+		done time.Time
+		err  error
+	}
+	recs := make([]rec, n)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	start := time.Now()
+	var lastCall time.Time
+	var callErr error
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			op, err := cloud.CreateServer(ctx, ops.ServerCreateOpts{Name: fmt.Sprintf("%s-%03d", name, i),
+				FlavorRef: flavorID, ImageRef: imageID, Networks: "none"}, ops.WithRetries(3))
+			mu.Lock()
+			if now := time.Now(); now.After(lastCall) {
+				lastCall = now
+			}
+			if err != nil {
+				callErr = errors.Join(callErr, err)
+				mu.Unlock()
+				return
+			}
+			mu.Unlock()
+			_, err = op.Result(ctx)
+			recs[i] = rec{id: op.ID(), done: time.Now(), err: err}
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	after := cloud.Stats()
+	r := realResult{n: n, wall: wall, status5xx: map[int]int64{}}
+	r.requests = after.Requests - before.Requests
+	r.lists = routeCount(after, "GET", "/servers/detail") - routeCount(before, "GET", "/servers/detail")
+	r.perServerGETs = routeCount(after, "GET", "/servers/{id}") - routeCount(before, "GET", "/servers/{id}")
+	for c, v := range after.ByStatus {
+		if d := v - before.ByStatus[c]; d > 0 {
+			r.status5xx[c] = d
+		}
+	}
+	ms := after.Monitors[ops.KindServer]
+	r.listRounds, r.unstableRounds, r.form, r.formSwitches = ms.Rounds, ms.UnstableRounds, ms.ListForm, ms.FormSwitches
+
+	// Nova's ACTIVE times, read after the fact (not counted above).
+	var lat []time.Duration
+	cfgMin, cfgMax := ops.DefaultMinInterval, ops.DefaultMaxInterval
+	for _, x := range recs {
+		if x.err != nil || x.id == "" {
+			r.failed++
+			continue
+		}
+		s, err := servers.Get(ctx, cloud.Compute, x.id).Extract()
+		if err != nil {
+			return r, fmt.Errorf("get %s: %w", x.id, err)
+		}
+		active := s.LaunchedAt
+		d := x.done.Sub(active)
+		lat = append(lat, d)
+		if r.firstActive == 0 || active.Sub(start) < r.firstActive {
+			r.firstActive = active.Sub(start)
+		}
+		r.lastActive = max(r.lastActive, active.Sub(start))
+		r.lastReported = max(r.lastReported, x.done.Sub(start))
+		// The monitor's interval when the change happened: a tenth of the
+		// age of the youngest operation, within [Min, Max].
+		interval := min(max(cfgMin, active.Sub(lastCall)/10), cfgMax)
+		if d > interval+time.Second {
+			r.late++
+		}
+	}
+	if callErr != nil {
+		fmt.Fprintf(os.Stderr, "bench/monitor: create calls failed: %v\n", callErr)
+	}
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		r.p50, r.p99, r.maxL = lat[len(lat)/2], lat[(len(lat)*99)/100], lat[len(lat)-1]
+	}
+	// Clean up every server of this run.
+	var dels []*ops.Operation[struct{}]
+	for _, x := range recs {
+		if x.id == "" {
+			continue
+		}
+		op, err := cloud.DeleteServer(ctx, x.id, ops.WithRetries(3))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench/monitor: delete %s: %v\n", x.id, err)
+			continue
+		}
+		dels = append(dels, op)
+	}
+	for _, op := range dels {
+		if _, err := op.Result(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "bench/monitor: delete %s: %v\n", op.ID(), err)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "bench/monitor: real N=%d done in %s (%d requests)\n", n, wall.Round(time.Millisecond), r.requests)
+	return r, nil
+}
+
+// resolveReal finds the flavor and image by name or id.
+func resolveReal(ctx context.Context, cloud *ops.Cloud, flavor, image string) (string, string, error) {
+	fpages, err := flavors.ListDetail(cloud.Compute, nil).AllPages(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	fs, err := flavors.ExtractFlavors(fpages)
+	if err != nil {
+		return "", "", err
+	}
+	var flavorID string
+	for _, f := range fs {
+		if f.ID == flavor || f.Name == flavor {
+			flavorID = f.ID
+		}
+	}
+	ipages, err := images.List(cloud.Image, images.ListOpts{}).AllPages(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	is, err := images.ExtractImages(ipages)
+	if err != nil {
+		return "", "", err
+	}
+	var imageID string
+	for _, im := range is {
+		if im.ID == image || im.Name == image {
+			imageID = im.ID
+		}
+	}
+	if flavorID == "" || imageID == "" {
+		return "", "", fmt.Errorf("flavor %q or image %q not found", flavor, image)
+	}
+	return flavorID, imageID, nil
+}
