@@ -478,7 +478,14 @@ func (m *monitor) doRound(ctx context.Context) error {
 	req.Full = since.IsZero()
 	req.report = &roundReport{}
 	m.rounds.Add(1)
-	err := m.poll(ctx, req, func(obs []*observation) { m.dispatch(round, obs) })
+	began := time.Now()
+	observed := 0
+	err := m.poll(ctx, req, func(obs []*observation) {
+		observed += len(obs)
+		m.dispatch(round, obs)
+	})
+	m.cloud.log.Debug("ostask: monitor round", "kind", m.kind, "round", round, "watched", len(req.IDs), "since", req.Since,
+		"took", time.Since(began), "observed", observed, "unstable", req.report.unstable, "err", err)
 	if err != nil {
 		return err
 	}

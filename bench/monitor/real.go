@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"sort"
@@ -103,7 +104,11 @@ func bootReal(ctx context.Context, cloudName string, n int, flavor, image, prefi
 	if err != nil {
 		return realResult{}, err
 	}
-	cloud, err := ops.Dial(ctx, auth, ops.Config{})
+	cfg := ops.Config{}
+	if os.Getenv("BENCH_DEBUG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	cloud, err := ops.Dial(ctx, auth, cfg)
 	if err != nil {
 		return realResult{}, err
 	}
