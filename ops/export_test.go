@@ -26,3 +26,18 @@ func (c *Cloud) SetServerListForms(forms ...ListForm) {
 // FormSwitchAfter is how many failing rounds make the monitor give up a
 // list form.
 const FormSwitchAfter = formSwitchAfter
+
+// SetMonitorPageSize sets the page size of the compute monitor's lists.
+func (c *Cloud) SetMonitorPageSize(n int) { c.serverList.pageSize = n }
+
+// AfterServerListPage makes fn see each page's server ids before the
+// monitor asks for the next page.
+func (c *Cloud) AfterServerListPage(fn func(ids []string)) {
+	c.serverList.mu.Lock()
+	defer c.serverList.mu.Unlock()
+	c.serverList.afterPage = fn
+}
+
+// SetServerStaleRounds sets how many unseen rounds a server watch other
+// than a delete waits before a direct GET.
+func (c *Cloud) SetServerStaleRounds(n uint64) { c.servers.staleAfter = n }

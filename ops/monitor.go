@@ -452,14 +452,16 @@ func (m *monitor) doRound(ctx context.Context) error {
 	since := m.since
 	for id, ws := range m.watches {
 		req.IDs[id] = true
-		stale := len(req.Stale) < maxStalePerRound
+		// One look serves every watch on the id: it is due when one of
+		// them is.
+		stale := false
 		for _, w := range ws {
 			after := m.staleAfter
 			if w.wantGone {
 				after = staleRounds
 			}
-			if round-w.seenRound < after {
-				stale = false
+			if round-w.seenRound >= after && len(req.Stale) < maxStalePerRound {
+				stale = true
 			}
 			if w.wantGone {
 				req.GoneIDs[id] = true

@@ -115,8 +115,12 @@ func TestStaleThresholds(t *testing.T) {
 	for _, w := range []*watch{
 		{id: "deleting", op: "delete", wantGone: true, judge: pendingJudge, finish: func(*observation, error) {}},
 		{id: "building", op: "create", judge: pendingJudge, finish: func(*observation, error) {}},
+		// A server being created and deleted at once: the delete's need
+		// decides.
+		{id: "both", op: "create", judge: pendingJudge, finish: func(*observation, error) {}},
+		{id: "both", op: "delete", wantGone: true, judge: pendingJudge, finish: func(*observation, error) {}},
 	} {
-		m.watches[w.id] = []*watch{w}
+		m.watches[w.id] = append(m.watches[w.id], w)
 		m.n++
 	}
 	for range serverStaleRounds + 1 {
@@ -126,6 +130,9 @@ func TestStaleThresholds(t *testing.T) {
 	}
 	if got := firstStale["deleting"]; got != staleRounds {
 		t.Errorf("the delete watch was first stale in round %d, want %d", got, staleRounds)
+	}
+	if got := firstStale["both"]; got != staleRounds {
+		t.Errorf("a server with a create and a delete watch was first stale in round %d, want %d", got, staleRounds)
 	}
 	if got := firstStale["building"]; got != serverStaleRounds {
 		t.Errorf("the create watch was first stale in round %d, want %d", got, serverStaleRounds)

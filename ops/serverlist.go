@@ -87,10 +87,16 @@ type serverLister struct {
 	cur      int // index in forms of the form in use
 	fails    int // rounds in a row the form in use failed with a query fault
 	switches int
+
+	pageSize int // monitorPageSize; tests shrink it
+
+	// afterPage (guarded by mu), when set (tests), sees each page's server ids before the
+	// next page is asked for.
+	afterPage func(ids []string)
 }
 
 func newServerLister(c *Cloud, forms []listForm) *serverLister {
-	return &serverLister{c: c, forms: forms}
+	return &serverLister{c: c, forms: forms, pageSize: monitorPageSize}
 }
 
 // form returns the form in use and its index.
@@ -175,7 +181,7 @@ func (l *serverLister) poll(ctx context.Context, req pollRequest, emit func([]*o
 // round skipped is listed again by the next one.
 func (l *serverLister) pollWith(ctx context.Context, form listForm, req pollRequest, emit func([]*observation)) error {
 	c := l.c
-	opts := serverListOpts{form: form, limit: monitorPageSize}
+	opts := serverListOpts{form: form, limit: l.pageSize}
 	if !req.Full {
 		opts.changesSince = req.Since
 	}
@@ -206,6 +212,18 @@ func (l *serverLister) pollWith(ctx context.Context, form listForm, req pollRequ
 			}
 		}
 		emit(obs)
+		l.mu.Lock()
+		afterPage := l.afterPage
+		l.mu.Unlock()
+		if afterPage != nil {
+			ids := make([]string, 0, len(page.Servers))
+			for _, raw := range page.Servers {
+				var lite liteServer
+				_ = json.Unmarshal(raw, &lite)
+				ids = append(ids, lite.ID)
+			}
+			afterPage(ids)
+		}
 		next = ""
 		if len(page.Servers) > 0 {
 			for _, lk := range page.Links {
