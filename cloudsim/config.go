@@ -17,8 +17,12 @@ const (
 
 // Defaults for Config fields left zero.
 const (
-	DefaultTokenTTL         = 24 * time.Hour
+	DefaultTokenTTL = 24 * time.Hour
+	// DefaultMaxTokens caps the valid tokens kept; past it the oldest is
+	// forgotten (its holder gets a 401 and logs in again).
+	DefaultMaxTokens        = 50000
 	DefaultMaxLimit         = 1000
+	DefaultReadTimeout      = 30 * time.Second
 	DefaultDeletedRetention = 24 * time.Hour
 	// DefaultMaxDeletedServers caps the deleted servers kept for
 	// changes-since, so create/delete churn cannot grow memory without
@@ -110,10 +114,20 @@ type Config struct {
 	// Seed drives every random choice (fault rolls, jitter, ids are random
 	// UUIDs regardless). 0 means 1.
 	Seed int64
-	// Logger receives request and state logs; nil discards them.
+	// Logger receives the simulator's errors: handler panics (answered
+	// 500 with the service's fault) and the HTTP server's own errors. nil
+	// means slog.Default(); a discarding logger must be asked for.
 	Logger *slog.Logger
 	// TokenTTL is the lifetime of Keystone tokens.
 	TokenTTL time.Duration
+	// MaxTokens caps the tokens kept: expired and revoked ones are
+	// forgotten, then the oldest valid ones past the cap. 0 means
+	// DefaultMaxTokens.
+	MaxTokens int
+	// ReadTimeout bounds reading one request, headers and body, so that
+	// half-sent requests cannot hold connections (and handlers) forever.
+	// 0 means DefaultReadTimeout.
+	ReadTimeout time.Duration
 	// MaxLimit caps page sizes like Nova's [api] max_limit and Cinder's osapi_max_limit.
 	MaxLimit int
 	// DeletedRetention is how long deleted servers stay visible to changes-since.
@@ -138,6 +152,12 @@ var ErrInvalidConfig = errors.New("cloudsim: invalid config")
 func (c *Config) Validate() error {
 	if c.ServerQuota < 0 {
 		return fmt.Errorf("%w: ServerQuota %d is negative", ErrInvalidConfig, c.ServerQuota)
+	}
+	if c.MaxTokens < 0 {
+		return fmt.Errorf("%w: MaxTokens %d is negative", ErrInvalidConfig, c.MaxTokens)
+	}
+	if c.ReadTimeout < 0 {
+		return fmt.Errorf("%w: ReadTimeout %v is negative", ErrInvalidConfig, c.ReadTimeout)
 	}
 	if c.MaxDeletedServers < 0 {
 		return fmt.Errorf("%w: MaxDeletedServers %d is negative", ErrInvalidConfig, c.MaxDeletedServers)
@@ -182,10 +202,16 @@ func (c Config) withDefaults() Config {
 		c.Seed = 1
 	}
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+		c.Logger = slog.Default()
 	}
 	if c.TokenTTL == 0 {
 		c.TokenTTL = DefaultTokenTTL
+	}
+	if c.MaxTokens == 0 {
+		c.MaxTokens = DefaultMaxTokens
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = DefaultReadTimeout
 	}
 	if c.MaxLimit == 0 {
 		c.MaxLimit = DefaultMaxLimit

@@ -592,6 +592,11 @@ func (s *Sim) createImage(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 			im.Properties[k] = str
 		}
 	}
+	// Glance's default policy (publicize_image) lets only admins make an
+	// image public.
+	if im.Visibility == "public" && !rc.isAdmin() {
+		return errf(403, "You are not authorized to complete publicize_image action.")
+	}
 	defer s.lockNow()()
 	if id != "" && s.images[id] != nil {
 		return errf(409, "Image with identifier %s already exists!", id)

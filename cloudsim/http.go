@@ -279,6 +279,10 @@ func (s *Sim) handle(mux *http.ServeMux, svc service, pattern string, h handlerF
 				return
 			}
 			rc.Token = tok
+			if e := scopeRequired(svc, tok); e != nil {
+				writeError(w, svc, e)
+				return
+			}
 		}
 		mv, e := negotiate(r, svc)
 		if e != nil {
@@ -306,6 +310,20 @@ func (s *Sim) handle(mux *http.ServeMux, svc service, pattern string, h handlerF
 		}
 		buf.flush(w)
 	})
+}
+
+// scopeRequired refuses an unscoped token on Nova, Cinder and Glance:
+// their policies need a project (the default of newer releases, which
+// enforce scope), so nothing is listed across projects or created without
+// one. Keystone's token routes take any valid token.
+func scopeRequired(svc service, tok *token) *apiError {
+	if svc == svcIdentity || tok.ProjectID != "" {
+		return nil
+	}
+	if svc == svcImage {
+		return errf(403, "You are not authorized to complete this action with an unscoped token.")
+	}
+	return errf(403, "Policy doesn't allow this request with an unscoped token: a project-scoped token is required.")
 }
 
 // serve runs h, turning a panic into an error: bad input must never crash

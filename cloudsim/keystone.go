@@ -165,6 +165,7 @@ func (s *Sim) issueToken(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		return errf(400, "Expecting to find identity in auth - the server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.")
 	}
 	tok := &token{ID: newTokenID(), UserID: u.ID, Issued: now, Expires: now.Add(s.cfg.TokenTTL)}
+	s.evictTokensLocked(now)
 	var p *project
 	if sc := req.Auth.Scope; sc != nil && sc.Project != nil {
 		switch {
@@ -189,6 +190,7 @@ func (s *Sim) issueToken(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		}
 	}
 	s.tokens[tok.ID] = tok
+	s.tokenOrder.push(tok)
 	w.Header().Set("X-Subject-Token", tok.ID)
 	writeJSON(w, 201, map[string]any{"token": s.tokenBody(tok, !r.URL.Query().Has("nocatalog"))})
 	return nil
@@ -257,6 +259,9 @@ func (s *Sim) validateToken(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	if t == nil || s.clock.Now().After(t.Expires) {
 		return errf(404, "Could not find token: %s.", r.Header.Get("X-Subject-Token"))
 	}
+	if e := tokenPolicy(rc, t, "identity:validate_token"); e != nil {
+		return e
+	}
 	w.Header().Set("X-Subject-Token", t.ID)
 	if r.Method == http.MethodHead {
 		w.WriteHeader(200)
@@ -270,12 +275,45 @@ func (s *Sim) revokeToken(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id := r.Header.Get("X-Subject-Token")
-	if s.tokens[id] == nil {
+	t := s.tokens[id]
+	if t == nil {
 		return errf(404, "Could not find token: %s.", id)
+	}
+	if e := tokenPolicy(rc, t, "identity:revoke_token"); e != nil {
+		return e
 	}
 	delete(s.tokens, id)
 	w.WriteHeader(204)
 	return nil
+}
+
+// tokenPolicy is Keystone's rule for validating and revoking a token:
+// an admin, or the user the token was issued to.
+func tokenPolicy(rc *reqCtx, t *token, action string) *apiError {
+	if rc.isAdmin() || (rc.Token != nil && rc.Token.UserID == t.UserID) {
+		return nil
+	}
+	return errf(403, "You are not authorized to perform the requested action: %s.", action)
+}
+
+// evictTokensLocked forgets expired and revoked tokens, oldest first, and
+// then the oldest valid ones beyond MaxTokens, so that logins cannot grow
+// memory without bound. Tokens all live TokenTTL, so issue order is
+// expiry order. Callers hold s.mu.
+func (s *Sim) evictTokensLocked(now time.Time) {
+	for s.tokenOrder.len() > 0 {
+		t := s.tokenOrder.front()
+		live := s.tokens[t.ID] == t
+		// The queue may hold revoked tokens behind a valid one; cap it
+		// too, so that login/revoke churn cannot grow it either.
+		if live && !now.After(t.Expires) && len(s.tokens) < s.cfg.MaxTokens && s.tokenOrder.len() <= 2*s.cfg.MaxTokens {
+			return
+		}
+		s.tokenOrder.pop()
+		if live {
+			delete(s.tokens, t.ID)
+		}
+	}
 }
 
 // ExpireTokens makes every issued token invalid (for tests of re-auth).

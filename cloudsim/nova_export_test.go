@@ -1,6 +1,9 @@
 package cloudsim
 
-import "time"
+import (
+	"net/http"
+	"time"
+)
 
 // NovaSeedServersForTest adds n ACTIVE servers of the demo project without
 // going through the API, all stamped with the current time. It returns
@@ -55,4 +58,24 @@ func (s *Sim) NovaDeleteServersForTest(ids []string) {
 			s.finishDelete(sv, now)
 		}
 	}
+}
+
+// TokenCountForTest is the number of tokens the simulator holds.
+func (s *Sim) TokenCountForTest() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.tokens)
+}
+
+// PanicHandlerForTest serves one route per service that panics, through
+// the simulator's router, at GET <service prefix>/panic.
+func (s *Sim) PanicHandlerForTest() http.Handler {
+	mux := http.NewServeMux()
+	boom := func(w http.ResponseWriter, r *http.Request, rc *reqCtx) error { panic("boom") }
+	noAuth := routeOpts{noAuth: true}
+	s.handle(mux, svcCompute, "GET "+computePrefix+"/panic", boom, noAuth)
+	s.handle(mux, svcVolume, "GET "+volumePrefix+"/panic", boom, noAuth)
+	s.handle(mux, svcImage, "GET "+imagePrefix+"/panic", boom, noAuth)
+	s.handle(mux, svcIdentity, "GET "+identityPrefix+"/panic", boom, noAuth)
+	return mux
 }

@@ -37,26 +37,28 @@ func (x *serverIndex) live() []*server {
 	return out
 }
 
-// deletedQueue holds the deleted servers kept for changes-since, in the
-// order they were deleted (the clock never goes back, so also by time).
-type deletedQueue struct {
-	list []*server
+// fifo is a queue whose memory follows its length: popped slots are
+// cleared and the backing array is copied down once half of it is spent.
+type fifo[T any] struct {
+	list []T
 	head int
 }
 
-func (q *deletedQueue) push(sv *server) { q.list = append(q.list, sv) }
-func (q *deletedQueue) len() int        { return len(q.list) - q.head }
-func (q *deletedQueue) front() *server  { return q.list[q.head] }
+func (q *fifo[T]) push(v T)   { q.list = append(q.list, v) }
+func (q *fifo[T]) len() int   { return len(q.list) - q.head }
+func (q *fifo[T]) front() T   { return q.list[q.head] }
+func (q *fifo[T]) items() []T { return q.list[q.head:] }
 
-func (q *deletedQueue) pop() *server {
-	sv := q.list[q.head]
-	q.list[q.head] = nil
+func (q *fifo[T]) pop() T {
+	v := q.list[q.head]
+	var zero T
+	q.list[q.head] = zero
 	q.head++
 	if q.head > 1024 && 2*q.head > len(q.list) {
-		q.list = append([]*server(nil), q.list[q.head:]...)
+		q.list = append([]T(nil), q.list[q.head:]...)
 		q.head = 0
 	}
-	return sv
+	return v
 }
 
 // indexLive adds a new server to the live indexes. Callers hold s.mu.
@@ -105,7 +107,7 @@ func (s *Sim) liveServers(project string) []*server { return s.liveIndex(project
 // deleted rows pay for them. Callers hold s.mu.
 func (s *Sim) retainedServers(project string) []*server {
 	out := s.liveServers(project)
-	for _, sv := range s.retained.list[s.retained.head:] {
+	for _, sv := range s.retained.items() {
 		if project == "" || sv.ProjectID == project {
 			out = append(out, sv)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -27,9 +28,10 @@ type Sim struct {
 	eventSeq uint64
 	seq      uint64
 
-	projects map[string]*project
-	users    map[string]*user
-	tokens   map[string]*token
+	projects   map[string]*project
+	users      map[string]*user
+	tokens     map[string]*token
+	tokenOrder fifo[*token] // issue order, for eviction
 
 	flavors []*flavor
 	servers map[string]*server // deleted servers stay until purged
@@ -38,7 +40,7 @@ type Sim struct {
 	// changes-since, oldest deletion first (see server_index.go).
 	liveAll       serverIndex
 	liveByProject map[string]*serverIndex
-	retained      deletedQueue
+	retained      fifo[*server] // deleted servers, oldest deletion first
 	changeLog     []change
 	instances     map[string]int       // live (not deleted) servers per project, for the quota
 	buildReqs     map[string][]*server // servers in their build-request phase, per project, oldest first
@@ -101,7 +103,8 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 	}
 	s.ln = ln
 	s.baseURL = "http://" + ln.Addr().String()
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second}
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: s.cfg.ReadTimeout, ReadTimeout: s.cfg.ReadTimeout,
+		ErrorLog: slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelError)}
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
