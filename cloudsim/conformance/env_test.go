@@ -48,6 +48,7 @@ const (
 // Names and images the suite resolves by name on every backend.
 const (
 	flavorName      = "m1.tiny"
+	biggerFlavor    = "m1.small" // a resize target
 	realImageName   = "cirros-fake"
 	simCloudName    = "ostask-conformance"
 	failBuildPrefix = "fail-abort-" // realstack's failure injector; cloudsim scripts the same name
@@ -66,7 +67,7 @@ type backend struct {
 	demo  *session
 	admin *session
 
-	imageID, flavorID string
+	imageID, flavorID, biggerFlavorID string
 
 	sharedOnce sync.Once
 	sharedID   string
@@ -107,7 +108,10 @@ func runMain(m *testing.M) int {
 		}
 		b.wait, b.interval = 3*time.Minute, 500*time.Millisecond
 	} else {
+		// Fast walks, but with Nova's build-request phase, which is what
+		// TestSortWhileScheduling shows on both clouds.
 		t := cloudsim.FastTiming()
+		t.BuildRequests, t.BuildRequestPhase = true, 300*time.Millisecond
 		plan := &cloudsim.FaultPlan{Scripted: []cloudsim.Scripted{{Op: cloudsim.OpServerCreate, Name: b.failBuildName(),
 			Kind: cloudsim.FaultAbort, Message: "conformance"}}}
 		sim, err := cloudsim.Start(ctx, cloudsim.Config{Timing: &t, Faults: plan})
@@ -200,12 +204,15 @@ func (b *backend) resolve(ctx context.Context) error {
 		return err
 	}
 	for _, f := range fls {
-		if f.Name == flavorName {
+		switch f.Name {
+		case flavorName:
 			b.flavorID = f.ID
+		case biggerFlavor:
+			b.biggerFlavorID = f.ID
 		}
 	}
-	if b.flavorID == "" {
-		return fmt.Errorf("no flavor %s", flavorName)
+	if b.flavorID == "" || b.biggerFlavorID == "" {
+		return fmt.Errorf("no flavor %s or %s", flavorName, biggerFlavor)
 	}
 	want := realImageName
 	if !b.real() {

@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/gophercloud/gophercloud/v2"
 )
 
 const unknownID = "00000000-0000-0000-0000-000000000000"
@@ -75,6 +77,53 @@ func TestErrorBodies(t *testing.T) {
 		}
 		if r.Header.Get("X-Openstack-Request-Id") == "" {
 			t.Errorf("volume response without X-Openstack-Request-Id")
+		}
+	})
+
+	t.Run("messages as Nova writes them", func(t *testing.T) {
+		// The body is sent as written, so that Python's dict repr shows
+		// its keys in this order on both clouds.
+		body := `{"server": {"name": "x", "imageRef": "` + be.imageID + `", "flavorRef": "` + be.flavorID + `", "min_count": 1, "config_drive": true, "key_name": null}}`
+		r := raw(t, s.compute, "POST", "servers", "2.37", body)
+		checkFault(t, "networks required", r, 400, "badRequest", regexp.MustCompile(`^`+regexp.QuoteMeta(
+			"Invalid input for field/attribute server. Value: {'name': 'x', 'imageRef': '"+be.imageID+"', 'flavorRef': '"+be.flavorID+
+				"', 'min_count': 1, 'config_drive': True, 'key_name': None}. 'networks' is a required property")+`$`))
+		r = raw(t, s.compute, "POST", "servers", mvMain, map[string]any{"server": map[string]any{"name": be.name("noimage"),
+			"imageRef": unknownID, "flavorRef": be.flavorID, "networks": "none"}})
+		checkFault(t, "unknown image", r, 400, "badRequest", regexp.MustCompile(`^Can not find requested image$`))
+		limitMsg := regexp.MustCompile(`^` + regexp.QuoteMeta("Invalid input for query parameters limit. Value: -1. '-1' does not match '^[0-9]*$'") + `$`)
+		for _, path := range []string{"servers?limit=-1", "servers/detail?limit=-1", "flavors/detail?limit=-1"} {
+			checkFault(t, path, raw(t, s.compute, "GET", path, mvMain, nil), 400, "badRequest", limitMsg)
+		}
+	})
+	t.Run("unknown routes", func(t *testing.T) {
+		// webob's JSON 404 on Nova, Cinder and Glance (Nova and Cinder
+		// route on the method too, so a known path with another method
+		// is a 404 as well).
+		for _, c := range []struct {
+			what, method, path string
+			sc                 *gophercloud.ServiceClient
+		}{
+			{"nova path", "GET", "bogus", s.compute},
+			{"nova method", "PATCH", "servers", s.compute},
+			{"cinder path", "GET", "bogus", s.volume},
+			{"cinder method", "PATCH", "volumes", s.volume},
+			{"glance path", "GET", "bogus", s.image},
+		} {
+			r := raw(t, c.sc, c.method, c.path, "", nil)
+			if r.Code != 404 || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+				t.Errorf("%s: %s", c.what, r)
+				continue
+			}
+			checkKeys(t, c.what+" 404", r.JSON, []string{"code", "message", "title"}, nil)
+			if str(r.JSON, "code") != "404 Not Found" || str(r.JSON, "message") != "The resource could not be found.<br /><br />\n\n\n" {
+				t.Errorf("%s: body %s", c.what, r.Body)
+			}
+		}
+		r := raw(t, s.image, "PATCH", "images", "", nil)
+		if r.Code != 405 || str(r.JSON, "code") != "405 Method Not Allowed" ||
+			str(r.JSON, "message") != "The method PATCH is not allowed for this resource. <br /><br />\n" {
+			t.Errorf("glance known path, other method: %s", r)
 		}
 	})
 }
