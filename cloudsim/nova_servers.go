@@ -113,7 +113,8 @@ func (s *Sim) parseCreate(r *http.Request, rc *reqCtx) (*createReq, *apiError) {
 	}{{"key_name", &cr.keyName}, {"availability_zone", &cr.az}, {"user_data", &cr.userData},
 		{"adminPass", &cr.adminPass}, {"accessIPv4", &cr.accessIPv4}, {"accessIPv6", &cr.accessIPv6},
 		{"OS-DCF:diskConfig", &cr.diskConfig}} {
-		if *f.dst, _, e = stringField(sm, f.key, true); e != nil {
+		// Nova's schema types these as strings only: null is a 400.
+		if *f.dst, _, e = stringField(sm, f.key, false); e != nil {
 			return nil, e
 		}
 	}

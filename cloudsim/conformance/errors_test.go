@@ -83,11 +83,11 @@ func TestErrorBodies(t *testing.T) {
 	t.Run("messages as Nova writes them", func(t *testing.T) {
 		// The body is sent as written, so that Python's dict repr shows
 		// its keys in this order on both clouds.
-		body := `{"server": {"name": "x", "imageRef": "` + be.imageID + `", "flavorRef": "` + be.flavorID + `", "min_count": 1, "config_drive": true, "key_name": null}}`
+		body := `{"server": {"name": "x", "imageRef": "` + be.imageID + `", "flavorRef": "` + be.flavorID + `", "min_count": 1, "config_drive": true, "description": null}}`
 		r := raw(t, s.compute, "POST", "servers", "2.37", body)
 		checkFault(t, "networks required", r, 400, "badRequest", regexp.MustCompile(`^`+regexp.QuoteMeta(
 			"Invalid input for field/attribute server. Value: {'name': 'x', 'imageRef': '"+be.imageID+"', 'flavorRef': '"+be.flavorID+
-				"', 'min_count': 1, 'config_drive': True, 'key_name': None}. 'networks' is a required property")+`$`))
+				"', 'min_count': 1, 'config_drive': True, 'description': None}. 'networks' is a required property")+`$`))
 		r = raw(t, s.compute, "POST", "servers", mvMain, map[string]any{"server": map[string]any{"name": be.name("noimage"),
 			"imageRef": unknownID, "flavorRef": be.flavorID, "networks": "none"}})
 		checkFault(t, "unknown image", r, 400, "badRequest", regexp.MustCompile(`^Can not find requested image$`))
