@@ -1,6 +1,7 @@
 package cloudsim
 
 import (
+	"cmp"
 	"crypto/md5"
 	"crypto/sha512"
 	"encoding/hex"
@@ -234,7 +235,7 @@ var imageSortKeys = map[string]func(a, b *image) int{
 	"status":           func(a, b *image) int { return strings.Compare(a.Status, b.Status) },
 	"container_format": func(a, b *image) int { return strings.Compare(a.ContainerFormat, b.ContainerFormat) },
 	"disk_format":      func(a, b *image) int { return strings.Compare(a.DiskFormat, b.DiskFormat) },
-	"size":             func(a, b *image) int { return cmpInt64(a.Size, b.Size) },
+	"size":             func(a, b *image) int { return cmp.Compare(a.Size, b.Size) },
 	"id":               func(a, b *image) int { return strings.Compare(a.ID, b.ID) },
 	"created_at":       func(a, b *image) int { return a.Created.Compare(b.Created) },
 	"updated_at":       func(a, b *image) int { return a.Updated.Compare(b.Updated) },
@@ -242,16 +243,6 @@ var imageSortKeys = map[string]func(a, b *image) int{
 
 // glanceSortKeyList is imageSortKeys in Glance's order, for its message.
 const glanceSortKeyList = "name, status, container_format, disk_format, size, id, created_at, updated_at"
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
 
 type imageOrderSpec = orderSpec[image]
 

@@ -1,6 +1,7 @@
 package cloudsim
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -92,7 +93,7 @@ func (s *Sim) BuildRequests() []string {
 	for _, list := range s.buildReqs {
 		all = append(all, list...)
 	}
-	slices.SortFunc(all, func(a, b *server) int { return cmpSeq(a.seq, b.seq) })
+	slices.SortFunc(all, func(a, b *server) int { return cmp.Compare(a.seq, b.seq) })
 	ids := make([]string, len(all))
 	for i, sv := range all {
 		ids[i] = sv.ID
@@ -170,7 +171,7 @@ func (s *Sim) buildRequestPage(projectFilter string, match func(*server) bool, k
 			c = a.Created.Compare(b.Created)
 		}
 		if c == 0 {
-			c = cmpSeq(a.seq, b.seq)
+			c = cmp.Compare(a.seq, b.seq)
 		}
 		if desc {
 			return -c
@@ -185,14 +186,4 @@ func (s *Sim) buildRequestPage(projectFilter string, match func(*server) bool, k
 		brs, markerFound = brs[i+1:], true
 	}
 	return brs[:min(len(brs), limit)], markerFound, nil
-}
-
-func cmpSeq(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

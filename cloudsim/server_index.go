@@ -1,6 +1,7 @@
 package cloudsim
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -112,7 +113,7 @@ func (s *Sim) retainedServers(project string) []*server {
 			out = append(out, sv)
 		}
 	}
-	slices.SortFunc(out, func(a, b *server) int { return cmpSeq(a.seq, b.seq) })
+	slices.SortFunc(out, func(a, b *server) int { return cmp.Compare(a.seq, b.seq) })
 	return out
 }
 
