@@ -104,7 +104,11 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 	s.ln = ln
 	s.baseURL = "http://" + ln.Addr().String()
 	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: s.cfg.ReadTimeout, ReadTimeout: s.cfg.ReadTimeout,
-		ErrorLog: slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelError)}
+		// Longer than Go clients keep idle connections (90 s), so that a
+		// client never reuses one the server has just closed; without it
+		// the idle timeout would be ReadTimeout.
+		IdleTimeout: idleTimeout,
+		ErrorLog:    slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelError)}
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
@@ -129,6 +133,9 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 	}
 	return s, nil
 }
+
+// idleTimeout is how long the server keeps an idle keep-alive connection.
+const idleTimeout = 2 * time.Minute
 
 // Close stops serving and stops the background walks, and waits until
 // every goroutine of the simulator has ended. It is idempotent.
