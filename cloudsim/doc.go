@@ -13,6 +13,11 @@
 //	// user "demo", password "secret", project "demo", domain "Default",
 //	// or write sim.CloudsYAML("ostask-sim") to a file.
 //
+// With Timing.BuildRequests (on in RealisticTiming) a new server first
+// exists only as a Nova build request, with the list quirks real Nova has
+// then (a 500 on sort_key=updated_at, unstable marker paging);
+// Sim.ScheduleBuildRequest moves one on at a chosen moment.
+//
 // Request counters per route (Sim.Counters, GET /_sim/counters) let tests
 // and benchmarks prove how many calls a client made.
 package cloudsim
