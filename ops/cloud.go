@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -32,6 +33,8 @@ const (
 	DefaultComputeMicroversion = "2.60"
 	DefaultVolumeMicroversion  = "3.60"
 	DefaultJitter              = 0.1
+	DefaultResponseTimeout     = time.Minute
+	DefaultRetryBudget         = time.Minute
 	// IdempotencyMetadataKey is the server/volume metadata key that
 	// records an operation's idempotency key.
 	IdempotencyMetadataKey = "ostask-idempotency-key"
@@ -59,12 +62,29 @@ type Config struct {
 	// the volume monitor uses the updated_at filter from 3.60.
 	ComputeMicroversion, VolumeMicroversion string
 	Logger                                  *slog.Logger
+	// ResponseTimeout bounds how long one request waits for the first byte
+	// of its answer (the response headers), so that a cloud that accepts
+	// connections and never answers fails with an *UnresponsiveError
+	// instead of hanging. It applies to a Cloud made by Dial.
+	ResponseTimeout time.Duration
+	// RetryBudget bounds one synchronous call — Dial's login, an
+	// operation's request, a lookup — with all its retries and the waits
+	// between them: a call makes at most 5 requests and gives up when the
+	// budget is spent (a request still waiting is cut then). A check after
+	// a lost answer spends from the budget of the call it checks. With the
+	// defaults, a cloud that never answers fails every call within 60 s,
+	// and a Keystone that always answers 429 costs Dial at most 5 logins.
+	// gophercloud's own retries are off, so budgets never multiply.
+	RetryBudget time.Duration
+	// Clock is the time source of the retries' waits and budgets (nil: the
+	// system clock).
+	Clock Clock
 }
 
 // Validate reports nonsense settings.
 func (c Config) Validate() error {
 	switch {
-	case c.MinInterval < 0 || c.MaxInterval < 0 || c.Overlap < 0 || c.DefaultTimeout < 0:
+	case c.MinInterval < 0 || c.MaxInterval < 0 || c.Overlap < 0 || c.DefaultTimeout < 0 || c.ResponseTimeout < 0 || c.RetryBudget < 0:
 		return fmt.Errorf("%w: negative duration in Config", ErrInvalidOption)
 	case c.MaxInterval != 0 && c.MinInterval > c.MaxInterval:
 		return fmt.Errorf("%w: MinInterval %s > MaxInterval %s", ErrInvalidOption, c.MinInterval, c.MaxInterval)
@@ -107,6 +127,15 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.ResponseTimeout == 0 {
+		c.ResponseTimeout = DefaultResponseTimeout
+	}
+	if c.RetryBudget == 0 {
+		c.RetryBudget = DefaultRetryBudget
+	}
+	if c.Clock == nil {
+		c.Clock = systemClock{}
+	}
 	return c
 }
 
@@ -145,6 +174,8 @@ type Cloud struct {
 	cfg                    Config
 	log                    *slog.Logger
 	transport              *transport
+	clock                  Clock
+	call                   caller // makes every synchronous call
 
 	servers, volumes, images *monitor
 	serverList               *serverLister
@@ -157,7 +188,9 @@ type Cloud struct {
 	closed  atomic.Bool
 }
 
-// Dial authenticates and returns a Cloud.
+// Dial authenticates and returns a Cloud. The login is one call like any
+// other: retried on throttling, Keystone errors and lost answers within
+// cfg.RetryBudget, each request bounded by cfg.ResponseTimeout.
 func Dial(ctx context.Context, auth Auth, cfg Config) (*Cloud, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -169,16 +202,17 @@ func Dial(ctx context.Context, auth Auth, cfg Config) (*Cloud, error) {
 	}
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.MaxIdleConnsPerHost = 32
+	base.ResponseHeaderTimeout = cfg.ResponseTimeout
 	if auth.TLS != nil {
 		base.TLSClientConfig = auth.TLS
 	}
 	tr := newTransport(base, cfg)
 	pc.HTTPClient = http.Client{Transport: tr, Timeout: 2 * time.Minute}
-	pc.RetryBackoffFunc = retryAfterBackoff
-	pc.MaxBackoffRetries = 5
+	// No RetryBackoffFunc: gophercloud answers a 429 with an error, and
+	// ostask's one retry loop (caller.run, the monitor's rounds) waits out
+	// its Retry-After. Two loops would multiply their attempts.
 	auth.Options.AllowReauth = true
-	// Keystone can be throttled or briefly unavailable like any service.
-	if err := callRetry(ctx, callAttempts, func(ctx context.Context) error {
+	if err := newCaller(cfg).run(ctx, func(ctx context.Context) error {
 		return openstack.Authenticate(ctx, pc, auth.Options)
 	}, nil); err != nil {
 		return nil, fmt.Errorf("authenticate at %s: %w", auth.Options.IdentityEndpoint, err)
@@ -207,14 +241,14 @@ func newCloud(pc *gophercloud.ProviderClient, eo gophercloud.EndpointOpts, cfg C
 		return nil, fmt.Errorf("compute endpoint: %w", err)
 	}
 	compute.Microversion = cfg.ComputeMicroversion
-	c := &Cloud{Compute: compute, cfg: cfg, log: cfg.Logger}
+	c := &Cloud{Compute: compute, cfg: cfg, log: cfg.Logger, clock: cfg.Clock, call: newCaller(cfg)}
 	// Block storage and image are optional: a cloud without Cinder still
 	// runs server operations. Only a missing catalog entry means "none";
 	// any other error (the image service's version discovery meeting a
 	// 503, say) is retried, then reported.
 	ctx := context.Background()
 	var err2 error
-	err = callRetry(ctx, callAttempts, func(context.Context) error {
+	err = c.call.run(ctx, func(context.Context) error {
 		c.Volume, err2 = optionalService(openstack.NewBlockStorageV3(pc, eo))
 		return err2
 	}, nil)
@@ -224,7 +258,7 @@ func newCloud(pc *gophercloud.ProviderClient, eo gophercloud.EndpointOpts, cfg C
 	if c.Volume != nil {
 		c.Volume.Microversion = cfg.VolumeMicroversion
 	}
-	err = callRetry(ctx, callAttempts, func(context.Context) error {
+	err = c.call.run(ctx, func(context.Context) error {
 		c.Image, err2 = optionalService(openstack.NewImageV2(pc, eo))
 		return err2
 	}, nil)
@@ -263,6 +297,9 @@ func (c *Cloud) Close() error {
 	for _, m := range []*monitor{c.servers, c.volumes, c.images} {
 		m.failAll(ErrMonitorClosed)
 	}
+	if c.transport != nil {
+		c.transport.closeIdle()
+	}
 	return nil
 }
 
@@ -271,11 +308,15 @@ type Stats struct {
 	Requests  int64            // every HTTP request, including auth
 	ByMethod  map[string]int64 // GET, POST, ...
 	ByRoute   map[string]int64 // "GET /servers/{id}", ids and project ids replaced
-	ByStatus  map[int]int64    // answers by HTTP status code
+	ByStatus  map[int]int64    // answers by HTTP status code; NoAnswer counts requests without one
 	Throttled int64            // 429 and 503 answers
 	Rounds    map[Kind]int64   // monitor rounds per resource kind
 	Monitors  map[Kind]MonitorStats
 }
+
+// NoAnswer is the Stats.ByStatus key of requests that got no answer: the
+// connection dropped (a lost answer), or none came within ResponseTimeout.
+const NoAnswer = 0
 
 // MonitorStats tells how one monitor's rounds have gone. A failed round
 // never fails an operation (it is tried again, with backoff), but rounds
@@ -397,8 +438,17 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	t.byMethod[r.Method]++
 	t.byRoute[r.Method+" "+routeOf(r.URL.Path)]++
 	t.mu.Unlock()
+	sent := time.Now()
 	resp, err := t.base.RoundTrip(r)
 	if err != nil {
+		if r.Context().Err() == nil || noAnswer(r, err) {
+			t.mu.Lock()
+			t.byStatus[NoAnswer]++
+			t.mu.Unlock()
+		}
+		if noAnswer(r, err) {
+			return nil, &UnresponsiveError{Method: r.Method, URL: r.URL.Redacted(), Waited: time.Since(sent)}
+		}
 		return nil, err
 	}
 	t.mu.Lock()
@@ -423,6 +473,14 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// closeIdle closes the connections no request uses, so that the server
+// is not left holding them (one dialled but never used looks busy to it).
+func (t *transport) closeIdle() {
+	if ci, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
+	}
+}
+
 func (t *transport) stats() Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -430,21 +488,15 @@ func (t *transport) stats() Stats {
 		ByMethod: maps.Clone(t.byMethod), ByRoute: maps.Clone(t.byRoute), ByStatus: maps.Clone(t.byStatus)}
 }
 
-// retryAfterBackoff makes gophercloud wait out a 429's Retry-After
-// (seconds or HTTP date, capped at a minute) and try again.
-func retryAfterBackoff(ctx context.Context, e *gophercloud.ErrUnexpectedResponseCode, err error, failCount uint) error {
-	d := retryAfter(e.ResponseHeader)
-	if d == 0 {
-		d = time.Second << min(failCount, 5)
+// noAnswer reports a request that failed waiting for its answer: past
+// the transport's ResponseHeaderTimeout, or cut by the end of its call's
+// retry budget.
+func noAnswer(r *http.Request, err error) bool {
+	if errors.Is(context.Cause(r.Context()), errBudgetSpent) {
+		return true
 	}
-	t := time.NewTimer(min(d, time.Minute))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return errors.Join(err, ctx.Err())
-	}
+	var ne net.Error
+	return r.Context().Err() == nil && errors.As(err, &ne) && ne.Timeout()
 }
 
 // retryAfter parses a Retry-After header (seconds or an HTTP date).

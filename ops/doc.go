@@ -6,14 +6,28 @@
 // resolves when the cloud has really finished: the target status *and* no
 // task_state. Failures are typed: FaultError (with the cloud's fault
 // message), TimeoutError (with the last state seen), DeletedError,
-// RolledBackError (a resize or migrate that Nova undid silently) and
-// RetriesExhaustedError.
+// RolledBackError (a resize or migrate that Nova undid silently),
+// RetriesExhaustedError, CleanupError, UnresponsiveError and
+// UnknownOutcomeError.
 //
 // One monitor per resource kind and Cloud watches every pending operation
 // with one batched list request per round (changes-since for servers), so
 // a thousand pending boots cost a few requests a round, not a thousand.
 //
+// A lost answer (a dropped connection, a 5xx that may have committed) is
+// never answered by doing the work twice: every create carries an
+// idempotency key and looks under it before it sends again, and every
+// action looks for its evidence (the instance action, the attachment, the
+// volume's state) — and then watches the outcome. A failed create is
+// deleted before the next attempt and after the last (WithCleanup). Each
+// synchronous call retries throttling and server errors within one budget
+// (Config.RetryBudget), and no request waits longer than
+// Config.ResponseTimeout for its answer.
+//
 //	cloud, err := ops.Dial(ctx, auth, ops.Config{})
+//	if err != nil {
+//		return err
+//	}
 //	defer cloud.Close()
 //	op, err := cloud.CreateServer(ctx, ops.ServerCreateOpts{Name: "web-1", FlavorRef: "1",
 //		ImageRef: img, Networks: "none"}, ops.WithRetries(3), ops.WithTimeout(10*time.Minute))

@@ -33,6 +33,13 @@ var (
 	ErrMonitorClosed = errors.New("ostask: cloud closed")
 	// ErrInvalidOption: a per-call option makes no sense.
 	ErrInvalidOption = errors.New("invalid option")
+	// ErrUnresponsive: the cloud did not answer a request in time
+	// (Config.ResponseTimeout, or the end of the call's retry budget).
+	ErrUnresponsive = errors.New("the cloud did not answer in time")
+	// ErrUnknownOutcome: a call failed in a way that may have taken effect
+	// (its answer was lost), and ostask could not find out whether it did;
+	// it did not send the call again.
+	ErrUnknownOutcome = errors.New("the call's outcome is unknown")
 )
 
 // FaultError reports a resource that went to ERROR (or error_*), with the
@@ -148,21 +155,68 @@ func (e *RetriesExhaustedError) Error() string {
 // Unwrap returns every attempt's error.
 func (e *RetriesExhaustedError) Unwrap() []error { return e.Attempts }
 
-// CleanupError reports that the cleanup between two attempts failed; the
-// failed resource may still exist (ID says which).
+// CleanupError reports that removing a failed resource failed: the wreck
+// of an attempt (between attempts, or after the last), or one an earlier
+// run left under the idempotency key. The resource may still exist (ID
+// says which).
 type CleanupError struct {
 	Kind    Kind
 	ID      string
-	Attempt error // the attempt whose wreck could not be removed
+	Attempt error // the attempt whose wreck could not be removed; nil for a wreck found under the key
 	Err     error // why the cleanup failed
 }
 
 func (e *CleanupError) Error() string {
+	if e.Attempt == nil {
+		return fmt.Sprintf("removing the failed %s %s found under the idempotency key failed: %v", e.Kind, e.ID, e.Err)
+	}
 	return fmt.Sprintf("cleanup of %s %s failed: %v (after: %v)", e.Kind, e.ID, e.Err, e.Attempt)
 }
 
 // Unwrap returns both the attempt's error and the cleanup's.
-func (e *CleanupError) Unwrap() []error { return []error{e.Attempt, e.Err} }
+func (e *CleanupError) Unwrap() []error {
+	if e.Attempt == nil {
+		return []error{e.Err}
+	}
+	return []error{e.Attempt, e.Err}
+}
+
+// UnresponsiveError reports a request that got no answer in time: the
+// cloud accepted the connection (or not) but sent no response headers
+// within Config.ResponseTimeout, or the call's retry budget
+// (Config.RetryBudget) ended while it waited.
+type UnresponsiveError struct {
+	Method string
+	URL    string
+	Waited time.Duration
+}
+
+func (e *UnresponsiveError) Error() string {
+	// net/http's *url.Error around it names the request already.
+	return fmt.Sprintf("no answer after %s", e.Waited.Round(time.Millisecond))
+}
+
+// Is matches ErrUnresponsive.
+func (e *UnresponsiveError) Is(target error) bool { return target == ErrUnresponsive }
+
+// UnknownOutcomeError reports a call that failed ambiguously (Err: a lost
+// answer, a 5xx) and whose check — did it take effect? — failed too
+// (CheckErr). The call was not sent again: the resource may or may not
+// have changed.
+type UnknownOutcomeError struct {
+	Err      error
+	CheckErr error
+}
+
+func (e *UnknownOutcomeError) Error() string {
+	return fmt.Sprintf("outcome unknown: %v; and the check whether it took effect failed: %v", e.Err, e.CheckErr)
+}
+
+// Is matches ErrUnknownOutcome.
+func (e *UnknownOutcomeError) Is(target error) bool { return target == ErrUnknownOutcome }
+
+// Unwrap returns the call's error and the check's.
+func (e *UnknownOutcomeError) Unwrap() []error { return []error{e.Err, e.CheckErr} }
 
 func orNever(s string) string {
 	if s == "" {

@@ -41,3 +41,6 @@ func (c *Cloud) AfterServerListPage(fn func(ids []string)) {
 // SetServerStaleRounds sets how many unseen rounds a server watch other
 // than a delete waits before a direct GET.
 func (c *Cloud) SetServerStaleRounds(n uint64) { c.servers.staleAfter = n }
+
+// ConfigDefaults returns c with the defaults filled in.
+func ConfigDefaults(c Config) Config { return c.withDefaults() }

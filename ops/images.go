@@ -74,9 +74,25 @@ func (c *Cloud) DeleteImage(ctx context.Context, id string, options ...Option) (
 	if c.Image == nil {
 		return nil, errNoImageService
 	}
-	return deleteOp(ctx, c, c.images, id, http.StatusNoContent, options, func(ctx context.Context) gophercloud.Result {
+	return deleteOp(ctx, c, c.images, KindImage, id, http.StatusNoContent, options, func(ctx context.Context) gophercloud.Result {
 		return images.Delete(ctx, c.Image, id).Result
+	}, func(ctx context.Context) (bool, error) {
+		im, err := getOrNil(ctx, c, func(ctx context.Context) (*images.Image, error) { return images.Get(ctx, c.Image, id).Extract() })
+		if err != nil || im == nil {
+			return im == nil, err
+		}
+		return imageFoundState(im) == leaving, nil
 	}, func(*Initial, *observation) error { return nil })
+}
+
+func imageFoundState(im *images.Image) foundState {
+	switch im.Status {
+	case images.ImageStatusDeleted, images.ImageStatusPendingDelete:
+		return leaving
+	case images.ImageStatusKilled:
+		return wreck
+	}
+	return adoptable
 }
 
 // imagePropertyQuery lists images by one custom property (Glance filters
@@ -87,29 +103,29 @@ func (q imagePropertyQuery) ToImageListQuery() (string, error) {
 	return "?" + url.Values{q.key: {q.value}}.Encode(), nil
 }
 
-// findImageByKey finds the image whose properties hold the idempotency key.
-func (c *Cloud) findImageByKey(ctx context.Context, key string) (*images.Image, error) {
-	var found *images.Image
-	err := callRetry(ctx, callAttempts, func(ctx context.Context) error {
-		found = nil
+// ImagesByKey lists the images whose properties hold the idempotency key
+// key: the snapshots and backups made with it.
+func (c *Cloud) ImagesByKey(ctx context.Context, key string) ([]images.Image, error) {
+	if c.Image == nil {
+		return nil, errNoImageService
+	}
+	var out []images.Image
+	err := c.call.run(ctx, func(ctx context.Context) error {
 		pages, err := images.List(c.Image, imagePropertyQuery{IdempotencyMetadataKey, key}).AllPages(ctx)
 		if err != nil {
 			return err
 		}
 		is, err := images.ExtractImages(pages)
-		if err != nil {
-			return err
-		}
-		for i := range is {
-			if v, _ := is[i].Properties[IdempotencyMetadataKey].(string); v == key {
-				found = &is[i]
-				return nil
+		out = out[:0]
+		for _, im := range is {
+			if v, _ := im.Properties[IdempotencyMetadataKey].(string); v == key {
+				out = append(out, im)
 			}
 		}
-		return nil
+		return err
 	}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("look up image by idempotency key: %w", err)
+		return nil, fmt.Errorf("look up images by idempotency key: %w", err)
 	}
-	return found, nil
+	return out, nil
 }

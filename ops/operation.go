@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"sync"
@@ -15,6 +15,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 
 	"github.com/ostask/ostask/future"
+	"github.com/ostask/ostask/retry"
 )
 
 // Initial is what the synchronous HTTP call of an operation returned: the
@@ -31,9 +32,16 @@ type Initial struct {
 	// RequestID is the cloud's request id (X-Openstack-Request-Id); for Nova
 	// it names the instance action the call recorded.
 	RequestID string
-	// Adopted is set when a create found and adopted an existing resource
-	// by its idempotency key instead of making a new one.
+	// Adopted is set when a create found an existing resource under its
+	// idempotency key — made by an earlier run — and adopted it instead of
+	// making a new one.
 	Adopted bool
+	// Recovered is set when the call's answer was lost (a dropped
+	// connection, a 5xx that may have committed) and the operation found
+	// out that the call had taken effect: the resource it made (by its
+	// idempotency key), the instance action it started, the attachment.
+	// The operation watches that outcome; nothing was done twice.
+	Recovered bool
 }
 
 // Operation is one background OpenStack operation: the HTTP call has been
@@ -73,6 +81,12 @@ func (o *Operation[T]) Attempts() int {
 func (o *Operation[T]) setAttempt(in Initial, n int) {
 	o.mu.Lock()
 	o.initial, o.attempts = in, n
+	o.mu.Unlock()
+}
+
+func (o *Operation[T]) addErr(err error) {
+	o.mu.Lock()
+	o.errs = append(o.errs, err)
 	o.mu.Unlock()
 }
 
@@ -146,57 +160,32 @@ func mayHaveCommitted(err error) bool {
 	return ambiguous(err)
 }
 
-// callRetry runs one synchronous HTTP call, retrying it (after backoff)
-// while it fails with throttling or server errors, up to attempts times.
-// recover, if set, runs after an ambiguous failure to find out whether the
-// call took effect; when it reports done, callRetry stops there.
-func callRetry(ctx context.Context, attempts int, call func(ctx context.Context) error, recover func(ctx context.Context) (bool, error)) error {
-	var err error
-	for i := 1; ; i++ {
-		err = call(ctx)
-		if err == nil {
-			return nil
-		}
-		if recover != nil && mayHaveCommitted(err) {
-			ok, rerr := recover(ctx)
-			if rerr == nil && ok {
-				return nil
-			}
-		}
-		var ue gophercloud.ErrUnexpectedResponseCode
-		retryable := ambiguous(err) || (errors.As(err, &ue) && (ue.Actual == 429 || ue.Actual >= 500))
-		if !retryable || i >= attempts {
-			return err
-		}
-		d := time.Duration(float64(time.Second<<min(i-1, 4)) * (0.8 + 0.4*rand.Float64()))
-		if errors.As(err, &ue) {
-			d = max(d, retryAfter(ue.ResponseHeader))
-		}
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return errors.Join(err, ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-// attemptSpec describes a create that can be retried with cleanup.
+// attemptSpec describes an operation whose attempts can be retried.
 type attemptSpec[T any] struct {
 	kind Kind
 	op   string
 	// start makes the call of one attempt (adopting an existing resource
-	// by idempotency key where it can) and returns the resource id and the
+	// by idempotency key where it can) and returns its answer and the
 	// future of its completion.
 	start func(ctx context.Context, attempt int) (Initial, *future.Future[T], error)
-	// cleanup deletes the failed resource id and waits until it is gone.
+	// cleanup, for creates, deletes the failed resource id and waits until
+	// it is gone.
 	cleanup func(ctx context.Context, id string) error
 }
 
+// leavesWreck reports whether a failed attempt left a resource that
+// cleanup must remove: one in ERROR, or one that did not finish in time.
+// A cancelled or closed operation leaves its resource running, as the
+// caller asked.
+func leavesWreck(err error) bool {
+	return errors.Is(err, ErrFault) || errors.Is(err, ErrTimeout)
+}
+
 // runAttempts runs attempt 1 synchronously (its error is returned at
-// once) and the later ones in the background after cleanup, until one
-// succeeds or o.attempts are used up.
+// once) and, when it fails, the later ones on a goroutine of the Cloud's,
+// with the backoff of o and — for creates under CleanupDelete — the
+// failed attempt's wreck removed before the next attempt and after the
+// last one. Until attempt 1 fails no goroutine is held.
 func runAttempts[T any](ctx context.Context, c *Cloud, o callOpts, spec attemptSpec[T]) (*Operation[T], error) {
 	in, f, err := spec.start(ctx, 1)
 	if err != nil {
@@ -205,102 +194,87 @@ func runAttempts[T any](ctx context.Context, c *Cloud, o callOpts, spec attemptS
 	fut, p := future.New[T]()
 	op := &Operation[T]{Future: fut}
 	op.setAttempt(in, 1)
-	var errs []error
-	var onDone func(attempt int, id string) func(T, error)
-	onDone = func(attempt int, id string) func(T, error) {
-		return func(v T, err error) {
-			if err == nil {
-				p.Resolve(v)
-				return
-			}
-			errs = append(errs, err)
-			op.mu.Lock()
-			op.errs = append(op.errs, err)
-			op.mu.Unlock()
-			if attempt >= o.attempts || !Retryable(err) || ctx.Err() != nil {
-				if len(errs) == 1 {
-					p.Reject(err)
-				} else {
-					p.Reject(&RetriesExhaustedError{Op: string(spec.kind) + " " + spec.op, Attempts: errs})
-				}
-				return
-			}
-			// Never block the monitor goroutine: clean up and retry on a
-			// goroutine of the Cloud's.
-			started := c.goOwned(func(cctx context.Context) {
-				// The next attempt lives until its own future completes, or
-				// until the caller's ctx or the Cloud ends.
-				actx, release := mergeCancel(ctx, cctx)
-				fail := func(e error) {
-					release()
-					errs = append(errs, e)
-					p.Reject(&RetriesExhaustedError{Op: string(spec.kind) + " " + spec.op, Attempts: errs})
-				}
-				if o.cleanup == CleanupDelete && id != "" {
-					if cerr := spec.cleanup(actx, id); cerr != nil {
-						release()
-						p.Reject(&CleanupError{Kind: spec.kind, ID: id, Attempt: err, Err: cerr})
-						return
-					}
-				}
-				if werr := sleepCtx(actx, backoffDelay(o, attempt, err)); werr != nil {
-					fail(werr)
-					return
-				}
-				next := attempt + 1
-				in, f, serr := spec.start(actx, next)
-				if serr != nil {
-					fail(serr)
-					return
-				}
-				op.setAttempt(in, next)
-				cb := onDone(next, in.ID)
-				f.OnDone(func(v T, err error) {
-					release()
-					cb(v, err)
-				})
-			})
-			if !started {
-				p.Reject(&RetriesExhaustedError{Op: string(spec.kind) + " " + spec.op, Attempts: append(errs, ErrMonitorClosed)})
-			}
+	f.OnDone(func(v T, err error) {
+		if err == nil {
+			p.Resolve(v)
+			return
 		}
-	}
-	f.OnDone(onDone(1, in.ID))
+		op.addErr(err)
+		more := o.attempts > 1 && Retryable(err) && ctx.Err() == nil
+		clean := spec.cleanup != nil && o.cleanup == CleanupDelete && leavesWreck(err) && ctx.Err() == nil
+		if !more && !clean {
+			p.Reject(err)
+			return
+		}
+		// Never block the monitor goroutine that completes f.
+		started := c.goOwned(func(cctx context.Context) {
+			// Later attempts live until the caller's ctx or the Cloud ends.
+			actx, release := mergeCancel(ctx, cctx)
+			defer release()
+			p.Complete(retryAttempts(actx, c, o, spec, op, err))
+		})
+		if !started {
+			p.Reject(err)
+		}
+	})
 	return op, nil
 }
 
-func backoffDelay(o callOpts, attempt int, err error) time.Duration {
-	b := o.backoff
-	d := b.Initial
-	for i := 1; i < attempt; i++ {
-		d = time.Duration(float64(d) * b.Multiplier)
-		if d > b.Max {
-			d = b.Max
-			break
+// retryAttempts runs attempts 2.. after attempt 1 failed with first, and
+// removes the last wreck. It returns the result of the attempt that
+// succeeded, or the error the operation fails with.
+func retryAttempts[T any](ctx context.Context, c *Cloud, o callOpts, spec attemptSpec[T], op *Operation[T], first error) (T, error) {
+	var zero T
+	wrecked := func(err error) bool {
+		return spec.cleanup != nil && o.cleanup == CleanupDelete && leavesWreck(err) && op.ID() != ""
+	}
+	policy := o.backoff
+	policy.MaxAttempts = o.attempts
+	v, err := retry.DoValue(ctx, policy, func(ctx context.Context, attempt int) (T, error) {
+		if attempt == 1 {
+			return zero, first // already made
+		}
+		in, f, err := spec.start(ctx, attempt)
+		if err != nil {
+			op.addErr(err)
+			return zero, err
+		}
+		op.setAttempt(in, attempt)
+		v, err := f.Result(ctx)
+		if err != nil && ctx.Err() == nil {
+			op.addErr(err)
+		}
+		return v, err
+	}, retry.WithClassifier(Retryable),
+		retry.WithBetween(func(ctx context.Context, _ int, err error) error {
+			if !wrecked(err) {
+				return nil
+			}
+			return spec.cleanup(ctx, op.ID())
+		}),
+		retry.WithSleep(func(ctx context.Context, d time.Duration) error { return sleepOn(ctx, c.clock, d) }))
+	if err == nil {
+		return v, nil
+	}
+	errs := op.AttemptErrors()
+	last := errs[len(errs)-1]
+	var be *retry.BetweenError
+	if errors.As(err, &be) {
+		return zero, &CleanupError{Kind: spec.kind, ID: op.ID(), Attempt: be.Cause, Err: be.Err}
+	}
+	if ctx.Err() != nil {
+		errs = append(errs, ctx.Err())
+	}
+	var final error = &RetriesExhaustedError{Op: string(spec.kind) + " " + spec.op, Attempts: errs}
+	if len(errs) == 1 {
+		final = errs[0]
+	}
+	if wrecked(last) && ctx.Err() == nil {
+		if cerr := spec.cleanup(ctx, op.ID()); cerr != nil {
+			return zero, &CleanupError{Kind: spec.kind, ID: op.ID(), Attempt: final, Err: cerr}
 		}
 	}
-	if b.Jitter > 0 {
-		d = time.Duration(float64(d) * (1 - b.Jitter*rand.Float64()))
-	}
-	var ue gophercloud.ErrUnexpectedResponseCode
-	if errors.As(err, &ue) {
-		d = max(d, retryAfter(ue.ResponseHeader))
-	}
-	return d
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return zero, final
 }
 
 // mergeCancel returns a context that ends when either a or b ends; it
@@ -336,141 +310,113 @@ func waitWatch[T any](ctx context.Context, m *monitor, w *watch, timeout time.Du
 	return f
 }
 
-// callAttempts bounds the retries of one synchronous call on throttling
-// (429/503) and server errors: with the backoff of callRetry, 5 attempts
-// ride out about 15 s of trouble.
-const callAttempts = 5
+// took is the check of a call that must not be sent twice: after a lost
+// answer it finds out whether the call took effect, and returns the
+// request id of the evidence (an instance action's) when it did.
+type took func(ctx context.Context, since time.Time) (requestID string, ok bool, err error)
 
-// begin makes the synchronous call of a single-attempt operation on id:
-// it checks the options, notes the cloud's time (the window the monitor
-// must cover starts there), makes the call, retrying throttling and server
-// errors, and returns its answer. code is the success status the API
-// documents for the call.
-func (c *Cloud) begin(ctx context.Context, id string, code int, options []Option,
-	call func(ctx context.Context) gophercloud.Result) (callOpts, Initial, time.Time, error) {
-	o, err := c.resolve(options)
-	if err != nil {
-		return o, Initial{}, time.Time{}, err
-	}
+// begin makes the synchronous call of one attempt on id: it notes the
+// cloud's time (the window the monitor must cover starts there), makes the
+// call (see caller.run: retried on throttling, server errors and lost
+// answers; a call with a check is never sent again before the check says
+// it did not take effect) and returns its answer. code is the success
+// status the API documents for the call; check is nil for a call that is
+// safe to repeat.
+func (c *Cloud) begin(ctx context.Context, id string, code int, call func(ctx context.Context) gophercloud.Result, check took) (Initial, time.Time, error) {
 	since := c.serverNow()
 	var res gophercloud.Result
-	err = callRetry(ctx, callAttempts, func(ctx context.Context) error {
+	var recovered *Initial
+	var tk func(ctx context.Context) (bool, error)
+	if check != nil {
+		tk = func(ctx context.Context) (bool, error) {
+			reqID, ok, err := check(ctx, since)
+			if ok && err == nil {
+				recovered = &Initial{StatusCode: code, ID: id, RequestID: reqID, Recovered: true}
+			}
+			return ok, err
+		}
+	}
+	err := c.call.run(ctx, func(ctx context.Context) error {
 		res = call(ctx)
 		return res.Err
-	}, nil)
+	}, tk)
 	if err != nil {
-		return o, Initial{}, since, err
+		return Initial{}, since, err
+	}
+	if recovered != nil {
+		return *recovered, since, nil
 	}
 	in := initialFrom(res, id)
 	in.StatusCode = code
-	return o, in, since, nil
+	return in, since, nil
 }
 
 // deleteOp runs a delete: a 404 means already gone (resolved at once);
-// otherwise the operation resolves when m sees the resource gone, or
-// fails with what failure returns for an observation (nil: keep waiting).
-func deleteOp(ctx context.Context, c *Cloud, m *monitor, id string, code int, options []Option,
-	call func(ctx context.Context) gophercloud.Result, failure func(in *Initial, ob *observation) error) (*Operation[struct{}], error) {
-	o, in, since, err := c.begin(ctx, id, code, options, call)
-	if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
-		return &Operation[struct{}]{Future: future.Resolved(struct{}{}), initial: Initial{ID: id, StatusCode: http.StatusNotFound}}, nil
-	}
+// otherwise an attempt resolves when m sees the resource gone, or fails
+// with what failure returns for an observation (nil: keep waiting). A
+// delete that fails (ERROR, error_deleting) is sent again under
+// WithRetries. gone checks, after a lost answer, whether the delete took
+// effect (the resource is gone or being deleted).
+func deleteOp(ctx context.Context, c *Cloud, m *monitor, kind Kind, id string, code int, options []Option,
+	call func(ctx context.Context) gophercloud.Result, gone func(ctx context.Context) (bool, error),
+	failure func(in *Initial, ob *observation) error) (*Operation[struct{}], error) {
+	o, err := c.resolve(options)
 	if err != nil {
 		return nil, err
 	}
-	w := &watch{id: id, op: "delete", since: since, wantGone: true, judge: func(ob *observation) (verdict, error) {
-		if ob.Gone {
-			return succeeded, nil
-		}
-		if err := failure(&in, ob); err != nil {
-			return failed, err
-		}
-		return pending, nil
-	}}
-	f := waitWatch(ctx, m, w, o.timeout, func(*observation) (struct{}, error) { return struct{}{}, nil })
-	return &Operation[struct{}]{Future: f, initial: in, attempts: 1}, nil
-}
-
-// found is a resource found under an idempotency key.
-type found struct {
-	id     string
-	seenAt time.Time // its last change (cloud clock): its watch starts there
-	broken bool      // in ERROR/error: not worth adopting before a new call
-}
-
-// keyedCreate is a create that records an idempotency key in the
-// resource's metadata and adopts what exists under it.
-type keyedCreate[T any] struct {
-	key    string // "" for none
-	keySet bool   // given by the caller: look before the first call, too
-	find   func(ctx context.Context) (*found, error)
-	post   func(ctx context.Context) (res gophercloud.Result, id string, err error)
-	wait   func(ctx context.Context, id string, since time.Time, in *Initial) *future.Future[T]
-}
-
-// start is the attemptSpec.start of the create. A create re-run with a
-// known key (after a crash, say) adopts what an earlier run made; attempts
-// after the first look too, in case the last cleanup raced a late build;
-// and a call that failed ambiguously (a lost response) looks before
-// calling again.
-func (k keyedCreate[T]) start(c *Cloud) func(ctx context.Context, attempt int) (Initial, *future.Future[T], error) {
-	return func(ctx context.Context, attempt int) (Initial, *future.Future[T], error) {
-		since := c.serverNow()
-		if k.key != "" && (k.keySet || attempt > 1) {
-			f, err := k.find(ctx)
-			if err != nil {
-				return Initial{}, nil, err
-			}
-			if f != nil && !f.broken {
-				in := Initial{ID: f.id, Adopted: true, StatusCode: http.StatusOK}
-				return in, k.wait(ctx, f.id, f.seenAt, &in), nil
+	// Go's transport sends an idempotent request again by itself when a
+	// reused connection drops, so a delete whose answer was lost may come
+	// back as the cloud refusing to delete what is already being deleted
+	// (Cinder's 400), with no lost answer for us to see.
+	del := func(ctx context.Context) gophercloud.Result {
+		r := call(ctx)
+		if rejected(r.Err) && !gophercloud.ResponseCodeIs(r.Err, http.StatusNotFound) {
+			if ok, err := gone(ctx); err == nil && ok {
+				r.Err = nil
 			}
 		}
-		var res gophercloud.Result
-		var id string
-		var adopted *found
-		err := callRetry(ctx, callAttempts, func(ctx context.Context) (err error) {
-			res, id, err = k.post(ctx)
-			return err
-		}, func(ctx context.Context) (bool, error) {
-			if k.key == "" {
-				return false, nil
-			}
-			f, err := k.find(ctx)
-			adopted = f
-			return f != nil, err
+		return r
+	}
+	start := func(ctx context.Context, _ int) (Initial, *future.Future[struct{}], error) {
+		in, since, err := c.begin(ctx, id, code, del, func(ctx context.Context, _ time.Time) (string, bool, error) {
+			ok, err := gone(ctx)
+			return "", ok, err
 		})
+		if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+			return Initial{ID: id, StatusCode: http.StatusNotFound}, future.Resolved(struct{}{}), nil
+		}
 		if err != nil {
 			return Initial{}, nil, err
 		}
-		in := initialFrom(res, id)
-		if adopted != nil {
-			in = Initial{ID: adopted.id, Adopted: true, StatusCode: http.StatusOK}
-		}
-		return in, k.wait(ctx, in.ID, since, &in), nil
+		w := &watch{id: id, op: "delete", since: since, wantGone: true, judge: func(ob *observation) (verdict, error) {
+			if ob.Gone {
+				return succeeded, nil
+			}
+			if err := failure(&in, ob); err != nil {
+				return failed, err
+			}
+			return pending, nil
+		}}
+		return in, waitWatch(ctx, m, w, o.timeout, func(*observation) (struct{}, error) { return struct{}{}, nil }), nil
 	}
+	return runAttempts(ctx, c, o, attemptSpec[struct{}]{kind: kind, op: "delete", start: start})
 }
 
-// createKey is the idempotency key of a create: the caller's, or a new
-// one when the create may be retried (a retry must never duplicate).
-func createKey(o callOpts) string {
-	if o.key == "" && o.attempts > 1 {
-		return newKey()
-	}
-	return o.key
-}
+// cleanupAttempts is how often the removal of a wreck (between attempts,
+// after the last, or found under a key) sends its delete: a delete that
+// fails once must not abort the whole create.
+const cleanupAttempts = 3
 
-// withKey returns a copy of metadata that records key (if any).
-func withKey(metadata map[string]string, key string) map[string]string {
-	if key == "" {
-		return metadata
+// removeWreck deletes a failed resource with del, retried, and waits
+// until it is gone.
+func (c *Cloud) removeWreck(ctx context.Context, id string, o callOpts,
+	del func(ctx context.Context, id string, options ...Option) (*Operation[struct{}], error)) error {
+	op, err := del(ctx, id, WithRetries(cleanupAttempts), WithBackoff(o.backoff))
+	if err != nil {
+		return fmt.Errorf("delete: %w", err)
 	}
-	md := make(map[string]string, len(metadata)+1)
-	for k, v := range metadata {
-		md[k] = v
-	}
-	md[IdempotencyMetadataKey] = key
-	return md
+	_, err = op.Result(ctx)
+	return err
 }
 
 // resultOf waits for an operation just started, for callers that only

@@ -7,15 +7,20 @@ import (
 	"github.com/ostask/ostask/retry"
 )
 
-// Cleanup says what to do with a resource whose create failed before the
-// next attempt.
+// Cleanup says what a create does with the failed resources it meets:
+// the wreck of each failed attempt, and those an earlier run left under
+// its idempotency key.
 type Cleanup int
 
 const (
-	// CleanupDelete deletes the failed resource and waits until it is gone
-	// before the next attempt (the default).
+	// CleanupDelete (the default) deletes each failed resource and waits
+	// until it is gone: before the next attempt, after the last attempt
+	// (the operation then fails with nothing left behind), and before a
+	// new create under a key that holds failed ones. Each delete is tried
+	// up to 3 times. A cancelled operation leaves its resource as it is.
 	CleanupDelete Cleanup = iota
-	// CleanupKeep leaves failed resources in place, for debugging. A
+	// CleanupKeep leaves every failed resource in place, the last
+	// attempt's and those under the key included, for inspection. A
 	// retried create then makes a new resource each attempt.
 	CleanupKeep
 )
@@ -24,13 +29,14 @@ const (
 type Option func(*callOpts)
 
 type callOpts struct {
-	timeout  time.Duration
-	attempts int
-	backoff  retry.Policy
-	cleanup  Cleanup
-	key      string
-	keySet   bool
-	err      error
+	timeout   time.Duration
+	attempts  int
+	backoff   retry.Policy
+	cleanup   Cleanup
+	key       string
+	keySet    bool
+	adminPass bool
+	err       error
 }
 
 // WithTimeout bounds the wait for the operation (per attempt). It must be > 0.
@@ -43,8 +49,9 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
-// WithRetries sets the maximum number of attempts (1 = no retry) for
-// operations that can be retried (creates). It must be >= 1.
+// WithRetries sets the total number of attempts (1, the default, means no
+// retry) of operations that can be retried: creates, snapshots and
+// deletes. It must be >= 1; anything else is ErrInvalidOption.
 func WithRetries(maxAttempts int) Option {
 	return func(o *callOpts) {
 		if maxAttempts < 1 {
@@ -63,9 +70,11 @@ func WithBackoff(p retry.Policy) Option {
 // WithCleanup sets the cleanup policy between attempts.
 func WithCleanup(c Cleanup) Option { return func(o *callOpts) { o.cleanup = c } }
 
-// WithIdempotencyKey records key in the resource's metadata so that a
-// create retried after a lost response, or re-run after a crash, adopts
-// the resource that already exists instead of making a duplicate.
+// WithIdempotencyKey records key in the resource's metadata (an image's
+// properties for snapshots) so that a create re-run after a crash adopts
+// the resource an earlier run made instead of making a duplicate, and
+// removes the failed ones it left. Without it, a create makes up a key of
+// its own, which protects it against lost answers within this call.
 func WithIdempotencyKey(key string) Option {
 	return func(o *callOpts) {
 		if key == "" || len(key) > 255 {
@@ -74,6 +83,11 @@ func WithIdempotencyKey(key string) Option {
 		o.key, o.keySet = key, true
 	}
 }
+
+// WithAdminPass keeps the adminPass of Nova's answer to a server create in
+// Initial().Body; by default it is dropped, since the answer is held for
+// the life of the operation.
+func WithAdminPass() Option { return func(o *callOpts) { o.adminPass = true } }
 
 func (c *Cloud) resolve(options []Option) (callOpts, error) {
 	if c.closed.Load() {
@@ -88,10 +102,8 @@ func (c *Cloud) resolve(options []Option) (callOpts, error) {
 		}
 	}
 	o.backoff.MaxAttempts = o.attempts
-	if o.attempts > 1 {
-		if err := o.backoff.Validate(); err != nil {
-			return o, fmt.Errorf("%w: backoff: %w", ErrInvalidOption, err)
-		}
+	if err := o.backoff.Validate(); err != nil {
+		return o, fmt.Errorf("%w: backoff: %w", ErrInvalidOption, err)
 	}
 	return o, nil
 }

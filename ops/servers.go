@@ -88,10 +88,19 @@ type ServerCreateOpts = servers.CreateOpts
 
 // CreateServer boots a server and returns at once with its 202 answer;
 // the operation resolves when the server is ACTIVE with no task_state.
+//
+// Every create carries an idempotency key in the server's metadata (the
+// one given with WithIdempotencyKey, or a new one), so a lost answer is
+// never answered by a second server: the create looks under the key
+// before it sends the request again, and adopts what it finds. With a key
+// given, it also adopts a server an earlier run made, and removes the
+// ERROR servers an earlier run left under the key before booting anew.
+//
 // With WithRetries(n), a build that fails, hangs past the timeout or
-// vanishes is cleaned up (deleted, waited until gone) and tried again;
-// the idempotency key (given, or made up when n > 1) is stored in the
-// server's metadata so a lost response never makes a duplicate.
+// vanishes is tried again. A failed build is deleted (and waited until
+// gone) before the next attempt and after the last one, unless
+// WithCleanup(CleanupKeep). Initial().Body omits Nova's adminPass unless
+// WithAdminPass.
 func (c *Cloud) CreateServer(ctx context.Context, opts ServerCreateOpts, options ...Option) (*Operation[*servers.Server], error) {
 	o, err := c.resolve(options)
 	if err != nil {
@@ -102,13 +111,14 @@ func (c *Cloud) CreateServer(ctx context.Context, opts ServerCreateOpts, options
 	}
 	key := createKey(o)
 	opts.Metadata = withKey(opts.Metadata, key)
-	kc := keyedCreate[*servers.Server]{key: key, keySet: o.keySet,
-		find: func(ctx context.Context) (*found, error) {
-			s, err := c.findServerByKey(ctx, opts.Name, key)
-			if s == nil || err != nil {
-				return nil, err
+	kc := keyedCreate[*servers.Server]{c: c, o: o, kind: KindServer, key: key, keySet: o.keySet,
+		find: func(ctx context.Context) ([]found, error) {
+			ss, err := c.ServersByKey(ctx, opts.Name, key)
+			fs := make([]found, len(ss))
+			for i, s := range ss {
+				fs[i] = found{id: s.ID, created: s.Created, seenAt: s.Updated, state: serverFoundState(&s)}
 			}
-			return &found{id: s.ID, seenAt: s.Updated, broken: s.Status == StatusError}, nil
+			return fs, err
 		},
 		post: func(ctx context.Context) (gophercloud.Result, string, error) {
 			res := servers.Create(ctx, c.Compute, opts, nil)
@@ -119,46 +129,78 @@ func (c *Cloud) CreateServer(ctx context.Context, opts ServerCreateOpts, options
 			if err != nil {
 				return res.Result, "", fmt.Errorf("server create: decode 202 answer: %w", err)
 			}
+			if !o.adminPass {
+				// The answer is kept as long as the operation: not the password.
+				if m, ok := res.Body.(map[string]any); ok {
+					if sv, ok := m["server"].(map[string]any); ok {
+						delete(sv, "adminPass")
+					}
+				}
+			}
 			return res.Result, s.ID, nil
 		},
 		wait: func(ctx context.Context, id string, since time.Time, in *Initial) *future.Future[*servers.Server] {
 			return c.waitServer(ctx, id, "create", since, o, serverTarget(id, "create", in, StatusActive))
 		},
+		remove: func(ctx context.Context, id string) error { return c.removeWreck(ctx, id, o, c.DeleteServer) },
 	}
-	spec := attemptSpec[*servers.Server]{kind: KindServer, op: "create", start: kc.start(c),
-		cleanup: func(ctx context.Context, id string) error { return resultOf(c.DeleteServer(ctx, id)) }}
-	return runAttempts(ctx, c, o, spec)
+	return runAttempts(ctx, c, o, attemptSpec[*servers.Server]{kind: KindServer, op: "create", start: kc.start, cleanup: kc.remove})
 }
 
-// findServerByKey lists servers named name (exactly) and returns the one
-// whose metadata holds key, or nil.
-func (c *Cloud) findServerByKey(ctx context.Context, name, key string) (*servers.Server, error) {
-	var pages pagination.Page
-	err := callRetry(ctx, callAttempts, func(ctx context.Context) (err error) {
-		pages, err = servers.List(c.Compute, serverListOpts{name: "^" + regexp.QuoteMeta(name) + "$"}).AllPages(ctx)
+func serverFoundState(s *servers.Server) foundState {
+	switch {
+	case s.TaskState == "deleting" || s.Status == StatusDeleted || s.Status == "SOFT_DELETED":
+		return leaving
+	case s.Status == StatusError:
+		return wreck
+	}
+	return adoptable
+}
+
+// ServersByKey lists the servers named name (exactly) whose metadata holds
+// the idempotency key key: what creates with that key made (more than one
+// when failed builds were kept). The list is a detail list: statuses come
+// with it.
+func (c *Cloud) ServersByKey(ctx context.Context, name, key string) ([]servers.Server, error) {
+	var out []servers.Server
+	err := c.call.run(ctx, func(ctx context.Context) error {
+		pages, err := servers.List(c.Compute, servers.ListOpts{Name: "^" + regexp.QuoteMeta(name) + "$"}).AllPages(ctx)
+		if err != nil {
+			return err
+		}
+		ss, err := servers.ExtractServers(pages)
+		out = out[:0]
+		for _, s := range ss {
+			if s.Metadata[IdempotencyMetadataKey] == key {
+				out = append(out, s)
+			}
+		}
 		return err
 	}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("look up server by idempotency key: %w", err)
+		return nil, fmt.Errorf("look up servers by idempotency key: %w", err)
 	}
-	ss, err := servers.ExtractServers(pages)
-	if err != nil {
-		return nil, err
-	}
-	for i := range ss {
-		if ss[i].Metadata[IdempotencyMetadataKey] == key {
-			return &ss[i], nil
-		}
-	}
-	return nil, nil
+	return out, nil
+}
+
+// getServer returns the server, or nil when it does not exist.
+func (c *Cloud) getServer(ctx context.Context, id string) (*servers.Server, error) {
+	return getOrNil(ctx, c, func(ctx context.Context) (*servers.Server, error) { return servers.Get(ctx, c.Compute, id).Extract() })
 }
 
 // DeleteServer deletes a server; the operation resolves when it is gone
 // (404, or DELETED in changes-since). A delete that fails into ERROR gives
-// a FaultError. Deleting a server that does not exist succeeds at once.
+// a FaultError; WithRetries(n) sends the delete again (a second delete
+// usually works). Deleting a server that does not exist succeeds at once.
 func (c *Cloud) DeleteServer(ctx context.Context, id string, options ...Option) (*Operation[struct{}], error) {
-	return deleteOp(ctx, c, c.servers, id, http.StatusNoContent, options, func(ctx context.Context) gophercloud.Result {
+	return deleteOp(ctx, c, c.servers, KindServer, id, http.StatusNoContent, options, func(ctx context.Context) gophercloud.Result {
 		return servers.Delete(ctx, c.Compute, id).Result
+	}, func(ctx context.Context) (bool, error) {
+		s, err := c.getServer(ctx, id)
+		if err != nil || s == nil {
+			return s == nil, err
+		}
+		return serverFoundState(s) == leaving, nil
 	}, func(in *Initial, ob *observation) error {
 		if ob.Status == StatusError && ob.TaskState == "" {
 			return serverFault(id, "delete", in.RequestID, ob)
@@ -167,15 +209,55 @@ func (c *Cloud) DeleteServer(ctx context.Context, id string, options ...Option) 
 	})
 }
 
-// serverAction posts an action and watches the server with judge.
+// serverAction posts the server action op and watches the server with
+// judge. After a lost answer, the instance action named op that the call
+// started (Nova names its instance actions like ostask's ops) tells
+// whether it took effect.
 func (c *Cloud) serverAction(ctx context.Context, id, op string, options []Option, call func(ctx context.Context) gophercloud.Result,
 	judge func(in *Initial) func(*observation) (verdict, error)) (*Operation[*servers.Server], error) {
-	o, in, since, err := c.begin(ctx, id, http.StatusAccepted, options, call)
+	o, err := c.resolve(options)
+	if err != nil {
+		return nil, err
+	}
+	in, since, err := c.begin(ctx, id, http.StatusAccepted, call, c.actionTook(id, op))
 	if err != nil {
 		return nil, err
 	}
 	f := c.waitServer(ctx, id, op, since, o, judge(&in))
 	return &Operation[*servers.Server]{Future: f, initial: in, attempts: 1}, nil
+}
+
+// actionTook is the check of a call on server id whose answer was lost:
+// the instance action named action that started at or after the call
+// (the cloud's clock) is the evidence that it took effect, and its
+// request id names it. Nova records the action before it answers.
+func (c *Cloud) actionTook(id, action string) took {
+	return func(ctx context.Context, since time.Time) (string, bool, error) {
+		// start_time has one-second resolution; since errs early.
+		floor := since.Truncate(time.Second).UTC()
+		var opts instanceactions.ListOpts
+		if microversionAtLeast(c.Compute.Microversion, 2, 58) {
+			opts.ChangesSince = &floor
+		}
+		var as []instanceactions.InstanceAction
+		err := c.call.run(ctx, func(ctx context.Context) error {
+			pages, err := instanceactions.List(c.Compute, id, opts).AllPages(ctx)
+			if err != nil {
+				return err
+			}
+			as, err = instanceactions.ExtractInstanceActions(pages)
+			return err
+		}, nil)
+		if err != nil {
+			return "", false, fmt.Errorf("instance actions of server %s: %w", id, err)
+		}
+		for _, a := range as {
+			if a.Action == action && !a.StartTime.Before(floor) {
+				return a.RequestID, true, nil
+			}
+		}
+		return "", false, nil
+	}
 }
 
 func target(id, op string, targets ...string) func(in *Initial) func(*observation) (verdict, error) {
@@ -319,7 +401,7 @@ func (c *Cloud) actionErrors(ctx context.Context, serverID, requestID string) ([
 		return nil, "", nil
 	}
 	var a instanceactions.InstanceActionDetail
-	err := callRetry(ctx, callAttempts, func(ctx context.Context) (err error) {
+	err := c.call.run(ctx, func(ctx context.Context) (err error) {
 		a, err = instanceactions.Get(ctx, c.Compute, serverID, requestID).Extract()
 		return err
 	}, nil)
@@ -345,13 +427,19 @@ func (c *Cloud) actionErrors(ctx context.Context, serverID, requestID string) ([
 // CreateServerImage snapshots a server (createImage); resolves with the
 // Glance image once the server's task_state has cleared and the image is
 // active. A snapshot that fails deletes its image: that is a FaultError.
+//
+// Like a server create, a snapshot carries an idempotency key (an image
+// property): a lost answer never makes a second image, and a re-run with
+// WithIdempotencyKey adopts the image an earlier run started (removing a
+// killed one first).
 func (c *Cloud) CreateServerImage(ctx context.Context, id, name string, metadata map[string]string, options ...Option) (*Operation[*images.Image], error) {
 	return c.snapshot(ctx, id, "createImage", metadata, options, func(ctx context.Context, md map[string]string) servers.CreateImageResult {
 		return servers.CreateImage(ctx, c.Compute, id, servers.CreateImageOpts{Name: name, Metadata: md})
 	})
 }
 
-// CreateServerBackup makes a rotated backup image (createBackup).
+// CreateServerBackup makes a rotated backup image (createBackup), with an
+// idempotency key like CreateServerImage.
 func (c *Cloud) CreateServerBackup(ctx context.Context, id, name, backupType string, rotation int, options ...Option) (*Operation[*images.Image], error) {
 	return c.snapshot(ctx, id, "createBackup", nil, options, func(ctx context.Context, md map[string]string) servers.CreateImageResult {
 		var r servers.CreateImageResult
@@ -386,64 +474,51 @@ func (c *Cloud) snapshot(ctx context.Context, id, op string, metadata map[string
 	if err != nil {
 		return nil, err
 	}
-	// The key (WithIdempotencyKey) travels as an image property: a re-run
-	// adopts the image an earlier run started.
-	key := o.key
+	key := createKey(o)
 	md := withKey(metadata, key)
-	since := c.serverNow()
-	if key != "" {
-		im, err := c.findImageByKey(ctx, key)
-		if err != nil {
-			return nil, err
-		}
-		if im != nil && im.Status != images.ImageStatusKilled && im.Status != images.ImageStatusDeleted {
-			in := Initial{ID: im.ID, Adopted: true, StatusCode: http.StatusOK}
-			f := c.waitImage(ctx, im.ID, op, im.UpdatedAt, o, imageJudge(im.ID, op, ""))
-			return &Operation[*images.Image]{Future: f, initial: in, attempts: 1}, nil
-		}
+	kc := keyedCreate[*images.Image]{c: c, o: o, kind: KindImage, key: key, keySet: o.keySet,
+		find: func(ctx context.Context) ([]found, error) {
+			is, err := c.ImagesByKey(ctx, key)
+			fs := make([]found, len(is))
+			for i, im := range is {
+				fs[i] = found{id: im.ID, created: im.CreatedAt, seenAt: im.UpdatedAt, state: imageFoundState(&im)}
+			}
+			return fs, err
+		},
+		post: func(ctx context.Context) (gophercloud.Result, string, error) {
+			res := call(ctx, md)
+			if res.Err != nil {
+				return res.Result, "", res.Err
+			}
+			imageID, err := res.ExtractImageID()
+			if err != nil {
+				return res.Result, "", fmt.Errorf("%s: %w", op, err)
+			}
+			return res.Result, imageID, nil
+		},
+		wait: func(ctx context.Context, imageID string, since time.Time, in *Initial) *future.Future[*images.Image] {
+			if in.Adopted || in.Recovered {
+				return c.waitImage(ctx, imageID, op, since, o, imageJudge(imageID, op, in.RequestID))
+			}
+			// First the server: its task_state clears when the upload is done.
+			serverDone := c.waitServer(ctx, id, op, since, o, func(ob *observation) (verdict, error) {
+				switch {
+				case ob.Gone:
+					return failed, &DeletedError{Kind: KindServer, ID: id, Op: op, LastStatus: ob.Status}
+				case ob.TaskState != "":
+					return pending, nil
+				case ob.Status == StatusError:
+					return failed, serverFault(id, op, in.RequestID, ob)
+				}
+				return succeeded, nil
+			})
+			return future.Then(ctx, serverDone, func(ctx context.Context, _ *servers.Server) *future.Future[*images.Image] {
+				return c.waitImage(ctx, imageID, op, since, o, imageJudge(imageID, op, in.RequestID))
+			})
+		},
+		remove: func(ctx context.Context, id string) error { return c.removeWreck(ctx, id, o, c.DeleteImage) },
 	}
-	var res servers.CreateImageResult
-	var adopted *images.Image
-	err = callRetry(ctx, callAttempts, func(ctx context.Context) error {
-		res = call(ctx, md)
-		return res.Err
-	}, func(ctx context.Context) (bool, error) {
-		if key == "" {
-			return false, nil
-		}
-		im, err := c.findImageByKey(ctx, key)
-		adopted = im
-		return im != nil, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if adopted != nil {
-		in := Initial{ID: adopted.ID, Adopted: true, StatusCode: http.StatusOK}
-		f := c.waitImage(ctx, adopted.ID, op, since, o, imageJudge(adopted.ID, op, ""))
-		return &Operation[*images.Image]{Future: f, initial: in, attempts: 1}, nil
-	}
-	imageID, err := res.ExtractImageID()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	in := initialFrom(res.Result, imageID)
-	// First the server: its task_state clears when the upload is done.
-	serverDone := c.waitServer(ctx, id, op, since, o, func(ob *observation) (verdict, error) {
-		switch {
-		case ob.Gone:
-			return failed, &DeletedError{Kind: KindServer, ID: id, Op: op, LastStatus: ob.Status}
-		case ob.TaskState != "":
-			return pending, nil
-		case ob.Status == StatusError:
-			return failed, serverFault(id, op, in.RequestID, ob)
-		}
-		return succeeded, nil
-	})
-	f := future.Then(ctx, serverDone, func(ctx context.Context, _ *servers.Server) *future.Future[*images.Image] {
-		return c.waitImage(ctx, imageID, op, since, o, imageJudge(imageID, op, in.RequestID))
-	})
-	return &Operation[*images.Image]{Future: f, initial: in, attempts: 1}, nil
+	return runAttempts(ctx, c, o, attemptSpec[*images.Image]{kind: KindImage, op: op, start: kc.start, cleanup: kc.remove})
 }
 
 // imageJudge waits for a snapshot image to become active; a snapshot that
@@ -465,13 +540,21 @@ func imageJudge(imageID, op, requestID string) func(*observation) (verdict, erro
 
 // AttachVolume attaches volumeID to serverID; resolves with the volume
 // when Cinder shows it in-use and attached to the server and the server
-// lists the attachment.
+// lists the attachment. After a lost answer, the attachment listed on the
+// server tells whether the call took effect.
 func (c *Cloud) AttachVolume(ctx context.Context, serverID, volumeID, device string, options ...Option) (*Operation[*Volume], error) {
 	if c.Volume == nil {
 		return nil, errNoVolumeService
 	}
-	o, in, since, err := c.begin(ctx, volumeID, http.StatusOK, options, func(ctx context.Context) gophercloud.Result {
+	o, err := c.resolve(options)
+	if err != nil {
+		return nil, err
+	}
+	in, since, err := c.begin(ctx, volumeID, http.StatusOK, func(ctx context.Context) gophercloud.Result {
 		return volumeattach.Create(ctx, c.Compute, serverID, volumeattach.CreateOpts{VolumeID: volumeID, Device: device}).Result
+	}, func(ctx context.Context, _ time.Time) (string, bool, error) {
+		ok, err := c.attachmentListed(ctx, serverID, volumeID)
+		return "", ok, err
 	})
 	if err != nil {
 		return nil, err
@@ -495,13 +578,24 @@ func (c *Cloud) AttachVolume(ctx context.Context, serverID, volumeID, device str
 
 // DetachVolume detaches volumeID from serverID; resolves with the volume
 // when Cinder no longer shows it attached to the server and the server no
-// longer lists it.
+// longer lists it. After a lost answer, the volume tells whether the call
+// took effect (Nova marks it detaching before it answers).
 func (c *Cloud) DetachVolume(ctx context.Context, serverID, volumeID string, options ...Option) (*Operation[*Volume], error) {
 	if c.Volume == nil {
 		return nil, errNoVolumeService
 	}
-	o, in, since, err := c.begin(ctx, volumeID, http.StatusAccepted, options, func(ctx context.Context) gophercloud.Result {
+	o, err := c.resolve(options)
+	if err != nil {
+		return nil, err
+	}
+	in, since, err := c.begin(ctx, volumeID, http.StatusAccepted, func(ctx context.Context) gophercloud.Result {
 		return volumeattach.Delete(ctx, c.Compute, serverID, volumeID).Result
+	}, func(ctx context.Context, _ time.Time) (string, bool, error) {
+		v, err := c.getVolume(ctx, volumeID)
+		if err != nil || v == nil {
+			return "", v == nil, err
+		}
+		return "", v.Status == "detaching" || !attachedTo(v, serverID), nil
 	})
 	if err != nil {
 		return nil, err
@@ -525,37 +619,46 @@ func (c *Cloud) DetachVolume(ctx context.Context, serverID, volumeID string, opt
 	return &Operation[*Volume]{Future: f, initial: in, attempts: 1}, nil
 }
 
+// attachmentListed reports whether server serverID lists volumeID among
+// its volume attachments.
+func (c *Cloud) attachmentListed(ctx context.Context, serverID, volumeID string) (bool, error) {
+	var pages pagination.Page
+	err := c.call.run(ctx, func(ctx context.Context) (err error) {
+		pages, err = volumeattach.List(c.Compute, serverID).AllPages(ctx)
+		return err
+	}, nil)
+	if err != nil {
+		return false, fmt.Errorf("list attachments of server %s: %w", serverID, err)
+	}
+	as, err := volumeattach.ExtractVolumeAttachments(pages)
+	if err != nil {
+		return false, err
+	}
+	for _, a := range as {
+		if a.VolumeID == volumeID {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // confirmOnServer checks, once Cinder is done, that Nova agrees: the
 // server lists the attachment (attach) or no longer does (detach). Nova
 // updates its record just after Cinder, so it looks a few times.
 func (c *Cloud) confirmOnServer(ctx context.Context, f *future.Future[*Volume], serverID, volumeID string, want bool) *future.Future[*Volume] {
 	return thenOwned(ctx, c, f, func(ctx context.Context, v *Volume) (*Volume, error) {
 		for i := 0; ; i++ {
-			var pages pagination.Page
-			err := callRetry(ctx, callAttempts, func(ctx context.Context) (err error) {
-				pages, err = volumeattach.List(c.Compute, serverID).AllPages(ctx)
-				return err
-			}, nil)
-			if err != nil {
-				return nil, fmt.Errorf("list attachments of server %s: %w", serverID, err)
-			}
-			as, err := volumeattach.ExtractVolumeAttachments(pages)
+			listed, err := c.attachmentListed(ctx, serverID, volumeID)
 			if err != nil {
 				return nil, err
 			}
-			found := false
-			for _, a := range as {
-				if a.VolumeID == volumeID {
-					found = true
-				}
-			}
-			if found == want {
+			if listed == want {
 				return v, nil
 			}
 			if i >= 10 {
-				return nil, fmt.Errorf("volume %s: Cinder is done but server %s still lists attachment=%v", volumeID, serverID, found)
+				return nil, fmt.Errorf("volume %s: Cinder is done but server %s still lists attachment=%v", volumeID, serverID, listed)
 			}
-			if err := sleepCtx(ctx, c.cfg.MinInterval); err != nil {
+			if err := sleepOn(ctx, c.clock, c.cfg.MinInterval); err != nil {
 				return nil, err
 			}
 		}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 
 	"github.com/ostask/ostask/cloudsim"
@@ -262,47 +261,37 @@ func TestRetryWithCleanup(t *testing.T) {
 	}
 }
 
+// A create whose every attempt fails cleans up every wreck by default,
+// the last one included; CleanupKeep keeps them all.
 func TestRetriesExhausted(t *testing.T) {
-	tc := start(t, &cloudsim.FaultPlan{Ops: map[cloudsim.Op]cloudsim.OpFaults{cloudsim.OpServerCreate: {Error: 1}}}, false)
-	ctx := ctxT(t)
-	op, err := tc.cloud.CreateServer(ctx, serverOpts("never"), ops.WithRetries(2), ops.WithBackoff(fastBackoff()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = op.Result(ctx)
-	var re *ops.RetriesExhaustedError
-	if !errors.As(err, &re) || len(re.Attempts) != 2 {
-		t.Fatalf("want RetriesExhaustedError with 2 attempts, got %v", err)
-	}
-	var fe *ops.FaultError
-	if !errors.As(err, &fe) {
-		t.Fatal("errors.As must reach the attempts' FaultErrors")
-	}
-	if n := len(tc.sim.Servers(false)); n != 1 {
-		t.Fatalf("%d servers left; want only the last failed one (earlier ones cleaned up)", n)
-	}
-}
-
-// The lost-response fault commits the create but drops the answer; the
-// retried create must adopt that server instead of making a second one.
-func TestLostResponseAdopts(t *testing.T) {
-	plan := &cloudsim.FaultPlan{Scripted: []cloudsim.Scripted{{Op: cloudsim.OpServerCreate, Name: "precious", Nth: 1, Kind: cloudsim.FaultLoseResponse}}}
-	tc := start(t, plan, false)
-	ctx := ctxT(t)
-	op, err := tc.cloud.CreateServer(ctx, serverOpts("precious"), ops.WithRetries(3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := op.Result(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !op.Initial().Adopted {
-		t.Fatal("the create should have adopted the server its lost request made")
-	}
-	live := tc.sim.Servers(false)
-	if len(live) != 1 || live[0].ID != s.ID {
-		t.Fatalf("want exactly one server %s, got %+v", s.ID, live)
+	for _, tt := range []struct {
+		name    string
+		cleanup ops.Cleanup
+		left    int
+	}{
+		{"default cleanup", ops.CleanupDelete, 0},
+		{"keep", ops.CleanupKeep, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tc := start(t, &cloudsim.FaultPlan{Ops: map[cloudsim.Op]cloudsim.OpFaults{cloudsim.OpServerCreate: {Error: 1}}}, false)
+			ctx := ctxT(t)
+			op, err := tc.cloud.CreateServer(ctx, serverOpts("never"), ops.WithRetries(2), ops.WithCleanup(tt.cleanup))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = op.Result(ctx)
+			var re *ops.RetriesExhaustedError
+			if !errors.As(err, &re) || len(re.Attempts) != 2 {
+				t.Fatalf("want RetriesExhaustedError with 2 attempts, got %v", err)
+			}
+			var fe *ops.FaultError
+			if !errors.As(err, &fe) {
+				t.Fatal("errors.As must reach the attempts' FaultErrors")
+			}
+			if n := len(tc.sim.Servers(false)); n != tt.left {
+				t.Fatalf("%d servers left, want %d", n, tt.left)
+			}
+		})
 	}
 }
 
@@ -422,10 +411,8 @@ func TestDialRetriesUnavailableKeystone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	cred := sim.DemoCredentials()
 	for i := range 2 {
-		cloud, err := ops.Dial(ctx, ops.Auth{Options: gophercloud.AuthOptions{IdentityEndpoint: cred.AuthURL, Username: cred.Username,
-			Password: cred.Password, DomainName: cred.DomainName, TenantName: cred.ProjectName}}, ops.Config{})
+		cloud, err := ops.Dial(ctx, authFor(sim, false), ops.Config{Clock: newInstantClock()})
 		if err != nil {
 			t.Fatalf("dial %d: %v", i, err)
 		}

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -47,11 +48,11 @@ func (o volumeListOpts) ToVolumeListQuery() (string, error) {
 		q.Set("updated_at", "gte:"+o.updatedSince.UTC().Format("2006-01-02T15:04:05Z"))
 	}
 	if len(o.metadata) > 0 {
-		var parts []string
-		for k, v := range o.metadata {
-			parts = append(parts, fmt.Sprintf("%q:%q", k, v))
+		b, err := json.Marshal(o.metadata)
+		if err != nil {
+			return "", err
 		}
-		q.Set("metadata", "{"+strings.Join(parts, ",")+"}")
+		q.Set("metadata", string(b))
 	}
 	if len(q) == 0 {
 		return "", nil
@@ -163,9 +164,13 @@ func (c *Cloud) waitVolume(ctx context.Context, id, op string, since time.Time, 
 	return waitWatch(ctx, c.volumes, w, o.timeout, asVolume)
 }
 
-// CreateVolume creates a volume; resolves when it is available. Retries
-// (WithRetries) clean up a volume that went to error and try again, with
-// the idempotency key in the volume's metadata.
+// CreateVolume creates a volume; resolves when it is available (or
+// in-use: a volume adopted after an earlier run attached it). Like
+// CreateServer, every create carries an idempotency key in the volume's
+// metadata: a lost answer never makes a second volume, a re-run with
+// WithIdempotencyKey adopts what an earlier run made and removes the
+// volumes in error it left, and a failed volume is deleted before the next
+// attempt (WithRetries) and after the last, unless CleanupKeep.
 func (c *Cloud) CreateVolume(ctx context.Context, opts VolumeCreateOpts, options ...Option) (*Operation[*Volume], error) {
 	if c.Volume == nil {
 		return nil, errNoVolumeService
@@ -184,7 +189,7 @@ func (c *Cloud) CreateVolume(ctx context.Context, opts VolumeCreateOpts, options
 			switch {
 			case ob.Gone:
 				return failed, &DeletedError{Kind: KindVolume, ID: id, Op: "create", LastStatus: ob.Status}
-			case ob.Status == "available":
+			case ob.Status == "available" || ob.Status == "in-use":
 				return succeeded, nil
 			case isVolumeError(ob.Status):
 				return failed, volumeFault(id, "create", ob)
@@ -192,18 +197,26 @@ func (c *Cloud) CreateVolume(ctx context.Context, opts VolumeCreateOpts, options
 			return pending, nil
 		}
 	}
-	kc := keyedCreate[*Volume]{key: key, keySet: o.keySet,
-		find: func(ctx context.Context) (*found, error) {
-			v, err := c.findVolumeByKey(ctx, key)
-			if v == nil || err != nil {
-				return nil, err
+	kc := keyedCreate[*Volume]{c: c, o: o, kind: KindVolume, key: key, keySet: o.keySet,
+		find: func(ctx context.Context) ([]found, error) {
+			vs, err := c.VolumesByKey(ctx, key)
+			fs := make([]found, len(vs))
+			for i, v := range vs {
+				// Watch from the volume's last change: it may not change again.
+				seenAt := v.UpdatedAt
+				if seenAt.IsZero() {
+					seenAt = v.CreatedAt
+				}
+				state := adoptable
+				switch {
+				case v.Status == "deleting":
+					state = leaving
+				case isVolumeError(v.Status):
+					state = wreck
+				}
+				fs[i] = found{id: v.ID, created: v.CreatedAt, seenAt: seenAt, state: state}
 			}
-			// Watch from the volume's last change: it may not change again.
-			seenAt := v.UpdatedAt
-			if seenAt.IsZero() {
-				seenAt = v.CreatedAt
-			}
-			return &found{id: v.ID, seenAt: seenAt, broken: isVolumeError(v.Status)}, nil
+			return fs, err
 		},
 		post: func(ctx context.Context) (gophercloud.Result, string, error) {
 			res := volumes.Create(ctx, c.Volume, opts, nil)
@@ -219,38 +232,61 @@ func (c *Cloud) CreateVolume(ctx context.Context, opts VolumeCreateOpts, options
 		wait: func(ctx context.Context, id string, since time.Time, _ *Initial) *future.Future[*Volume] {
 			return c.waitVolume(ctx, id, "create", since, o, judge(id))
 		},
+		remove: func(ctx context.Context, id string) error { return c.removeWreck(ctx, id, o, c.DeleteVolume) },
 	}
-	spec := attemptSpec[*Volume]{kind: KindVolume, op: "create", start: kc.start(c),
-		cleanup: func(ctx context.Context, id string) error { return resultOf(c.DeleteVolume(ctx, id)) }}
-	return runAttempts(ctx, c, o, spec)
+	return runAttempts(ctx, c, o, attemptSpec[*Volume]{kind: KindVolume, op: "create", start: kc.start, cleanup: kc.remove})
 }
 
-// findVolumeByKey finds the volume whose metadata holds key.
-func (c *Cloud) findVolumeByKey(ctx context.Context, key string) (*Volume, error) {
-	var found *Volume
-	err := callRetry(ctx, callAttempts, func(ctx context.Context) error {
-		found = nil
+// VolumesByKey lists the volumes whose metadata holds the idempotency key
+// key (a detail list: statuses and attachments come with it).
+func (c *Cloud) VolumesByKey(ctx context.Context, key string) ([]Volume, error) {
+	if c.Volume == nil {
+		return nil, errNoVolumeService
+	}
+	var out []Volume
+	err := c.call.run(ctx, func(ctx context.Context) error {
+		out = out[:0]
 		return c.eachVolume(ctx, volumeListOpts{metadata: map[string]string{IdempotencyMetadataKey: key}}, func(v *volumes.Volume) {
-			if v.Metadata[IdempotencyMetadataKey] == key && found == nil {
-				cp := *v
-				found = &cp
+			if v.Metadata[IdempotencyMetadataKey] == key {
+				out = append(out, *v)
 			}
 		})
 	}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("look up volume by idempotency key: %w", err)
+		return nil, fmt.Errorf("look up volumes by idempotency key: %w", err)
 	}
-	return found, nil
+	return out, nil
+}
+
+// getVolume returns the volume, or nil when it does not exist.
+func (c *Cloud) getVolume(ctx context.Context, id string) (*Volume, error) {
+	return getOrNil(ctx, c, func(ctx context.Context) (*Volume, error) { return volumes.Get(ctx, c.Volume, id).Extract() })
+}
+
+func attachedTo(v *Volume, serverID string) bool {
+	for _, a := range v.Attachments {
+		if a.ServerID == serverID {
+			return true
+		}
+	}
+	return false
 }
 
 // DeleteVolume deletes a volume; resolves when it is gone. error_deleting
-// is a FaultError. A volume that does not exist counts as deleted.
+// is a FaultError; WithRetries(n) sends the delete again. A volume that
+// does not exist counts as deleted.
 func (c *Cloud) DeleteVolume(ctx context.Context, id string, options ...Option) (*Operation[struct{}], error) {
 	if c.Volume == nil {
 		return nil, errNoVolumeService
 	}
-	return deleteOp(ctx, c, c.volumes, id, http.StatusAccepted, options, func(ctx context.Context) gophercloud.Result {
+	return deleteOp(ctx, c, c.volumes, KindVolume, id, http.StatusAccepted, options, func(ctx context.Context) gophercloud.Result {
 		return volumes.Delete(ctx, c.Volume, id, nil).Result
+	}, func(ctx context.Context) (bool, error) {
+		v, err := c.getVolume(ctx, id)
+		if err != nil || v == nil {
+			return v == nil, err
+		}
+		return v.Status == "deleting", nil
 	}, func(_ *Initial, ob *observation) error {
 		if isVolumeError(ob.Status) {
 			return volumeFault(id, "delete", ob)
@@ -260,13 +296,24 @@ func (c *Cloud) DeleteVolume(ctx context.Context, id string, options ...Option) 
 }
 
 // ExtendVolume grows a volume to newSize GiB; resolves when it is back to
-// available (or in-use) at the new size.
+// available (or in-use) at the new size. After a lost answer, the volume
+// (extending, or at the new size) tells whether the call took effect.
 func (c *Cloud) ExtendVolume(ctx context.Context, id string, newSize int, options ...Option) (*Operation[*Volume], error) {
 	if c.Volume == nil {
 		return nil, errNoVolumeService
 	}
-	o, in, since, err := c.begin(ctx, id, http.StatusAccepted, options, func(ctx context.Context) gophercloud.Result {
+	o, err := c.resolve(options)
+	if err != nil {
+		return nil, err
+	}
+	in, since, err := c.begin(ctx, id, http.StatusAccepted, func(ctx context.Context) gophercloud.Result {
 		return volumes.ExtendSize(ctx, c.Volume, id, volumes.ExtendSizeOpts{NewSize: newSize}).Result
+	}, func(ctx context.Context, _ time.Time) (string, bool, error) {
+		v, err := c.getVolume(ctx, id)
+		if err != nil || v == nil {
+			return "", false, err
+		}
+		return "", v.Status == "extending" || v.Size >= newSize, nil
 	})
 	if err != nil {
 		return nil, err
