@@ -72,8 +72,6 @@ func TestBootFromVolumeEachStepFailingRevertsEverything(t *testing.T) {
 			atom: "attach-data-volume", is: []error{ops.ErrFault, ops.ErrRolledBack}},
 		{name: "attach rollback", plan: cloudsim.Scripted{Op: cloudsim.OpVolumeAttach, Kind: cloudsim.FaultRollback},
 			atom: "attach-data-volume", is: []error{ops.ErrRolledBack}},
-		{name: "attach response lost", plan: cloudsim.Scripted{Op: cloudsim.OpVolumeAttach, Kind: cloudsim.FaultLoseResponse},
-			atom: "attach-data-volume"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,6 +88,28 @@ func TestBootFromVolumeEachStepFailingRevertsEverything(t *testing.T) {
 			}
 			if l := e.leaks(); len(l) > 0 {
 				t.Fatalf("leaked after revert: %v", l)
+			}
+		})
+	}
+}
+
+// Lost answers (the cloud did the work, the answer never came) are not
+// failures: the flow completes with one of everything.
+func TestBootFromVolumeLostResponses(t *testing.T) {
+	t.Parallel()
+	for _, op := range []cloudsim.Op{cloudsim.OpVolumeCreate, cloudsim.OpServerCreate, cloudsim.OpVolumeAttach} {
+		t.Run(string(op), func(t *testing.T) {
+			t.Parallel()
+			e := start(t, &cloudsim.FaultPlan{Scripted: []cloudsim.Scripted{{Op: op, Nth: 1, Kind: cloudsim.FaultLoseResponse}}}, false)
+			en, err := e.runDef(t, "boot-from-volume", bfvValues(), tasks.WithRetries(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv, _ := engine.Fetch[string](en, tasks.Server)
+			boot, _ := engine.Fetch[string](en, tasks.BootVolume)
+			data, _ := engine.Fetch[string](en, tasks.DataVolume)
+			if l := e.leaks(srv, boot, data); len(l) > 0 || len(e.sim.Servers(false)) != 1 || len(e.sim.Volumes()) != 2 {
+				t.Fatalf("extra resources %v; servers %+v volumes %+v", l, e.sim.Servers(false), e.sim.Volumes())
 			}
 		})
 	}
@@ -229,6 +249,32 @@ func TestSnapshotAndReplace(t *testing.T) {
 				t.Fatalf("the old server must stay: %+v", ss)
 			}
 		})
+	}
+}
+
+// When deleting the old server fails once (it goes to ERROR), the delete
+// is sent again, as a second DELETE works: the flow completes instead of
+// reverting the healthy replacement and leaving the old server in ERROR.
+func TestSnapshotAndReplaceOldDeleteFailsOnce(t *testing.T) {
+	t.Parallel()
+	e := start(t, &cloudsim.FaultPlan{Scripted: []cloudsim.Scripted{
+		{Op: cloudsim.OpServerDelete, Name: "old", Nth: 1, Kind: cloudsim.FaultError},
+	}}, false)
+	old := e.bootServer(t, "old")
+	en, err := e.runDef(t, "snapshot-and-replace", map[string]any{tasks.Server: old, tasks.Name: "new", tasks.Flavor: "1", tasks.Network: "none"})
+	if err != nil {
+		t.Fatalf("one failed delete made the flow give up: %v", err)
+	}
+	snap, _ := engine.Fetch[string](en, tasks.Snapshot)
+	repl, _ := engine.Fetch[string](en, tasks.NewServer)
+	if ss := e.sim.Servers(false); len(ss) != 1 || ss[0].ID != repl || ss[0].Status != "ACTIVE" {
+		t.Fatalf("servers %+v, want only the replacement %s", ss, repl)
+	}
+	if l := e.leaks(snap, repl); len(l) > 0 {
+		t.Fatal(l)
+	}
+	if n := e.sim.Counters().Get("DELETE", "/compute/v2.1/servers/{id}"); n != 2 {
+		t.Fatalf("%d DELETEs of the old server, want 2", n)
 	}
 }
 

@@ -49,7 +49,7 @@ func start(t *testing.T, plan *cloudsim.FaultPlan, admin bool) *env {
 	auth := ops.Auth{Options: gophercloud.AuthOptions{IdentityEndpoint: cred.AuthURL, Username: cred.Username,
 		Password: cred.Password, DomainName: cred.DomainName, TenantName: cred.ProjectName}}
 	cloud, err := ops.Dial(ctx, auth, ops.Config{MinInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond,
-		RateLimit: 1000, Burst: 100, DefaultTimeout: 20 * time.Second})
+		RateLimit: 1000, Burst: 100, DefaultTimeout: 20 * time.Second, Clock: instantClock{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,4 +146,16 @@ func wantReverted(t *testing.T, err error, atom string, is ...error) {
 	if len(is) > 0 {
 		t.Fatalf("error %v matches none of %v", err, is)
 	}
+}
+
+// instantClock is an ops.Clock whose waits end at once, so that retries
+// between attempts do not sleep.
+type instantClock struct{}
+
+func (instantClock) Now() time.Time { return time.Now() }
+
+func (instantClock) After(time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	ch <- time.Now()
+	return ch
 }

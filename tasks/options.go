@@ -39,8 +39,9 @@ const (
 	BootVolume = "boot_volume"
 )
 
-// DefaultRetries is the number of attempts of a create when WithRetries is
-// not given; failed attempts are deleted (and waited for) before the next.
+// DefaultRetries is the number of attempts of a create, a snapshot and a
+// delete when WithRetries is not given; a failed create is deleted (and
+// waited for) before the next attempt, and a failed delete is sent again.
 const DefaultRetries = 3
 
 // Option tunes a task, or every task of a ready-made flow.
@@ -52,7 +53,8 @@ type config struct {
 	suffix  string
 }
 
-// WithRetries sets the attempts of each create (1 = no retry).
+// WithRetries sets the attempts of each create, snapshot and delete (1 =
+// no retry).
 func WithRetries(n int) Option { return func(c *config) { c.retries = n } }
 
 // WithTimeout bounds each wait on the cloud (per attempt).
@@ -88,6 +90,10 @@ func (c config) ops(key string, create bool) []ops.Option {
 
 // waitOpts are the options of calls that only wait (no retries, no key): the timeout.
 func (c config) waitOpts() []ops.Option { return c.ops("", false) }
+
+// deleteOpts are the options of deletes: the timeout and the retries, so
+// that one failed delete does not make a flow give up (and revert).
+func (c config) deleteOpts() []ops.Option { return c.ops("", true) }
 
 // Key returns the idempotency key of task in the flow run runID.
 func Key(runID, task string) string { return runID + "/" + task }

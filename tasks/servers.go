@@ -26,8 +26,8 @@ type createServer struct {
 // Its idempotency key is "<flow_run_id>/<task name>": run again with the
 // same run id, it adopts the server an earlier run made. Its revert
 // deletes the server and waits until it is gone — the one this run made,
-// the wreck a failed create left behind (ops keeps the last failed
-// attempt), and any server holding the key — so a revert leaves nothing.
+// the wreck a failed create could not clean up, and any server holding
+// the key — so a revert leaves nothing.
 // The task's name makes the key: name it here, not with flow.Rename.
 func CreateServer(c *ops.Cloud, name string, opts ...Option) flow.Task {
 	return &createServer{atom: atom{c: c, cfg: newConfig(opts), spec: flow.Spec{Name: name,
@@ -90,11 +90,8 @@ func (t *createServer) Execute(ctx context.Context, in flow.Inputs) (any, error)
 	} else if co.ImageRef, err = flow.Get[string](in, Image); err != nil {
 		return nil, err
 	}
-	// ops adopts a server with the key unless it is in ERROR, and then
-	// makes a new one: remove such a wreck an earlier run left first.
-	if err := t.removeWrecks(ctx, name, key); err != nil {
-		return nil, err
-	}
+	// ops adopts what an earlier run made under the key and removes the
+	// ERROR servers it left.
 	op, err := t.c.CreateServer(ctx, co, t.cfg.ops(key, true)...)
 	if err != nil {
 		return nil, err
@@ -104,23 +101,6 @@ func (t *createServer) Execute(ctx context.Context, in flow.Inputs) (any, error)
 		return nil, &wreckError{id: op.ID(), err: err}
 	}
 	return s.ID, nil
-}
-
-// removeWrecks deletes the servers in ERROR that hold the key.
-func (t *createServer) removeWrecks(ctx context.Context, name, key string) error {
-	found, err := serversByKey(ctx, t.c, name, key)
-	if err != nil {
-		return err
-	}
-	var wrecks []string
-	for _, s := range found {
-		if s.Status == ops.StatusError {
-			wrecks = append(wrecks, s.ID)
-		}
-	}
-	return deleteAll(ctx, wrecks, func(ctx context.Context, id string) (*ops.Operation[struct{}], error) {
-		return t.c.DeleteServer(ctx, id, t.cfg.waitOpts()...)
-	})
 }
 
 // Revert deletes what the create made (see CreateServer).
@@ -133,22 +113,24 @@ func (t *createServer) Revert(ctx context.Context, in flow.Inputs, o flow.Outcom
 	key, err := runKey(in, t.spec.Name)
 	name, nerr := t.cfg.resourceName(in)
 	if err == nil && nerr == nil {
-		found, err := serversByKey(ctx, t.c, name, key)
+		found, err := t.c.ServersByKey(ctx, name, key)
 		for _, s := range found {
 			ids = append(ids, s.ID)
 		}
 		lookErr = err
 	}
 	err = deleteAll(ctx, ids, func(ctx context.Context, id string) (*ops.Operation[struct{}], error) {
-		return t.c.DeleteServer(ctx, id, t.cfg.waitOpts()...)
+		return t.c.DeleteServer(ctx, id, t.cfg.deleteOpts()...)
 	})
 	return errors.Join(err, lookErr)
 }
 
 // DeleteServer returns a task that deletes the server (input server) and
 // waits until it is gone; a server already gone counts as deleted. A
-// delete cannot be undone: its revert does nothing, so put it last in a
-// flow, after everything that may fail.
+// delete that fails (the server goes to ERROR) is sent again, up to the
+// task's retries, before the task fails. A delete cannot be undone: its
+// revert does nothing, so put it last in a flow, after everything that
+// may fail.
 func DeleteServer(c *ops.Cloud, name string, opts ...Option) flow.Task {
 	return &deleteTask{atom: atom{c: c, cfg: newConfig(opts), spec: flow.Spec{Name: name, Requires: []string{Server}}},
 		input: Server, del: c.DeleteServer}
@@ -269,9 +251,9 @@ type createImage struct{ atom }
 // server) into an image named after name (with WithNameSuffix) and waits
 // until the image is active. It requires flow_run_id, server and name, and
 // provides image (the image id). The idempotency key is kept in the
-// image's properties: run again with the same run id, it adopts an active
-// snapshot an earlier run made. Its revert deletes the image and waits
-// until Glance no longer lists it.
+// image's properties: run again with the same run id, it adopts the
+// snapshot an earlier run made, or waits for the one it is making. Its
+// revert deletes the image and waits until Glance no longer lists it.
 func CreateServerImage(c *ops.Cloud, name string, opts ...Option) flow.Task {
 	return &createImage{atom{c: c, cfg: newConfig(opts), spec: flow.Spec{Name: name,
 		Requires: []string{RunID, Server, Name}, Provides: []string{Image}}}}
@@ -290,23 +272,9 @@ func (t *createImage) Execute(ctx context.Context, in flow.Inputs) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	found, err := imagesByKey(ctx, t.c, key)
-	if err != nil {
-		return nil, err
-	}
-	var stale []string
-	for _, im := range found {
-		if im.Status == "active" {
-			return im.ID, nil
-		}
-		stale = append(stale, im.ID)
-	}
-	// A snapshot an earlier run left half-done cannot be waited on
-	// reliably: remove it and take a new one.
-	if err := deleteAll(ctx, stale, t.deleteImage); err != nil {
-		return nil, err
-	}
-	op, err := t.c.CreateServerImage(ctx, id, name, map[string]string{ops.IdempotencyMetadataKey: key}, t.cfg.waitOpts()...)
+	// ops keeps the key as an image property: it adopts the snapshot an
+	// earlier run made (or is making) and removes a killed one.
+	op, err := t.c.CreateServerImage(ctx, id, name, nil, t.cfg.ops(key, true)...)
 	if err != nil {
 		return nil, err
 	}
@@ -318,7 +286,7 @@ func (t *createImage) Execute(ctx context.Context, in flow.Inputs) (any, error) 
 }
 
 func (t *createImage) deleteImage(ctx context.Context, id string) (*ops.Operation[struct{}], error) {
-	return t.c.DeleteImage(ctx, id, t.cfg.waitOpts()...)
+	return t.c.DeleteImage(ctx, id, t.cfg.deleteOpts()...)
 }
 
 // Revert deletes the snapshot.
@@ -329,7 +297,7 @@ func (t *createImage) Revert(ctx context.Context, in flow.Inputs, o flow.Outcome
 	}
 	var lookErr error
 	if key, err := runKey(in, t.spec.Name); err == nil {
-		found, err := imagesByKey(ctx, t.c, key)
+		found, err := t.c.ImagesByKey(ctx, key)
 		for _, im := range found {
 			ids = append(ids, im.ID)
 		}
@@ -350,7 +318,7 @@ func (t *deleteTask) Execute(ctx context.Context, in flow.Inputs) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	op, err := t.del(ctx, id, t.cfg.waitOpts()...)
+	op, err := t.del(ctx, id, t.cfg.deleteOpts()...)
 	if err != nil {
 		return nil, err
 	}

@@ -47,10 +47,9 @@ func TestCreateServerAdoptsAndRevertsIdempotently(t *testing.T) {
 	}
 }
 
-// A create that fails after its retries leaves the last attempt's wreck
-// (ops keeps it for inspection); the task's revert removes it, also when
-// the failure came back from a store without its in-memory error.
-func TestCreateRevertRemovesTheWreck(t *testing.T) {
+// A create that fails leaves nothing behind (ops removes each attempt's
+// wreck), and its revert has nothing to do.
+func TestFailedCreateLeavesNothing(t *testing.T) {
 	t.Parallel()
 	e := start(t, &cloudsim.FaultPlan{Scripted: []cloudsim.Scripted{
 		{Op: cloudsim.OpServerCreate, Kind: cloudsim.FaultError},
@@ -69,17 +68,42 @@ func TestCreateRevertRemovesTheWreck(t *testing.T) {
 		if !errors.As(err, &re) || !errors.Is(err, ops.ErrFault) {
 			t.Fatalf("want retries exhausted on faults, got %v", err)
 		}
-		if len(e.leaks()) != 1 {
-			t.Fatalf("want the last attempt's wreck, got %v", e.leaks())
+		if l := e.leaks(); len(l) > 0 {
+			t.Fatalf("the failed attempts left %v", l)
 		}
-		// As read back from a store: the message survives, the error does not.
-		f := &flow.Failure{Atom: tc.task.Spec().Name, Message: err.Error()}
-		if err := tc.task.Revert(ctx, tc.in, flow.Outcome{Failure: f}); err != nil {
+		if err := tc.task.Revert(ctx, tc.in, flow.Outcome{Failure: &flow.Failure{Atom: tc.task.Spec().Name, Err: err}}); err != nil {
 			t.Fatal(err)
 		}
-		if l := e.leaks(); len(l) > 0 {
-			t.Fatalf("revert left %v", l)
-		}
+	}
+}
+
+// A create whose wreck could not be removed (every cleanup delete failed)
+// leaves it; the task's revert removes it, also when the failure came back
+// from a store without its in-memory error.
+func TestCreateRevertRemovesTheWreck(t *testing.T) {
+	t.Parallel()
+	e := start(t, &cloudsim.FaultPlan{Scripted: []cloudsim.Scripted{
+		{Op: cloudsim.OpServerCreate, Kind: cloudsim.FaultError},
+		{Op: cloudsim.OpServerDelete, FirstN: 3, Kind: cloudsim.FaultError}, // ops's 3 cleanup deletes
+	}}, false)
+	ctx := ctxT(t)
+	task := tasks.CreateServer(e.cloud, "boot", tasks.WithRetries(1))
+	in := serverInputs("run-5")
+	_, err := task.Execute(ctx, in)
+	var ce *ops.CleanupError
+	if !errors.As(err, &ce) || !errors.Is(err, ops.ErrFault) {
+		t.Fatalf("want a CleanupError after the fault, got %v", err)
+	}
+	if len(e.leaks()) != 1 {
+		t.Fatalf("want the wreck whose cleanup failed, got %v", e.leaks())
+	}
+	// As read back from a store: the message survives, the error does not.
+	f := &flow.Failure{Atom: task.Spec().Name, Message: err.Error()}
+	if err := task.Revert(ctx, in, flow.Outcome{Failure: f}); err != nil {
+		t.Fatal(err)
+	}
+	if l := e.leaks(); len(l) > 0 {
+		t.Fatalf("revert left %v", l)
 	}
 }
 
@@ -163,8 +187,9 @@ func TestSnapshotAdoptsAnActiveImage(t *testing.T) {
 	}
 }
 
-// A run that stopped after a build failed (no revert ran) left a server in
-// ERROR under the key: the re-run removes it and boots a new one.
+// A run that stopped after a build failed (its process killed before any
+// cleanup or revert) left a wreck under the key: the re-run removes it and
+// makes a new one.
 func TestRerunRemovesAnEarlierWreck(t *testing.T) {
 	t.Parallel()
 	e := start(t, &cloudsim.FaultPlan{Scripted: []cloudsim.Scripted{
@@ -172,6 +197,26 @@ func TestRerunRemovesAnEarlierWreck(t *testing.T) {
 		{Op: cloudsim.OpVolumeCreate, Nth: 1, Kind: cloudsim.FaultError},
 	}}, false)
 	ctx := ctxT(t)
+	// The first run's wrecks, as a killed run leaves them.
+	keep := []ops.Option{ops.WithIdempotencyKey(tasks.Key("run-4", "boot")), ops.WithCleanup(ops.CleanupKeep)}
+	sop, err := e.cloud.CreateServer(ctx, ops.ServerCreateOpts{Name: "t", FlavorRef: "1", ImageRef: cloudsim.CirrosImageID, Networks: "none"}, keep...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep[0] = ops.WithIdempotencyKey(tasks.Key("run-4", "vol"))
+	vop, err := e.cloud.CreateVolume(ctx, ops.VolumeCreateOpts{Name: "v", Size: 1}, keep...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sop.Result(ctx); !errors.Is(err, ops.ErrFault) {
+		t.Fatalf("first run: %v", err)
+	}
+	if _, err := vop.Result(ctx); !errors.Is(err, ops.ErrFault) {
+		t.Fatalf("first run: %v", err)
+	}
+	if l := e.leaks(); len(l) != 2 {
+		t.Fatalf("want the two wrecks, got %v", l)
+	}
 	for _, tc := range []struct {
 		task flow.Task
 		in   flow.Inputs
@@ -179,18 +224,18 @@ func TestRerunRemovesAnEarlierWreck(t *testing.T) {
 		{tasks.CreateServer(e.cloud, "boot", tasks.WithRetries(1)), serverInputs("run-4")},
 		{tasks.CreateVolume(e.cloud, "vol", tasks.WithRetries(1)), flow.NewInputs(map[string]any{tasks.RunID: "run-4", tasks.Name: "v", tasks.Size: 1})},
 	} {
-		if _, err := tc.task.Execute(ctx, tc.in); !errors.Is(err, ops.ErrFault) {
-			t.Fatalf("first run: %v", err)
-		}
 		id, err := tc.task.Execute(ctx, tc.in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if l := e.leaks(id.(string)); len(l) > 0 {
-			t.Fatalf("the first run's wreck is still there: %v", l)
+		if id == sop.ID() || id == vop.ID() {
+			t.Fatalf("the re-run adopted the wreck %v", id)
 		}
 		if err := tc.task.Revert(ctx, tc.in, flow.Outcome{Result: id}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if l := e.leaks(); len(l) > 0 {
+		t.Fatalf("the first run's wrecks are still there: %v", l)
 	}
 }

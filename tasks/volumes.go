@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/ostask/ostask/flow"
 	"github.com/ostask/ostask/ops"
@@ -56,27 +55,8 @@ func (t *createVolume) Execute(ctx context.Context, in flow.Inputs) (any, error)
 			return nil, err
 		}
 	}
-	// ops adopts a volume with the key only once it is available; one an
-	// earlier run made and attached is finished too. A volume in error is
-	// a wreck an earlier run left (ops would make a new one beside it).
-	found, err := volumesByKey(ctx, t.c, key)
-	if err != nil {
-		return nil, err
-	}
-	var wrecks []string
-	for _, v := range found {
-		switch {
-		case v.Status == "in-use":
-			return v.ID, nil
-		case strings.HasPrefix(v.Status, "error"):
-			wrecks = append(wrecks, v.ID)
-		}
-	}
-	if err := deleteAll(ctx, wrecks, func(ctx context.Context, id string) (*ops.Operation[struct{}], error) {
-		return t.c.DeleteVolume(ctx, id, t.cfg.waitOpts()...)
-	}); err != nil {
-		return nil, err
-	}
+	// ops adopts what an earlier run made under the key (available, or
+	// attached by a later step) and removes the volumes in error it left.
 	op, err := t.c.CreateVolume(ctx, co, t.cfg.ops(key, true)...)
 	if err != nil {
 		return nil, err
@@ -96,7 +76,7 @@ func (t *createVolume) Revert(ctx context.Context, in flow.Inputs, o flow.Outcom
 	}
 	var lookErr error
 	if key, err := runKey(in, t.spec.Name); err == nil {
-		found, err := volumesByKey(ctx, t.c, key)
+		found, err := t.c.VolumesByKey(ctx, key)
 		for _, v := range found {
 			ids = append(ids, v.ID)
 		}
@@ -106,7 +86,7 @@ func (t *createVolume) Revert(ctx context.Context, in flow.Inputs, o flow.Outcom
 		if err := t.detachAll(ctx, id); err != nil {
 			return nil, err
 		}
-		return t.c.DeleteVolume(ctx, id, t.cfg.waitOpts()...)
+		return t.c.DeleteVolume(ctx, id, t.cfg.deleteOpts()...)
 	})
 	return errors.Join(err, lookErr)
 }
