@@ -1,5 +1,14 @@
 package ops
 
+import (
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+)
+
 // Pending reports the number of pending watches per resource kind.
 func (c *Cloud) Pending() map[Kind]int {
 	return map[Kind]int{KindServer: c.servers.pendingCount(), KindVolume: c.volumes.pendingCount(), KindImage: c.images.pendingCount()}
@@ -44,3 +53,54 @@ func (c *Cloud) SetServerStaleRounds(n uint64) { c.servers.staleAfter = n }
 
 // ConfigDefaults returns c with the defaults filled in.
 func ConfigDefaults(c Config) Config { return c.withDefaults() }
+
+// Loser makes a Cloud lose answers: the armed request is carried out by
+// the cloud, and then fails as if the connection dropped before the
+// answer came (a lost response), as cloudsim's lose-response fault does.
+// It lets the tests against a real cloud lose answers too.
+type Loser struct {
+	base   http.RoundTripper
+	mu     sync.Mutex
+	method string
+	suffix string
+	lost   int
+}
+
+// InstallLoser wraps c's transport; call it before c makes requests
+// other than Dial's.
+func InstallLoser(c *Cloud) *Loser {
+	l := &Loser{base: c.transport.base}
+	c.transport.base = l
+	return l
+}
+
+// Arm makes the next request with method whose path ends with suffix lose
+// its answer.
+func (l *Loser) Arm(method, suffix string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.method, l.suffix = method, suffix
+}
+
+// Lost reports how many answers were lost.
+func (l *Loser) Lost() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lost
+}
+
+func (l *Loser) RoundTrip(r *http.Request) (*http.Response, error) {
+	l.mu.Lock()
+	lose := l.method != "" && r.Method == l.method && strings.HasSuffix(r.URL.Path, l.suffix)
+	if lose {
+		l.method, l.lost = "", l.lost+1
+	}
+	l.mu.Unlock()
+	resp, err := l.base.RoundTrip(r)
+	if err != nil || !lose {
+		return resp, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return nil, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+}

@@ -3,9 +3,14 @@ package ops_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
 
 	"github.com/ostask/ostask/cloudsim"
 	"github.com/ostask/ostask/ops"
@@ -346,5 +351,188 @@ func TestLostResponseUncheckable(t *testing.T) {
 	}
 	if n := tc.sim.Counters().Get("POST", "/compute/v2.1/servers/{id}/action") - before; n != 1 {
 		t.Fatalf("the stop was sent %d times; an unchecked lost answer must not be repeated", n)
+	}
+}
+
+// lostScenario runs every operation once on one server and one volume,
+// each with its answer lost after the cloud carried it out (by the
+// client-side Loser, so that it runs against a real cloud too), and
+// checks that each recovers, ends as promised and makes nothing twice.
+//
+// extend is false for a cloud whose volume driver cannot extend
+// (realstack's fake LVM driver: the volume goes to error_extending).
+func lostScenario(t *testing.T, ctx context.Context, cloud *ops.Cloud, image, flavor, flavor2, flavor3, prefix string, extend bool) {
+	loser := ops.InstallLoser(cloud)
+	step := func(name, method, suffix string, call func() (ops.Initial, func() error)) {
+		t.Helper()
+		t0 := time.Now()
+		loser.Arm(method, suffix)
+		lostBefore := loser.Lost()
+		in, wait := call()
+		if err := wait(); err != nil {
+			t.Fatalf("%s: false failure: %v", name, err)
+		}
+		if loser.Lost() != lostBefore+1 || !in.Recovered {
+			t.Fatalf("%s: lost %d answers, initial %+v; want one lost and recovered", name, loser.Lost()-lostBefore, in)
+		}
+		t.Logf("%s: recovered (request id %q) and done in %s", name, in.RequestID, time.Since(t0).Round(time.Millisecond))
+	}
+	srvOp := func(status string, call func() (*ops.Operation[*servers.Server], error)) func() (ops.Initial, func() error) {
+		return func() (ops.Initial, func() error) {
+			op, err := call()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return op.Initial(), func() error {
+				s, err := op.Result(ctx)
+				if err == nil && (s.Status != status || s.TaskState != "") {
+					err = fmt.Errorf("server %s/%q, want %s", s.Status, s.TaskState, status)
+				}
+				return err
+			}
+		}
+	}
+	done := func(op interface{ Initial() ops.Initial }, wait func() error, err error) (ops.Initial, func() error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op.Initial(), wait
+	}
+	name := prefix + "lost"
+	var id, vol, img string
+	step("create server", "POST", "/servers", func() (ops.Initial, func() error) {
+		op, err := cloud.CreateServer(ctx, ops.ServerCreateOpts{Name: name, FlavorRef: flavor, ImageRef: image, Networks: "none"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id = op.ID()
+		t.Cleanup(func() { cleanupDelete(t, cloud.DeleteServer, id) })
+		return done(op, func() error { _, err := op.Result(ctx); return err }, nil)
+	})
+	action := func(op string, status string, call func() (*ops.Operation[*servers.Server], error)) {
+		step(op, "POST", "/servers/"+id+"/action", srvOp(status, call))
+	}
+	action("stop", "SHUTOFF", func() (*ops.Operation[*servers.Server], error) { return cloud.StopServer(ctx, id) })
+	action("start", "ACTIVE", func() (*ops.Operation[*servers.Server], error) { return cloud.StartServer(ctx, id) })
+	action("reboot", "ACTIVE", func() (*ops.Operation[*servers.Server], error) { return cloud.RebootServer(ctx, id, false) })
+	action("resize", "VERIFY_RESIZE", func() (*ops.Operation[*servers.Server], error) { return cloud.ResizeServer(ctx, id, flavor2) })
+	action("confirm resize", "ACTIVE", func() (*ops.Operation[*servers.Server], error) { return cloud.ConfirmResize(ctx, id) })
+	action("resize again", "VERIFY_RESIZE", func() (*ops.Operation[*servers.Server], error) { return cloud.ResizeServer(ctx, id, flavor3) })
+	action("revert resize", "ACTIVE", func() (*ops.Operation[*servers.Server], error) { return cloud.RevertResize(ctx, id) })
+	step("snapshot", "POST", "/servers/"+id+"/action", func() (ops.Initial, func() error) {
+		op, err := cloud.CreateServerImage(ctx, id, name+"-snap", nil)
+		if err == nil {
+			img = op.ID()
+			t.Cleanup(func() { cleanupDelete(t, cloud.DeleteImage, img) })
+		}
+		return done(op, func() error { _, err := op.Result(ctx); return err }, err)
+	})
+	step("create volume", "POST", "/volumes", func() (ops.Initial, func() error) {
+		op, err := cloud.CreateVolume(ctx, ops.VolumeCreateOpts{Name: name, Size: 1})
+		if err == nil {
+			vol = op.ID()
+			t.Cleanup(func() { cleanupDelete(t, cloud.DeleteVolume, vol) })
+		}
+		return done(op, func() error { _, err := op.Result(ctx); return err }, err)
+	})
+	volStep := func(name, method, suffix, status string, size int, call func() (*ops.Operation[*ops.Volume], error)) {
+		step(name, method, suffix, func() (ops.Initial, func() error) {
+			op, err := call()
+			return done(op, func() error {
+				v, err := op.Result(ctx)
+				if err == nil && (v.Status != status || v.Size < size) {
+					err = fmt.Errorf("volume %s of %d GiB, want %s", v.Status, v.Size, status)
+				}
+				return err
+			}, err)
+		})
+	}
+	volStep("attach", "POST", "/os-volume_attachments", "in-use", 1, func() (*ops.Operation[*ops.Volume], error) {
+		return cloud.AttachVolume(ctx, id, vol, "")
+	})
+	volStep("detach", "DELETE", "/os-volume_attachments/"+vol, "available", 1, func() (*ops.Operation[*ops.Volume], error) {
+		return cloud.DetachVolume(ctx, id, vol)
+	})
+	if extend {
+		volStep("extend", "POST", "/volumes/"+vol+"/action", "available", 2, func() (*ops.Operation[*ops.Volume], error) {
+			return cloud.ExtendVolume(ctx, vol, 2)
+		})
+	}
+	// Exactly one of each before the deletes: nothing was made twice.
+	sp, err := servers.List(cloud.Compute, servers.ListOpts{Name: "^" + name + "$"}).AllPages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, _ := servers.ExtractServers(sp)
+	vp, err := volumes.List(cloud.Volume, volumes.ListOpts{Name: name}).AllPages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, _ := volumes.ExtractVolumes(vp)
+	ip, err := images.List(cloud.Image, images.ListOpts{Name: name + "-snap"}).AllPages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	is, _ := images.ExtractImages(ip)
+	if len(ss) != 1 || len(vs) != 1 || len(is) != 1 {
+		t.Fatalf("%d servers, %d volumes, %d images named %s; want one of each", len(ss), len(vs), len(is), name)
+	}
+	for _, del := range []struct {
+		name, suffix, id string
+		fn               func(context.Context, string, ...ops.Option) (*ops.Operation[struct{}], error)
+	}{
+		{"delete volume", "/volumes/" + vol, vol, cloud.DeleteVolume},
+		{"delete image", "/images/" + img, img, cloud.DeleteImage},
+		{"delete server", "/servers/" + id, id, cloud.DeleteServer},
+	} {
+		step(del.name, "DELETE", del.suffix, func() (ops.Initial, func() error) {
+			op, err := del.fn(ctx, del.id)
+			return done(op, func() error { _, err := op.Result(ctx); return err }, err)
+		})
+	}
+	t.Logf("%d answers lost on purpose (Stats.ByStatus counts them under NoAnswer)", loser.Lost())
+}
+
+// cleanupDelete deletes id at the end of a test, whatever happened.
+func cleanupDelete(t *testing.T, del func(context.Context, string, ...ops.Option) (*ops.Operation[struct{}], error), id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	op, err := del(ctx, id, ops.WithRetries(3))
+	if err == nil {
+		_, err = op.Result(ctx)
+	}
+	if err != nil {
+		t.Logf("cleanup of %s: %v", id, err)
+	}
+}
+
+// The lost-answer scenario on cloudsim (see TestRealLostResponses for a
+// real cloud).
+func TestLostResponseScenario(t *testing.T) {
+	tc := start(t, nil, false)
+	lostScenario(t, ctxT(t), tc.cloud, cloudsim.CirrosImageID, "1", "2", "3", "", true)
+	if ss, vs := tc.sim.Servers(false), tc.sim.Volumes(); len(ss)+len(vs) != 0 {
+		t.Fatalf("left behind: %+v %+v", ss, vs)
+	}
+}
+
+// A call that the cloud rejected, with the rejection lost, is not taken
+// for an older action of the same name that started in the same second:
+// the resize to a smaller disk fails with Nova's 400 after the resend,
+// instead of "recovering" the earlier resize.
+func TestLostRejectionIsNotAnOlderAction(t *testing.T) {
+	tc := start(t, nil, false)
+	ctx := ctxT(t)
+	f := &fixture{testCloud: tc, ctx: ctx}
+	id := f.bootServer(t)
+	op, err := tc.cloud.ResizeServer(ctx, id, "2")
+	f.waitServer(t, op, err)
+	op, err = tc.cloud.ConfirmResize(ctx, id)
+	f.waitServer(t, op, err)
+	loser := ops.InstallLoser(tc.cloud)
+	loser.Arm("POST", "/action")
+	_, err = tc.cloud.ResizeServer(ctx, id, "1")
+	if loser.Lost() != 1 || !gophercloud.ResponseCodeIs(err, 400) {
+		t.Fatalf("lost %d, err %v; want the lost rejection, then Nova's 400", loser.Lost(), err)
 	}
 }

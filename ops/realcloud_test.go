@@ -7,8 +7,11 @@ package ops_test
 //	go test ./ops -run Real -v
 //
 // They expect the conventions of shared/realstack: image "cirros-fake",
-// flavor "m1.tiny", servers named fail-abort-* fail their build, metadata
-// fake_fail_delete=N fails the first N deletes, networks "none".
+// flavors "m1.tiny", "m1.small" and "m1.medium", servers named
+// fail-abort-* (or with metadata fake_fail=abort) fail their build,
+// metadata fake_fail_delete=N fails the first N deletes, networks "none".
+// Set OSTASK_TEST_NO_EXTEND=1 where the volume driver cannot extend
+// (realstack's cannot).
 
 import (
 	"context"
@@ -22,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
@@ -30,9 +34,9 @@ import (
 )
 
 type realCloud struct {
-	cloud           *ops.Cloud
-	image, flavor   string
-	flavor2, prefix string
+	cloud                    *ops.Cloud
+	image, flavor            string
+	flavor2, flavor3, prefix string
 }
 
 func dialReal(t *testing.T, env string) *realCloud {
@@ -85,6 +89,8 @@ func dialReal(t *testing.T, env string) *realCloud {
 			rc.flavor = f.ID
 		case "m1.small":
 			rc.flavor2 = f.ID
+		case "m1.medium":
+			rc.flavor3 = f.ID
 		}
 	}
 	return rc
@@ -203,17 +209,19 @@ func TestRealServerLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := rc.cloud.Stats()
-	t.Logf("requests: %d; by route: %v", st.Requests, st.ByRoute)
+	t.Logf("requests: %d; by status: %v; by route: %v", st.Requests, st.ByStatus, st.ByRoute)
 }
 
 // A build that always fails: every attempt ends in a FaultError carrying
-// Nova's message, and every failed server but the last is cleaned up.
+// Nova's message, and every failed server is cleaned up, the last one
+// included.
 func TestRealRetryWithCleanup(t *testing.T) {
 	rc := dialReal(t, "OSTASK_TEST_CLOUD")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	o := rc.opts("x")
 	o.Name = "fail-abort-" + o.Name // realstack fails builds by name prefix
+	t0 := time.Now()
 	op, err := rc.cloud.CreateServer(ctx, o, ops.WithRetries(2))
 	if err != nil {
 		t.Fatal(err)
@@ -228,11 +236,77 @@ func TestRealRetryWithCleanup(t *testing.T) {
 	if !errors.As(re.Attempts[0], &fe) || !strings.Contains(fe.Message, "aborted") {
 		t.Fatalf("attempt 1: want Nova's fault message, got %v", re.Attempts[0])
 	}
-	// The first attempt's server was deleted before the second began.
-	first := fe.ID
-	if _, err := servers.Get(ctx, rc.cloud.Compute, first).Extract(); err == nil {
-		t.Fatalf("the failed server %s of attempt 1 was not cleaned up", first)
+	for _, id := range []string{fe.ID, op.ID()} {
+		if _, err := servers.Get(ctx, rc.cloud.Compute, id).Extract(); !gophercloud.ResponseCodeIs(err, 404) {
+			t.Fatalf("the failed server %s was not cleaned up: %v", id, err)
+		}
 	}
+	rc.logStats(t, t0)
+}
+
+// A re-run with the key of a run whose build failed and whose wreck was
+// kept finds the ERROR server under the key: it deletes it and boots a new
+// one (the re-run's server has no fake_fail, so it builds).
+func TestRealKeyRemovesWreck(t *testing.T) {
+	rc := dialReal(t, "OSTASK_TEST_CLOUD")
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	key := rc.prefix + "wreck"
+	o := rc.opts("kx")
+	o.Metadata = map[string]string{"fake_fail": "abort"}
+	t0 := time.Now()
+	first, err := rc.cloud.CreateServer(ctx, o, ops.WithIdempotencyKey(key), ops.WithCleanup(ops.CleanupKeep))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.cleanupServer(t, first.ID())
+	if _, err := first.Result(ctx); !errors.Is(err, ops.ErrFault) {
+		t.Fatalf("first run: want a FaultError, got %v", err)
+	}
+	if ss, err := rc.cloud.ServersByKey(ctx, o.Name, key); err != nil || len(ss) != 1 || ss[0].Status != "ERROR" {
+		t.Fatalf("want the kept ERROR server under the key, got %v %v", ss, err)
+	}
+	t.Logf("first run failed and kept its wreck in %s", time.Since(t0).Round(time.Millisecond))
+	t1 := time.Now()
+	again, err := rc.cloud.CreateServer(ctx, rc.opts("kx"), ops.WithIdempotencyKey(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.cleanupServer(t, again.ID())
+	s, err := again.Result(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Initial().Adopted || s.ID == first.ID() {
+		t.Fatalf("the re-run adopted the wreck %s", first.ID())
+	}
+	ss, err := rc.cloud.ServersByKey(ctx, o.Name, key)
+	if err != nil || len(ss) != 1 || ss[0].ID != s.ID || ss[0].Status != "ACTIVE" {
+		t.Fatalf("want only the new server %s under the key, got %v %v", s.ID, ss, err)
+	}
+	t.Logf("re-run removed the wreck and built %s in %s", s.ID, time.Since(t1).Round(time.Millisecond))
+	rc.logStats(t, t0)
+}
+
+// Every operation with its answer lost after Nova, Cinder or Glance
+// carried it out (lost on the client side): each recovers from the
+// evidence — key, instance action, attachment, volume — and makes nothing
+// twice.
+func TestRealLostResponses(t *testing.T) {
+	rc := dialReal(t, "OSTASK_TEST_CLOUD")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	// realstack's volume driver cannot extend (error_extending): no extend.
+	lostScenario(t, ctx, rc.cloud, rc.image, rc.flavor, rc.flavor2, rc.flavor3, rc.prefix, os.Getenv("OSTASK_TEST_NO_EXTEND") == "")
+	rc.logStats(t, t0)
+}
+
+// logStats logs the requests the test made.
+func (rc *realCloud) logStats(t *testing.T, t0 time.Time) {
+	st := rc.cloud.Stats()
+	t.Logf("%s: %d requests, by status %v (%d: no answer), by method %v", time.Since(t0).Round(time.Millisecond),
+		st.Requests, st.ByStatus, ops.NoAnswer, st.ByMethod)
 }
 
 // fake_fail_delete=1: the first delete fails into ERROR with a fault; the
@@ -268,6 +342,37 @@ func TestRealDeleteFailure(t *testing.T) {
 	if _, err := d2.Result(ctx); err != nil {
 		t.Fatalf("second delete: %v", err)
 	}
+}
+
+// fake_fail_delete=1 with WithRetries(2): the delete that fails into
+// ERROR is sent again, and the second one works.
+func TestRealDeleteRetries(t *testing.T) {
+	rc := dialReal(t, "OSTASK_TEST_CLOUD")
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	o := rc.opts("delretry")
+	o.Metadata = map[string]string{"fake_fail_delete": "1"}
+	op, err := rc.cloud.CreateServer(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.cleanupServer(t, op.ID())
+	s, err := op.Result(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	del, err := rc.cloud.DeleteServer(ctx, s.ID, ops.WithRetries(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := del.Result(ctx); err != nil {
+		t.Fatalf("delete with retries: %v", err)
+	}
+	if errs := del.AttemptErrors(); del.Attempts() != 2 || len(errs) != 1 || !errors.Is(errs[0], ops.ErrFault) {
+		t.Fatalf("%d attempts, errors %v; want the injected failure, then success", del.Attempts(), errs)
+	}
+	rc.logStats(t, t0)
 }
 
 // Ten boots at once, so that Nova schedules several together (its build

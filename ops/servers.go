@@ -228,16 +228,17 @@ func (c *Cloud) serverAction(ctx context.Context, id, op string, options []Optio
 }
 
 // actionTook is the check of a call on server id whose answer was lost:
-// the instance action named action that started at or after the call
-// (the cloud's clock) is the evidence that it took effect, and its
-// request id names it. Nova records the action before it answers.
+// Nova records the instance action before it answers, so the call took
+// effect if the server's newest instance action is named action and
+// started at or after the call (the cloud's clock); its request id names
+// it. Only the newest counts: an older action of the same name in the
+// same second (start_time has one-second resolution) is not ours when
+// another came after it.
 func (c *Cloud) actionTook(id, action string) took {
 	return func(ctx context.Context, since time.Time) (string, bool, error) {
-		// start_time has one-second resolution; since errs early.
-		floor := since.Truncate(time.Second).UTC()
 		var opts instanceactions.ListOpts
 		if microversionAtLeast(c.Compute.Microversion, 2, 58) {
-			opts.ChangesSince = &floor
+			opts.Limit = 1 // newest first
 		}
 		var as []instanceactions.InstanceAction
 		err := c.call.run(ctx, func(ctx context.Context) error {
@@ -251,10 +252,12 @@ func (c *Cloud) actionTook(id, action string) took {
 		if err != nil {
 			return "", false, fmt.Errorf("instance actions of server %s: %w", id, err)
 		}
-		for _, a := range as {
-			if a.Action == action && !a.StartTime.Before(floor) {
-				return a.RequestID, true, nil
-			}
+		if len(as) == 0 {
+			return "", false, nil
+		}
+		// since errs early; start_time is truncated to the second.
+		if a := as[0]; a.Action == action && !a.StartTime.Before(since.Truncate(time.Second)) {
+			return a.RequestID, true, nil
 		}
 		return "", false, nil
 	}
