@@ -309,13 +309,11 @@ func (rc *realCloud) logStats(t *testing.T, t0 time.Time) {
 		st.Requests, st.ByStatus, ops.NoAnswer, st.ByMethod)
 }
 
-// fake_fail_delete=1: the first delete fails into ERROR with a fault; the
-// next one works.
-func TestRealDeleteFailure(t *testing.T) {
-	rc := dialReal(t, "OSTASK_TEST_CLOUD")
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
-	o := rc.opts("delfail")
+// bootFailingDelete boots a server whose first delete fails into ERROR
+// (fake_fail_delete=1); it is deleted at the end of the test.
+func (rc *realCloud) bootFailingDelete(t *testing.T, ctx context.Context, name string) *servers.Server {
+	t.Helper()
+	o := rc.opts(name)
 	o.Metadata = map[string]string{"fake_fail_delete": "1"}
 	op, err := rc.cloud.CreateServer(ctx, o)
 	if err != nil {
@@ -326,6 +324,16 @@ func TestRealDeleteFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// fake_fail_delete=1: the first delete fails into ERROR with a fault; the
+// next one works.
+func TestRealDeleteFailure(t *testing.T) {
+	rc := dialReal(t, "OSTASK_TEST_CLOUD")
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	s := rc.bootFailingDelete(t, ctx, "delfail")
 	d1, err := rc.cloud.DeleteServer(ctx, s.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -350,17 +358,7 @@ func TestRealDeleteRetries(t *testing.T) {
 	rc := dialReal(t, "OSTASK_TEST_CLOUD")
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	o := rc.opts("delretry")
-	o.Metadata = map[string]string{"fake_fail_delete": "1"}
-	op, err := rc.cloud.CreateServer(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc.cleanupServer(t, op.ID())
-	s, err := op.Result(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := rc.bootFailingDelete(t, ctx, "delretry")
 	t0 := time.Now()
 	del, err := rc.cloud.DeleteServer(ctx, s.ID, ops.WithRetries(2))
 	if err != nil {
