@@ -2,7 +2,6 @@ package ops
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
-	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
 	"golang.org/x/time/rate"
 )
 
@@ -137,34 +135,6 @@ func (c Config) withDefaults() Config {
 		c.Clock = systemClock{}
 	}
 	return c
-}
-
-// Auth says how to log in to a cloud.
-type Auth struct {
-	Options  gophercloud.AuthOptions
-	Endpoint gophercloud.EndpointOpts
-	TLS      *tls.Config
-}
-
-// AuthFromClouds reads cloud from clouds.yaml (OS_CLIENT_CONFIG_FILE, then
-// the usual locations), like the openstack CLI's --os-cloud.
-func AuthFromClouds(cloud string) (Auth, error) {
-	ao, eo, tlsCfg, err := clouds.Parse(clouds.WithCloudName(cloud))
-	if err != nil {
-		return Auth{}, fmt.Errorf("clouds.yaml: cloud %q: %w", cloud, err)
-	}
-	ao.AllowReauth = true
-	return Auth{Options: ao, Endpoint: eo, TLS: tlsCfg}, nil
-}
-
-// AuthFromEnv reads OS_* variables like the openstack CLI.
-func AuthFromEnv() (Auth, error) {
-	ao, err := openstack.AuthOptionsFromEnv()
-	if err != nil {
-		return Auth{}, fmt.Errorf("OS_* environment: %w", err)
-	}
-	ao.AllowReauth = true
-	return Auth{Options: ao, Endpoint: gophercloud.EndpointOpts{Region: getenv("OS_REGION_NAME")}}, nil
 }
 
 // Cloud is one connection to one OpenStack cloud: its service clients, a
