@@ -39,7 +39,7 @@ func TestBadInputExitsNonZeroWithOneLine(t *testing.T) {
 		{[]string{"server", "stop", "ghost"}, 2, "no cloud selected"},
 		{[]string{"volume", "create", "v", "--size", "0", "--sim"}, 2, "--size must be a positive"},
 		{[]string{"sim", "--fault-plan", "server.create.explode=1"}, 2, "unknown fault"},
-		{[]string{"demo", "--servers", "0"}, 2, "--servers and --retries must be >= 1"},
+		{[]string{"demo", "--servers", "0"}, 2, "--servers must be >= 1"},
 		{[]string{"server", "create", "x", "--bogus"}, 2, "unknown flag: --bogus"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -21,8 +22,8 @@ type cloudFlags struct {
 }
 
 func (f *cloudFlags) register(c *cobra.Command) {
-	c.PersistentFlags().StringVar(&f.osCloud, "os-cloud", "", "cloud name in clouds.yaml (default $OS_CLOUD; else OS_* variables)")
-	c.PersistentFlags().BoolVar(&f.sim, "sim", false, "run against an embedded cloudsim instead of a real cloud")
+	c.PersistentFlags().StringVar(&f.osCloud, "os-cloud", "", "cloud name in clouds.yaml (default $OS_CLOUD; else the OS_* variables of an openrc)")
+	c.PersistentFlags().BoolVar(&f.sim, "sim", false, "run against an embedded cloudsim instead of a real cloud (not with --os-cloud or OS_CLOUD)")
 	c.PersistentFlags().StringVar(&f.simF.timing, "sim-timing", "fast", "with --sim: timing model, fast or realistic")
 	c.PersistentFlags().StringVar(&f.simF.faultPlan, "sim-fault-plan", "none", "with --sim: fault plan (see 'ostask sim --help')")
 	c.PersistentFlags().Int64Var(&f.simF.seed, "sim-seed", 1, "with --sim: random seed")
@@ -43,12 +44,26 @@ func (s *session) Close() {
 	}
 }
 
+// simConfig is the monitor of a Cloud on an embedded cloudsim: the cloud
+// is on loopback and fast, so it is watched closely.
+var simConfig = ops.Config{MinInterval: 100 * time.Millisecond, MaxInterval: time.Second}
+
 // connect starts cloudsim (with --sim) or reads clouds.yaml / OS_* and
-// dials the cloud.
+// dials the cloud. Bad or missing settings are usage errors (exit 2).
 func (f *cloudFlags) connect(ctx context.Context, cfg ops.Config) (*session, error) {
 	s := &session{}
 	var auth ops.Auth
+	name := f.osCloud
+	if name == "" {
+		name = os.Getenv("OS_CLOUD")
+	}
 	switch {
+	case f.sim && name != "":
+		via := "--os-cloud " + f.osCloud
+		if f.osCloud == "" {
+			via = "OS_CLOUD=" + name
+		}
+		return nil, usageError("--sim and %s select two clouds; use one (unset OS_CLOUD to use --sim)", via)
 	case f.sim:
 		scfg, err := f.simF.config()
 		if err != nil {
@@ -60,11 +75,10 @@ func (f *cloudFlags) connect(ctx context.Context, cfg ops.Config) (*session, err
 		}
 		s.sim = sim
 		auth = simAuth(sim, false)
-	default:
-		name := f.osCloud
-		if name == "" {
-			name = os.Getenv("OS_CLOUD")
+		if cfg.MinInterval == 0 && cfg.MaxInterval == 0 {
+			cfg.MinInterval, cfg.MaxInterval = simConfig.MinInterval, simConfig.MaxInterval
 		}
+	default:
 		var err error
 		switch {
 		case name != "":
@@ -72,7 +86,7 @@ func (f *cloudFlags) connect(ctx context.Context, cfg ops.Config) (*session, err
 		case os.Getenv("OS_AUTH_URL") != "":
 			auth, err = ops.AuthFromEnv()
 		default:
-			return nil, usageError("no cloud selected: use --os-cloud NAME (or OS_CLOUD) with a clouds.yaml, OS_* variables, or --sim")
+			return nil, usageError("no cloud selected: use --os-cloud NAME (or OS_CLOUD) with a clouds.yaml, the OS_* variables of an openrc, or --sim")
 		}
 		if err != nil {
 			return nil, &ExitError{Code: 2, Err: err}
@@ -81,7 +95,10 @@ func (f *cloudFlags) connect(ctx context.Context, cfg ops.Config) (*session, err
 	cloud, err := ops.Dial(ctx, auth, cfg)
 	if err != nil {
 		s.Close()
-		return nil, err
+		if errors.Is(err, ops.ErrConfig) || errors.Is(err, ops.ErrInvalidOption) {
+			return nil, &ExitError{Code: 2, Err: err}
+		}
+		return nil, fmt.Errorf("connect: %s", describe(err))
 	}
 	s.cloud = cloud
 	return s, nil
@@ -97,33 +114,77 @@ func simAuth(sim *cloudsim.Sim, admin bool) ops.Auth {
 		Endpoint: gophercloud.EndpointOpts{Region: c.Region}}
 }
 
+// retriesUsage is the one meaning of --retries, everywhere.
+const retriesUsage = "attempts in all (1 = no retry)"
+
+// checkRetries rejects what is not a number of attempts.
+func checkRetries(n int) error {
+	if n < 1 {
+		return usageError("--retries must be >= 1 (attempts in all; 1 = no retry), got %d", n)
+	}
+	return nil
+}
+
 // waitFlags are the flags of every command that waits on operations.
 type waitFlags struct {
 	timeout time.Duration
 	retries int
 	noWait  bool
 	json    bool
+	// creates only
+	keepFailed         bool
+	cleanupOnInterrupt bool
+	key                string
 }
 
-func (w *waitFlags) register(c *cobra.Command, retries bool) {
+// flagSet says which optional flags a command takes.
+type flagSet int
+
+const (
+	withRetries flagSet = 1 << iota
+	withKeep            // --keep-failed
+	withKey             // --idempotency-key, --cleanup-on-interrupt: creates
+)
+
+func (w *waitFlags) register(c *cobra.Command, set flagSet, what string) {
 	c.Flags().DurationVar(&w.timeout, "timeout", 30*time.Minute, "give up waiting on each operation after this long")
-	if retries {
-		c.Flags().IntVar(&w.retries, "retries", 3, "attempts per resource (1 = no retry); failed resources are cleaned up in between")
+	if set&withRetries != 0 {
+		usage := retriesUsage
+		if set&withKeep != 0 {
+			usage += "; a failed attempt's " + what + " is deleted before the next"
+		}
+		c.Flags().IntVar(&w.retries, "retries", 3, usage)
+	} else {
+		w.retries = 1
 	}
 	c.Flags().BoolVar(&w.noWait, "no-wait", false, "return once the cloud accepted the request")
-	c.Flags().BoolVar(&w.json, "json", false, "print results as JSON")
+	c.Flags().BoolVar(&w.json, "json", false, "print results as JSON on stdout (progress goes to stderr)")
+	if set&withKeep != 0 {
+		c.Flags().BoolVar(&w.keepFailed, "keep-failed", false, "keep the "+what+"s of failed attempts for inspection (default: delete them, the last attempt's too)")
+	}
+	if set&withKey != 0 {
+		c.Flags().BoolVar(&w.cleanupOnInterrupt, "cleanup-on-interrupt", false,
+			"on SIGINT/SIGTERM, delete the "+what+"s still being made (default: leave them running and list them)")
+		c.Flags().StringVar(&w.key, "idempotency-key", "",
+			"key recorded on each "+what+" (default: a new one, printed at the start); re-running with the same key adopts what an earlier run made")
+	}
 }
 
-func (w *waitFlags) options() ([]ops.Option, error) {
+// options checks the flags and returns the per-call options. Creates
+// pass the per-resource idempotency key themselves.
+func (w *waitFlags) options(create bool) ([]ops.Option, error) {
 	if w.timeout <= 0 {
 		return nil, usageError("--timeout must be positive, got %s", w.timeout)
 	}
+	if err := checkRetries(w.retries); err != nil {
+		return nil, err
+	}
 	o := []ops.Option{ops.WithTimeout(w.timeout)}
-	if w.retries != 0 {
-		if w.retries < 1 {
-			return nil, usageError("--retries must be >= 1 (the number of attempts), got %d", w.retries)
-		}
+	if create {
 		o = append(o, ops.WithRetries(w.retries))
+		if w.keepFailed {
+			o = append(o, ops.WithCleanup(ops.CleanupKeep))
+		}
 	}
 	return o, nil
 }

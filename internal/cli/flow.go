@@ -16,6 +16,7 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
+	"github.com/ostask/ostask/cloudsim"
 	"github.com/ostask/ostask/engine"
 	"github.com/ostask/ostask/flow"
 	"github.com/ostask/ostask/ops"
@@ -105,6 +106,7 @@ type flowRunFlags struct {
 	retries int
 	timeout time.Duration
 	json    bool
+	resume  string // the command that re-runs this run (same --run-id)
 }
 
 func newFlowRunCmd(cf *cloudFlags, d tasks.Definition) *cobra.Command {
@@ -114,10 +116,23 @@ func newFlowRunCmd(cf *cloudFlags, d tasks.Definition) *cobra.Command {
 	c := &cobra.Command{
 		Use:   d.Name,
 		Short: d.Help,
-		Args:  cobra.NoArgs,
+		Long: d.Help + `.
+
+The run id (printed at the start; --run-id to choose it) names everything
+the run makes: running the same command again with --run-id RUN adopts what
+an interrupted or killed run made instead of making it twice. On failure,
+every task that ran is reverted.
+
+With --json the output is JSON lines (NDJSON), one object per line:
+  {"event":"start","flow":...,"run_id":...,"resume":"ostask flow run ... --run-id ..."}
+  {"event":"task","name":...,"state":"RUNNING"|"SUCCESS"|"FAILURE"|"REVERTED"|...,"id":...,"error":...,"seconds":...}
+  {"event":"end","flow":...,"run_id":...,"state":...,"error":...,"tasks":[...],"values":{...}}
+The first line is written before any call to the cloud.`,
+		Example: flowExample(d),
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if rf.retries < 1 {
-				return usageError("--retries must be >= 1 (the number of attempts), got %d", rf.retries)
+			if err := checkRetries(rf.retries); err != nil {
+				return err
 			}
 			if rf.timeout <= 0 {
 				return usageError("--timeout must be positive, got %s", rf.timeout)
@@ -129,7 +144,8 @@ func newFlowRunCmd(cf *cloudFlags, d tasks.Definition) *cobra.Command {
 					}
 				}
 			}
-			if rf.runID == "" {
+			generated := rf.runID == ""
+			if generated {
 				rf.runID = uuid.NewString()
 			}
 			ctx := cmd.Context()
@@ -162,13 +178,18 @@ func newFlowRunCmd(cf *cloudFlags, d tasks.Definition) *cobra.Command {
 			if err != nil {
 				return &ExitError{Code: 2, Err: err}
 			}
+			rf.resume = resumeWith(argsOf(ctx), "--run-id", rf.runID)
+			if !rf.json && generated {
+				fmt.Fprintf(cmd.ErrOrStderr(), "ostask: flow %s run id %s; if this run is cut short, run this to adopt what it made instead of making more:\n  %s\n",
+					d.Name, rf.runID, rf.resume)
+			}
 			return runFlow(ctx, cmd.OutOrStdout(), f, store, rf)
 		},
 	}
 	c.Flags().StringVar(&rf.runID, "run-id", "", "id of this run (default: a new one); re-running with the same id adopts what an earlier run made")
-	c.Flags().IntVar(&rf.retries, "retries", tasks.DefaultRetries, "attempts per create (1 = no retry); failed resources are cleaned up in between")
+	c.Flags().IntVar(&rf.retries, "retries", tasks.DefaultRetries, retriesUsage+" per create; a failed attempt's resource is deleted before the next")
 	c.Flags().DurationVar(&rf.timeout, "timeout", 30*time.Minute, "give up waiting on each operation after this long")
-	c.Flags().BoolVar(&rf.json, "json", false, "print the final flow state, each task's state and the ids it produced as JSON")
+	c.Flags().BoolVar(&rf.json, "json", false, "print events as JSON lines (NDJSON): first the run id and the resume command, then each task's state changes, last the report")
 	var required []string
 	for _, p := range d.Params {
 		name := flagName(p.Name)
@@ -207,6 +228,7 @@ type taskReport struct {
 
 // flowReport is the --json output of a flow run.
 type flowReport struct {
+	Event  string            `json:"event"` // "end" (the last NDJSON line)
 	Flow   string            `json:"flow"`
 	RunID  string            `json:"run_id"`
 	State  string            `json:"state"`
@@ -217,13 +239,13 @@ type flowReport struct {
 
 // flowProgress is the engine listener that drives the display: one line
 // per task with its state. On a terminal each task has a live line (mpb);
-// elsewhere each state change prints a plain line; with --json nothing is
-// printed until the end.
+// elsewhere each state change prints a plain line; with --json each is a
+// JSON line (a "task" event).
 type flowProgress struct {
-	out   io.Writer
-	quiet bool
-	p     *mpb.Progress
-	t0    time.Time
+	out  io.Writer
+	json *json.Encoder // --json: NDJSON events
+	p    *mpb.Progress
+	t0   time.Time
 
 	mu     sync.Mutex
 	order  []string
@@ -238,9 +260,17 @@ type taskLine struct {
 	bar   *mpb.Bar
 }
 
-func newFlowProgress(ctx context.Context, out io.Writer, quiet bool, c *flow.Compiled) *flowProgress {
-	fp := &flowProgress{out: out, quiet: quiet, t0: time.Now(), tasks: map[string]*taskLine{}, status: map[string]string{}}
-	if !quiet && isTerminal(out) {
+// taskEvent is a "task" line of flow run --json.
+type taskEvent struct {
+	Event string `json:"event"` // "task"
+	taskReport
+}
+
+func newFlowProgress(ctx context.Context, out io.Writer, ndjson bool, c *flow.Compiled) *flowProgress {
+	fp := &flowProgress{out: out, t0: time.Now(), tasks: map[string]*taskLine{}, status: map[string]string{}}
+	if ndjson {
+		fp.json = json.NewEncoder(out)
+	} else if isTerminal(out) {
 		fp.p = mpb.NewWithContext(ctx, mpb.WithOutput(out), mpb.WithRefreshRate(150*time.Millisecond))
 	}
 	width := 0
@@ -302,11 +332,13 @@ func (fp *flowProgress) OnEvent(ev engine.Event) {
 		line += fmt.Sprintf(" (%s)", ev.Elapsed.Round(10*time.Millisecond))
 	}
 	fp.status[ev.Atom] = line
-	fp.mu.Unlock()
-	if fp.quiet || fp.p != nil {
-		return
+	defer fp.mu.Unlock()
+	switch {
+	case fp.json != nil:
+		_ = fp.json.Encode(taskEvent{Event: "task", taskReport: tl.rep})
+	case fp.p == nil:
+		fmt.Fprintf(fp.out, "%s: %s\n", ev.Atom, line)
 	}
-	fmt.Fprintf(fp.out, "%s: %s\n", ev.Atom, line)
 }
 
 // finish ends the live display.
@@ -332,8 +364,6 @@ func (fp *flowProgress) report() []taskReport {
 	return out
 }
 
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
 // runFlow runs f with live progress and reports like the other commands:
 // a plain summary line (or JSON), and an *ExitError with a one-line
 // reason — the original failure first — when the flow did not succeed.
@@ -342,6 +372,17 @@ func runFlow(ctx context.Context, out io.Writer, f *flow.Flow, store map[string]
 	if err != nil {
 		return err
 	}
+	if rf.json {
+		start := struct {
+			Event  string `json:"event"`
+			Flow   string `json:"flow"`
+			RunID  string `json:"run_id"`
+			Resume string `json:"resume"`
+		}{"start", c.Name(), rf.runID, rf.resume}
+		if err := json.NewEncoder(out).Encode(start); err != nil {
+			return err
+		}
+	}
 	fp := newFlowProgress(ctx, out, rf.json, c)
 	e, err := engine.NewCompiled(c, engine.Parallel(0), engine.WithStore(store), engine.WithListener(fp))
 	if err != nil {
@@ -349,7 +390,7 @@ func runFlow(ctx context.Context, out io.Writer, f *flow.Flow, store map[string]
 	}
 	runErr := e.Run(ctx)
 	fp.finish()
-	rep := flowReport{Flow: c.Name(), RunID: rf.runID, State: e.State().String(), Tasks: fp.report()}
+	rep := flowReport{Event: "end", Flow: c.Name(), RunID: rf.runID, State: e.State().String(), Tasks: fp.report()}
 	if runErr != nil {
 		rep.Error = oneLine(runErr.Error())
 	} else {
@@ -361,9 +402,7 @@ func runFlow(ctx context.Context, out io.Writer, f *flow.Flow, store map[string]
 		}
 	}
 	if rf.json {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := json.NewEncoder(out).Encode(rep); err != nil {
 			return err
 		}
 	} else {
@@ -373,7 +412,7 @@ func runFlow(ctx context.Context, out io.Writer, f *flow.Flow, store map[string]
 	case runErr == nil:
 		return nil
 	case errors.Is(runErr, engine.ErrSuspended):
-		return fmt.Errorf("flow %s interrupted; run it again with --run-id %s to adopt what it made: %w", c.Name(), rf.runID, context.Canceled)
+		return fmt.Errorf("flow %s interrupted; to adopt what it made, run: %s: %w", c.Name(), rf.resume, context.Canceled)
 	}
 	return &ExitError{Code: 1, Err: errors.New(rep.Error)}
 }
@@ -384,4 +423,50 @@ func keysOf(m map[string]any) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// flowExample is the --help example of a ready-made flow: its required
+// parameters, with values that exist on cloudsim.
+func flowExample(d tasks.Definition) string {
+	args := []string{"ostask", "flow", "run", d.Name}
+	onServer := false
+	for _, p := range d.Params {
+		onServer = onServer || (p.Kind == tasks.ParamServer && p.Default == nil)
+	}
+	for _, p := range d.Params {
+		if p.Default != nil {
+			continue
+		}
+		var v string
+		switch p.Kind {
+		case tasks.ParamFlavor:
+			v = "m1.tiny"
+			if onServer {
+				v = "m1.small" // a change from the server's m1.tiny
+			}
+		case tasks.ParamImage:
+			v = cloudsim.CirrosImageName
+		case tasks.ParamServer:
+			v = "web"
+		case tasks.ParamInt:
+			v = "1"
+		default:
+			v = "web"
+			if onServer {
+				v = "web-new"
+			}
+		}
+		args = append(args, "--"+flagName(p.Name), v)
+	}
+	for _, p := range d.Params {
+		if p.Kind == tasks.ParamNetwork {
+			args = append(args, "--"+flagName(p.Name), "none")
+		}
+	}
+	line := strings.Join(args, " ")
+	if onServer {
+		// The flow acts on a server that must exist first.
+		return simNote + "  ostask server create web --flavor m1.tiny --image " + cloudsim.CirrosImageName + " --network none\n  " + line
+	}
+	return "  " + line + " --sim\n  " + line + " --json --sim"
 }

@@ -61,11 +61,37 @@ func TestFlowRunJSON(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
+	// NDJSON: the start event first, the report last, task events between.
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var startRaw map[string]string
+	if err := json.Unmarshal([]byte(lines[0]), &startRaw); err != nil {
+		t.Fatalf("first line: %v\n%s", err, out)
+	}
+	if startRaw["event"] != "start" || startRaw["run_id"] != "cli-1" || !strings.HasSuffix(startRaw["resume"], " --run-id cli-1") {
+		t.Fatalf("first line %q", lines[0])
+	}
+	tasksSeen := map[string]bool{}
+	for _, l := range lines[1 : len(lines)-1] {
+		var ev struct {
+			Event string `json:"event"`
+			Name  string `json:"name"`
+			State string `json:"state"`
+		}
+		if err := json.Unmarshal([]byte(l), &ev); err != nil || ev.Event != "task" {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		if ev.State == "SUCCESS" {
+			tasksSeen[ev.Name] = true
+		}
+	}
+	if len(tasksSeen) != 4 {
+		t.Errorf("task events %v", tasksSeen)
+	}
 	var rep flowReport
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
 		t.Fatalf("json: %v\n%s", err, out)
 	}
-	if rep.Flow != "boot-from-volume" || rep.RunID != "cli-1" || rep.State != "SUCCESS" || rep.Error != "" || len(rep.Tasks) != 4 {
+	if rep.Event != "end" || rep.Flow != "boot-from-volume" || rep.RunID != "cli-1" || rep.State != "SUCCESS" || rep.Error != "" || len(rep.Tasks) != 4 {
 		t.Fatalf("report %+v", rep)
 	}
 	for _, tr := range rep.Tasks {
@@ -82,7 +108,7 @@ func TestFlowRunJSON(t *testing.T) {
 
 func TestFlowRunFailureRevertsAndExplains(t *testing.T) {
 	noLeaks(t)
-	code, out, stderr := run(t, append(bfvArgs, "--sim-fault-plan", "volume.attach.error=1")...)
+	code, out, stderr := run(t, append(bfvArgs, "--sim-fault-plan", "volume.attach.error=1", "--run-id", "r1")...)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1: %s %s", code, out, stderr)
 	}

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/cwriter"
 	"github.com/vbauerster/mpb/v8/decor"
 )
 
@@ -18,31 +20,49 @@ import (
 const maxLines = 25
 
 // display shows live progress: on a terminal, one line per operation and
-// an overall bar per phase (mpb); elsewhere, one plain line per finished
-// operation. With quiet set (--json), it prints nothing.
+// an overall bar per phase (mpb); elsewhere, one plain line per accepted
+// and per finished operation. With plain set (--json, whose progress goes
+// to stderr), it never draws bars.
 type display struct {
-	out   io.Writer
-	tty   bool
-	quiet bool
-	p     *mpb.Progress
-	mu    sync.Mutex // serialises plain output
+	out io.Writer
+	tty bool
+	p   *mpb.Progress
+	mu  sync.Mutex // serialises plain output
 }
 
+// isTerminal reports a terminal that can show live lines: a character
+// device with a known size. A pty with no size (0x0) would make mpb draw
+// nothing at all, so it gets plain lines.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
 	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	width, height, err := cwriter.GetSize(int(f.Fd()))
+	return err == nil && width > 0 && height > 0
 }
 
-func newDisplay(ctx context.Context, out io.Writer, quiet bool) *display {
-	d := &display{out: out, tty: isTerminal(out), quiet: quiet}
-	if d.tty && !quiet {
+func newDisplay(ctx context.Context, out io.Writer, plain bool) *display {
+	d := &display{out: out, tty: !plain && isTerminal(out)}
+	if d.tty {
 		d.p = mpb.NewWithContext(ctx, mpb.WithOutput(out), mpb.WithWidth(32), mpb.WithRefreshRate(150*time.Millisecond))
 	}
 	return d
+}
+
+// println prints a plain line, or above the bars on a terminal.
+func (d *display) println(msg string) {
+	if d.p != nil {
+		_, _ = fmt.Fprintln(d.p, msg)
+		return
+	}
+	d.mu.Lock()
+	fmt.Fprintln(d.out, msg)
+	d.mu.Unlock()
 }
 
 // phase is an overall bar: done/total, failures, elapsed.
@@ -97,19 +117,65 @@ func (ph *phase) item(label string) *item {
 	return it
 }
 
-// finish records the outcome of one operation.
-func (it *item) finish(status string, attempts int, err error) {
+// accepted shows that the cloud took the call.
+func (it *item) accepted(id string, adopted bool) {
+	s := "accepted, id " + id
+	if adopted {
+		s = "adopted " + id + " (made by an earlier run with this idempotency key)"
+	}
+	if it.bar != nil {
+		it.status.Store(s + ", waiting")
+		return
+	}
+	if it.ph.d.p == nil {
+		it.ph.d.println(fmt.Sprintf("%s %s: %s", it.ph.name, it.label, s))
+	}
+}
+
+// finish records the outcome of one operation of a command. Failure
+// reasons are not shown here: the command prints each once, in full,
+// when it ends.
+func (it *item) finish(o outcome) {
+	var s string
+	switch o.Result {
+	case resultSucceeded:
+		s = o.Status
+		if o.Adopted {
+			s += " (adopted)"
+		}
+	case resultFailed:
+		s = "FAILED"
+		if len(o.Kept) > 0 {
+			s += " (kept: " + strings.Join(o.Kept, " ") + ")"
+		}
+	default:
+		s = o.Result
+	}
+	it.record(s, o.ID, o.Attempts, o.Result == resultFailed, o.Result == resultSucceeded || o.Result == resultFailed)
+}
+
+// done records the outcome of one of the demo's operations.
+func (it *item) done(status string, attempts int, err error) {
+	if err != nil {
+		status = "FAILED: " + err.Error()
+	}
+	it.record(status, "", attempts, err != nil, true)
+}
+
+func (it *item) record(status, id string, attempts int, failed, timed bool) {
 	ph := it.ph
 	if attempts > 1 {
 		ph.retried.Add(1)
-	}
-	if err != nil {
-		ph.failed.Add(1)
-		status = "FAILED: " + err.Error()
-	} else if attempts > 1 {
 		status = fmt.Sprintf("%s after %d attempts", status, attempts)
 	}
-	it.took.Store(int64(time.Since(it.start)))
+	if id != "" {
+		status += ", id " + id
+	}
+	if failed {
+		ph.failed.Add(1)
+	}
+	took := time.Since(it.start)
+	it.took.Store(int64(took))
 	ph.done.Add(1)
 	if it.bar != nil {
 		it.status.Store(status)
@@ -119,22 +185,14 @@ func (it *item) finish(status string, attempts int, err error) {
 		ph.bar.Increment()
 	}
 	d := ph.d
-	if d.quiet || (d.tty && it.bar != nil) {
+	if d.tty && it.bar != nil {
 		return
 	}
-	msg := fmt.Sprintf("%s %s: %s after %s", ph.name, it.label, status, time.Since(it.start).Round(10*time.Millisecond))
-	if attempts > 1 {
-		msg += fmt.Sprintf(" (%d attempts)", attempts)
+	msg := fmt.Sprintf("%s %s: %s", ph.name, it.label, status)
+	if timed {
+		msg += fmt.Sprintf(" (%s)", took.Round(10*time.Millisecond))
 	}
-	if d.p != nil {
-		if err != nil {
-			_, _ = fmt.Fprintln(d.p, msg)
-		}
-		return
-	}
-	d.mu.Lock()
-	fmt.Fprintln(d.out, msg)
-	d.mu.Unlock()
+	d.println(msg)
 }
 
 // wait stops the display once every bar is complete.

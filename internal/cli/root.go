@@ -5,10 +5,78 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
+
+// Version is the release, set at build time with
+// -ldflags "-X github.com/ostask/ostask/internal/cli.Version=v1.2.3".
+// When empty, the module version and VCS revision Go recorded are shown.
+var Version string
+
+// versionString is what --version prints.
+func versionString() string {
+	v := Version
+	bi, ok := debug.ReadBuildInfo()
+	if v == "" {
+		v = "(devel)"
+		if ok && bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+	}
+	var extra []string
+	if ok {
+		var rev, when, dirty string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				when = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = ", modified"
+				}
+			}
+		}
+		if rev != "" {
+			extra = append(extra, "commit "+rev[:min(12, len(rev))]+dirty)
+		}
+		if when != "" {
+			extra = append(extra, when)
+		}
+		extra = append(extra, bi.GoVersion)
+	}
+	if len(extra) == 0 {
+		return v
+	}
+	return v + " (" + strings.Join(extra, ", ") + ")"
+}
+
+// Exec runs the command line of this process: the first SIGINT or SIGTERM
+// cancels the command, which then reports what it leaves behind; a second
+// one ends the process at once. It returns the exit code.
+func Exec() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// After the first signal, restore the default: a second ends the
+	// process, even while the command is reporting or cleaning up.
+	go func() { <-ctx.Done(); stop() }()
+	return Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+}
+
+type argsKey struct{}
+
+// argsOf returns the command line Main ran (for the resume commands).
+func argsOf(ctx context.Context) []string {
+	a, _ := ctx.Value(argsKey{}).([]string)
+	return a
+}
 
 // ExitError carries a process exit code with its one-line reason.
 type ExitError struct {
@@ -29,7 +97,7 @@ func usageError(format string, args ...any) error {
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	err := root.ExecuteContext(context.WithValue(ctx, argsKey{}, args))
 	if err == nil {
 		return 0
 	}
@@ -54,18 +122,21 @@ finished, watched by one batched monitor per cloud, retried with cleanup.
 
 Cloud selection works like the openstack CLI: --os-cloud / OS_CLOUD with
 clouds.yaml, or OS_* variables; --sim starts an embedded cloudsim instead.`,
+		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("ostask {{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &ExitError{Code: 2, Err: fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
 	cf := &cloudFlags{}
-	root.AddCommand(newDemoCmd(), newSimCmd(), newServerCmd(cf), newVolumeCmd(cf), newFlowCmd(cf))
+	root.AddCommand(newDemoCmd(), newSimCmd(), newServerCmd(cf), newVolumeCmd(cf), newImageCmd(cf), newFlowCmd(cf))
 	for _, c := range root.Commands() {
-		if c.Name() == "server" || c.Name() == "volume" {
+		switch c.Name() {
+		case "server", "volume", "image":
 			cf.register(c)
 		}
 	}

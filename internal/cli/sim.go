@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -52,11 +54,21 @@ func newSimCmd() *cobra.Command {
 		Short: "Run cloudsim, the embedded OpenStack-compatible cloud, until interrupted",
 		Long: `Run cloudsim standalone: Keystone v3, Nova v2.1, Cinder v3 and Glance v2 with
 background state walks and an optional fault plan. It writes a clouds.yaml
-with a cloud named ostask-sim (user demo) and ostask-sim-admin, so that
+with a cloud named ostask-sim (user demo) and ostask-sim-admin (user admin),
+by default under your state directory ($XDG_STATE_HOME/ostask/sim, else
+~/.local/state/ostask/sim; never the current directory), and prints where,
+so that after
 
-    OS_CLIENT_CONFIG_FILE=<file> OS_CLOUD=ostask-sim openstack server list
+    export OS_CLIENT_CONFIG_FILE=<that file> OS_CLOUD=ostask-sim
 
-works with any OpenStack client. Stops cleanly on SIGINT or SIGTERM.`,
+ostask (without --sim) and any other OpenStack client use it:
+
+    openstack server list
+    ostask server list
+
+Stops cleanly on SIGINT or SIGTERM.`,
+		Example: `  ostask sim
+  ostask sim --listen 127.0.0.1:8901 --timing fast --fault-plan demo --clouds-yaml /tmp/ostask-sim/clouds.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := sf.config()
@@ -69,7 +81,17 @@ works with any OpenStack client. Stops cleanly on SIGINT or SIGTERM.`,
 				return err
 			}
 			defer sim.Close()
+			if !cmd.Flags().Changed("clouds-yaml") {
+				dir, err := stateDir()
+				if err != nil {
+					return usageError("no state directory to write clouds.yaml in (%v); give --clouds-yaml PATH, or --clouds-yaml '' to write none", err)
+				}
+				cloudsYAML = filepath.Join(dir, "sim", "clouds.yaml")
+			}
 			if cloudsYAML != "" {
+				if err := os.MkdirAll(filepath.Dir(cloudsYAML), 0o700); err != nil {
+					return err
+				}
 				if err := sim.WriteCloudsYAML(cloudsYAML, cloudName); err != nil {
 					return err
 				}
@@ -80,7 +102,8 @@ works with any OpenStack client. Stops cleanly on SIGINT or SIGTERM.`,
 			fmt.Fprintf(out, "  counters:    %s/_sim/counters\n", sim.URL())
 			if cloudsYAML != "" {
 				abs, _ := filepath.Abs(cloudsYAML)
-				fmt.Fprintf(out, "  clouds.yaml: %s\n  try:         OS_CLIENT_CONFIG_FILE=%s OS_CLOUD=%s openstack server list\n", abs, abs, cloudName)
+				fmt.Fprintf(out, "  clouds.yaml: %s (clouds %s and %s-admin)\n", abs, cloudName, cloudName)
+				fmt.Fprintf(out, "  use it:      export OS_CLIENT_CONFIG_FILE=%s OS_CLOUD=%s\n", shellQuote(abs), cloudName)
 			}
 			<-cmd.Context().Done()
 			fmt.Fprintln(out, "cloudsim: stopping")
@@ -89,7 +112,23 @@ works with any OpenStack client. Stops cleanly on SIGINT or SIGTERM.`,
 	}
 	sf.register(c, "realistic", "none")
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8900", "address to listen on")
-	c.Flags().StringVar(&cloudsYAML, "clouds-yaml", "clouds.yaml", "write a clouds.yaml for the simulator here (\"\" to skip)")
+	c.Flags().StringVar(&cloudsYAML, "clouds-yaml", "", "write the simulator's clouds.yaml here (default: under the state directory; '' with the flag: none)")
 	c.Flags().StringVar(&cloudName, "cloud-name", cloudsim.DefaultCloudName, "cloud name in the clouds.yaml")
 	return c
+}
+
+// stateDir is where ostask keeps its files: $XDG_STATE_HOME/ostask, else
+// ~/.local/state/ostask.
+func stateDir() (string, error) {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		if !filepath.IsAbs(d) {
+			return "", errors.New("XDG_STATE_HOME is not an absolute path")
+		}
+		return filepath.Join(d, "ostask"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".local", "state", "ostask"), nil
 }

@@ -18,19 +18,34 @@ func volumeStatus(v *ops.Volume) string {
 
 func newVolumeCmd(cf *cloudFlags) *cobra.Command {
 	c := &cobra.Command{Use: "volume", Short: "Run volume operations and wait until the cloud has really finished"}
+	c.AddCommand(newVolumeCreateCmd(cf), newVolumeDeleteCmd(cf), newVolumeExtendCmd(cf),
+		newVolumeAttachCmd(cf, true), newVolumeAttachCmd(cf, false), newVolumeListCmd(cf), newVolumeShowCmd(cf))
+	return c
+}
 
+func newVolumeCreateCmd(cf *cloudFlags) *cobra.Command {
 	var (
-		cwf          waitFlags
+		wf           waitFlags
 		size, count  int
 		image, vtype string
 		az           string
 	)
-	create := &cobra.Command{
+	c := &cobra.Command{
 		Use:   "create NAME --size GIB",
 		Short: "Create volumes and wait until available, retrying failed ones after deleting them",
-		Args:  cobra.ExactArgs(1),
+		Long: `Create volumes and wait until each is available.
+
+A volume that fails (error) or hangs past --timeout is deleted and tried
+again, up to --retries attempts in all; the last failed attempt is deleted
+too, unless --keep-failed. Each volume carries an idempotency key (printed
+at the start when ostask makes it up): re-running with --idempotency-key KEY
+adopts what an earlier run made. On SIGINT or SIGTERM the volumes still
+being made are listed as left running, or deleted with --cleanup-on-interrupt.`,
+		Example: `  ostask volume create data --size 10 --count 3 --sim
+  ostask volume create root --size 2 --image cirros-0.6.2-x86_64-disk --retries 2 --sim`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := cwf.options()
+			opts, err := wf.options(true)
 			if err != nil {
 				return err
 			}
@@ -40,128 +55,57 @@ func newVolumeCmd(cf *cloudFlags) *cobra.Command {
 			if count < 1 {
 				return usageError("--count must be >= 1, got %d", count)
 			}
+			key, generated, err := createKeys(&wf, cmd.Flags().Changed("idempotency-key"))
+			if err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			s, err := cf.connect(ctx, ops.Config{})
 			if err != nil {
 				return err
 			}
 			defer s.Close()
+			if s.cloud.Volume == nil {
+				return &ExitError{Code: 2, Err: errorf("the cloud has no block-storage service")}
+			}
 			iid := ""
 			if image != "" {
 				if iid, err = resolveImage(ctx, s.cloud, image); err != nil {
 					return err
 				}
 			}
+			resume := resumeCommand(argsOf(ctx), key)
+			announceKey(cmd.ErrOrStderr(), key, generated, resume)
 			labels := names(args[0], count)
-			return runOps(ctx, cmd.OutOrStdout(), "create", labels, &cwf, func(ctx context.Context, i int) (started, error) {
-				op, err := s.cloud.CreateVolume(ctx, ops.VolumeCreateOpts{Name: labels[i], Size: size, ImageID: iid,
-					VolumeType: vtype, AvailabilityZone: az}, opts...)
-				if err != nil {
-					return started{}, err
-				}
-				return track(op, volumeStatus), nil
-			})
-		},
-	}
-	cwf.register(create, true)
-	create.Flags().IntVar(&size, "size", 0, "size in GiB")
-	create.Flags().IntVar(&count, "count", 1, "create this many volumes, named NAME-1..NAME-N")
-	create.Flags().StringVar(&image, "image", "", "make the volume from this image (name or id)")
-	create.Flags().StringVar(&vtype, "type", "", "volume type")
-	create.Flags().StringVar(&az, "availability-zone", "", "availability zone")
-	requireFlags(create, "size")
-	c.AddCommand(create)
-
-	var dwf waitFlags
-	del := &cobra.Command{
-		Use: "delete VOLUME...", Short: "Delete volumes and wait until they are gone", Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return eachVolume(cmd, cf, &dwf, args, "delete", func(ctx context.Context, cl *ops.Cloud, id string, o []ops.Option) (started, error) {
-				op, err := cl.DeleteVolume(ctx, id, o...)
-				if err != nil {
-					return started{}, err
-				}
-				return track(op, gone), nil
-			})
-		},
-	}
-	dwf.register(del, false)
-	c.AddCommand(del)
-
-	var ewf waitFlags
-	var newSize int
-	ext := &cobra.Command{
-		Use: "extend VOLUME... --size GIB", Short: "Extend volumes and wait until they are back at the new size", Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if newSize < 1 {
-				return usageError("--size must be a positive number of GiB, got %d", newSize)
+			jobs := make([]job, len(labels))
+			for i := range labels {
+				k := resourceKey(key, i)
+				jobs[i] = job{label: labels[i], kind: ops.KindVolume, name: labels[i], key: k,
+					run: func(ctx context.Context, r *running) (string, error) {
+						op, err := s.cloud.CreateVolume(ctx, ops.VolumeCreateOpts{Name: labels[i], Size: size, ImageID: iid,
+							VolumeType: vtype, AvailabilityZone: az}, append(opts[:len(opts):len(opts)], ops.WithIdempotencyKey(k))...)
+						return await(ctx, r, op, err, volumeStatus)
+					}}
 			}
-			return eachVolume(cmd, cf, &ewf, args, "extend", func(ctx context.Context, cl *ops.Cloud, id string, o []ops.Option) (started, error) {
-				op, err := cl.ExtendVolume(ctx, id, newSize, o...)
-				if err != nil {
-					return started{}, err
-				}
-				return track(op, volumeStatus), nil
-			})
+			rn := &runner{phase: "create", what: "volume", out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), wf: &wf, cloud: s.cloud, resume: resume}
+			return rn.run(ctx, jobs)
 		},
 	}
-	ewf.register(ext, false)
-	ext.Flags().IntVar(&newSize, "size", 0, "new size in GiB")
-	requireFlags(ext, "size")
-	c.AddCommand(ext)
-
-	for _, attach := range []bool{true, false} {
-		var wf waitFlags
-		var device string
-		use, short, name := "attach SERVER VOLUME", "Attach a volume and wait until in-use on both sides", "attach"
-		if !attach {
-			use, short, name = "detach SERVER VOLUME", "Detach a volume and wait until available on both sides", "detach"
-		}
-		sub := &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(2),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				opts, err := wf.options()
-				if err != nil {
-					return err
-				}
-				ctx := cmd.Context()
-				s, err := cf.connect(ctx, ops.Config{})
-				if err != nil {
-					return err
-				}
-				defer s.Close()
-				sid, err := resolveServer(ctx, s.cloud, args[0])
-				if err != nil {
-					return err
-				}
-				vid, err := resolveVolume(ctx, s.cloud, args[1])
-				if err != nil {
-					return err
-				}
-				return runOps(ctx, cmd.OutOrStdout(), name, []string{args[1]}, &wf, func(ctx context.Context, _ int) (started, error) {
-					var op *ops.Operation[*ops.Volume]
-					if attach {
-						op, err = s.cloud.AttachVolume(ctx, sid, vid, device, opts...)
-					} else {
-						op, err = s.cloud.DetachVolume(ctx, sid, vid, opts...)
-					}
-					if err != nil {
-						return started{}, err
-					}
-					return track(op, volumeStatus), nil
-				})
-			}}
-		wf.register(sub, false)
-		if attach {
-			sub.Flags().StringVar(&device, "device", "", "device name hint, e.g. /dev/vdb")
-		}
-		c.AddCommand(sub)
-	}
+	wf.register(c, withRetries|withKeep|withKey, "volume")
+	c.Flags().IntVar(&size, "size", 0, "size in GiB")
+	c.Flags().IntVar(&count, "count", 1, "create this many volumes, named NAME-1..NAME-N")
+	c.Flags().StringVar(&image, "image", "", "make the volume from this image (name or id)")
+	c.Flags().StringVar(&vtype, "type", "", "volume type")
+	c.Flags().StringVar(&az, "availability-zone", "", "availability zone")
+	requireFlags(c, "size")
 	return c
 }
 
-func eachVolume(cmd *cobra.Command, cf *cloudFlags, wf *waitFlags, refs []string, phase string,
-	run func(ctx context.Context, cl *ops.Cloud, id string, o []ops.Option) (started, error)) error {
-	opts, err := wf.options()
+// volumeCommand connects, resolves the volumes named in refs and runs
+// one job per volume.
+func volumeCommand(cmd *cobra.Command, cf *cloudFlags, wf *waitFlags, refs []string, phase string,
+	run func(ctx context.Context, cl *ops.Cloud, r *running, id string, o []ops.Option) (string, error)) error {
+	opts, err := wf.options(false)
 	if err != nil {
 		return err
 	}
@@ -171,13 +115,136 @@ func eachVolume(cmd *cobra.Command, cf *cloudFlags, wf *waitFlags, refs []string
 		return err
 	}
 	defer s.Close()
+	ids, err := resolveVolumes(ctx, s.cloud, refs)
+	if err != nil {
+		return err
+	}
+	jobs := make([]job, len(refs))
+	for i := range refs {
+		jobs[i] = job{label: refs[i], id: ids[i], run: func(ctx context.Context, r *running) (string, error) {
+			return run(ctx, s.cloud, r, ids[i], opts)
+		}}
+	}
+	rn := &runner{phase: phase, what: "volume", out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), wf: wf, cloud: s.cloud}
+	return rn.run(ctx, jobs)
+}
+
+func resolveVolumes(ctx context.Context, cl *ops.Cloud, refs []string) ([]string, error) {
 	ids := make([]string, len(refs))
 	for i, ref := range refs {
-		if ids[i], err = resolveVolume(ctx, s.cloud, ref); err != nil {
-			return err
+		var err error
+		if ids[i], err = resolveVolume(ctx, cl, ref); err != nil {
+			return nil, err
 		}
 	}
-	return runOps(ctx, cmd.OutOrStdout(), phase, refs, wf, func(ctx context.Context, i int) (started, error) {
-		return run(ctx, s.cloud, ids[i], opts)
-	})
+	return ids, nil
+}
+
+func newVolumeDeleteCmd(cf *cloudFlags) *cobra.Command {
+	var wf waitFlags
+	c := &cobra.Command{
+		Use:   "delete VOLUME...",
+		Short: "Delete volumes and wait until they are gone, retrying a delete that fails",
+		Example: simNote + `  ostask volume create data --size 1 --count 2
+  ostask volume delete data-1 data-2 --retries 3`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts, err := wf.options(false)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			s, err := cf.connect(ctx, ops.Config{})
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			ids, err := resolveVolumes(ctx, s.cloud, args)
+			if err != nil {
+				return err
+			}
+			return runDeletes(ctx, cmd, &wf, s.cloud, "volume", args, ids, func(ctx context.Context, id string) (*ops.Operation[struct{}], error) {
+				return s.cloud.DeleteVolume(ctx, id, opts...)
+			})
+		},
+	}
+	wf.register(c, withRetries, "volume")
+	return c
+}
+
+func newVolumeExtendCmd(cf *cloudFlags) *cobra.Command {
+	var wf waitFlags
+	var newSize int
+	c := &cobra.Command{
+		Use: "extend VOLUME... --size GIB", Short: "Extend volumes and wait until they are available at the new size",
+		Example: simNote + `  ostask volume create data --size 1
+  ostask volume extend data --size 2`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if newSize < 1 {
+				return usageError("--size must be a positive number of GiB, got %d", newSize)
+			}
+			return volumeCommand(cmd, cf, &wf, args, "extend", func(ctx context.Context, cl *ops.Cloud, r *running, id string, o []ops.Option) (string, error) {
+				op, err := cl.ExtendVolume(ctx, id, newSize, o...)
+				return await(ctx, r, op, err, volumeStatus)
+			})
+		},
+	}
+	wf.register(c, 0, "volume")
+	c.Flags().IntVar(&newSize, "size", 0, "new size in GiB")
+	requireFlags(c, "size")
+	return c
+}
+
+func newVolumeAttachCmd(cf *cloudFlags, attach bool) *cobra.Command {
+	var wf waitFlags
+	var device string
+	c := &cobra.Command{Use: "attach SERVER VOLUME", Short: "Attach a volume and wait until in-use on both sides",
+		Example: simNote + `  ostask server create web --flavor m1.tiny --image cirros-0.6.2-x86_64-disk --network none
+  ostask volume create data --size 1
+  ostask volume attach web data
+  ostask volume detach web data`,
+		Args: cobra.ExactArgs(2)}
+	phase := "attach"
+	if !attach {
+		phase = "detach"
+		c.Use, c.Short = "detach SERVER VOLUME", "Detach a volume and wait until available on both sides"
+	}
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		opts, err := wf.options(false)
+		if err != nil {
+			return err
+		}
+		ctx := cmd.Context()
+		s, err := cf.connect(ctx, ops.Config{})
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		sid, err := resolveServer(ctx, s.cloud, args[0])
+		if err != nil {
+			return err
+		}
+		vid, err := resolveVolume(ctx, s.cloud, args[1])
+		if err != nil {
+			return err
+		}
+		j := job{label: args[1], id: vid, run: func(ctx context.Context, r *running) (string, error) {
+			var op *ops.Operation[*ops.Volume]
+			var err error
+			if attach {
+				op, err = s.cloud.AttachVolume(ctx, sid, vid, device, opts...)
+			} else {
+				op, err = s.cloud.DetachVolume(ctx, sid, vid, opts...)
+			}
+			return await(ctx, r, op, err, volumeStatus)
+		}}
+		rn := &runner{phase: phase, what: "volume", out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), wf: &wf, cloud: s.cloud}
+		return rn.run(ctx, []job{j})
+	}
+	wf.register(c, 0, "volume")
+	if attach {
+		c.Flags().StringVar(&device, "device", "", "device name hint, e.g. /dev/vdb")
+	}
+	return c
 }
