@@ -412,7 +412,7 @@ func runFlow(ctx context.Context, out io.Writer, f *flow.Flow, store map[string]
 	case runErr == nil:
 		return nil
 	case errors.Is(runErr, engine.ErrSuspended):
-		return fmt.Errorf("flow %s interrupted; to adopt what it made, run: %s: %w", c.Name(), rf.resume, context.Canceled)
+		return &interruptError{msg: fmt.Sprintf("flow %s interrupted; to adopt what it made, run: %s", c.Name(), rf.resume)}
 	}
 	return &ExitError{Code: 1, Err: errors.New(rep.Error)}
 }

@@ -352,13 +352,20 @@ func (rn *runner) report(results []outcome, interrupted bool, inFlight []int) er
 			}
 		}
 		msg = append(msg, s)
-		return fmt.Errorf("%s: %w", strings.Join(msg, "\n"), context.Canceled)
+		return &interruptError{msg: strings.Join(msg, "\n")}
 	}
 	if len(msg) > 0 {
 		return &ExitError{Code: 1, Err: errors.New(strings.Join(msg, "\n"))}
 	}
 	return nil
 }
+
+// interruptError is the error of a command stopped by SIGINT or SIGTERM
+// (exit 130); its message says what the command left behind.
+type interruptError struct{ msg string }
+
+func (e *interruptError) Error() string { return e.msg }
+func (e *interruptError) Unwrap() error { return context.Canceled }
 
 func orUnknown(id string) string {
 	if id == "" {
