@@ -30,7 +30,8 @@ func readmeCreateServer(ctx context.Context, auth ops.Auth, flavorID, imageID st
 	}
 	fmt.Println("accepted:", op.Initial().StatusCode) // the 202 answer, at once (ID, RequestID, Body)
 
-	srv, err := op.Result(ctx) // ACTIVE with task_state null, or a typed error:
+	// ACTIVE with task_state null, or a typed error:
+	srv, err := op.Result(ctx)
 	var fault *ops.FaultError            // ERROR, with Nova's fault message and the request id
 	var timeout *ops.TimeoutError        // hung, with the last status/task_state seen
 	var rolled *ops.RolledBackError      // resize/migrate undone silently (seen in os-instance-actions)
