@@ -64,9 +64,8 @@ counts: the 200 pipelines run concurrently, so which request draws which
 number (a fault or not) depends on the order in which requests reach the
 simulator, which timing decides. Two runs with one seed can therefore differ
 by a few in succeeded, failed and retried; leaked is 0 in every run.`,
-		Example: `  ostask demo
-  ostask demo --servers 20 --timing fast
-  ostask demo --servers 20 --timing fast --fault-plan server.create.error=0.3,api.lose-response=0.1 --json`,
+		Example: `  ostask demo --servers 20 --timing fast
+  ostask demo --servers 5 --timing fast --fault-plan server.create.error=0.3,api.503=0.05 --seed 7 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkRetries(retries); err != nil {
