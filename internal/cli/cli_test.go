@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"strings"
 	"testing"
@@ -99,35 +97,15 @@ func TestDemoSmall(t *testing.T) {
 	}
 }
 
-// `ostask sim` writes its clouds.yaml and stops cleanly when its context
-// ends (SIGINT/SIGTERM cancel it in main).
+// `ostask sim` writes its clouds.yaml where --clouds-yaml says and stops
+// cleanly when its context ends (SIGINT/SIGTERM cancel it in Exec).
 func TestSimStopsOnSignal(t *testing.T) {
 	path := t.TempDir() + "/clouds.yaml"
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pr, pw := io.Pipe()
-	var errb bytes.Buffer
-	done := make(chan int, 1)
-	go func() {
-		code := Main(ctx, []string{"sim", "--listen", "127.0.0.1:0", "--clouds-yaml", path, "--timing", "fast"}, pw, &errb)
-		_ = pw.Close()
-		done <- code
-	}()
-	// The clouds.yaml line is printed after the file is written.
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() && !strings.Contains(sc.Text(), "clouds.yaml:") {
+	export := runSim(t, "--listen", "127.0.0.1:0", "--clouds-yaml", path, "--timing", "fast")
+	if !strings.Contains(export, path) {
+		t.Fatalf("export line %q does not name %s", export, path)
 	}
 	if b, err := os.ReadFile(path); err != nil || !strings.Contains(string(b), "ostask-sim") {
 		t.Fatalf("clouds.yaml: %v %s", err, b)
-	}
-	cancel()
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit %d: %s", code, errb.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("ostask sim did not stop")
 	}
 }

@@ -1,18 +1,13 @@
 package cli
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ostask/ostask/cloudsim"
 )
@@ -358,42 +353,15 @@ func TestSimWritesCloudsYAMLUnderStateDir(t *testing.T) {
 	state, cwd := t.TempDir(), t.TempDir()
 	t.Setenv("XDG_STATE_HOME", state)
 	t.Chdir(cwd)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan int, 1)
-	var errb bytes.Buffer
-	go func() {
-		code := Main(ctx, []string{"sim", "--listen", "127.0.0.1:0", "--timing", "fast"}, pw, &errb)
-		_ = pw.Close()
-		done <- code
-	}()
+	export := runSim(t, "--listen", "127.0.0.1:0", "--timing", "fast")
 	want := filepath.Join(state, "ostask", "sim", "clouds.yaml")
-	sc := bufio.NewScanner(pr)
-	var exportLine string
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), "export OS_CLIENT_CONFIG_FILE=") {
-			exportLine = sc.Text()
-			break
-		}
-	}
-	if !strings.Contains(exportLine, want+" OS_CLOUD=ostask-sim") {
-		t.Fatalf("export line %q, want the file %s", exportLine, want)
+	if export != "use it:      export OS_CLIENT_CONFIG_FILE="+want+" OS_CLOUD=ostask-sim" {
+		t.Fatalf("export line %q, want the file %s", export, want)
 	}
 	if _, err := os.Stat(want); err != nil {
 		t.Fatal(err)
 	}
 	if entries, _ := os.ReadDir(cwd); len(entries) != 0 {
 		t.Fatalf("ostask sim wrote into the current directory: %v", entries)
-	}
-	cancel()
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit %d: %s", code, errb.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("ostask sim did not stop")
 	}
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -126,10 +125,3 @@ func limit(s string) string {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-// isUsage reports errors that are the user's input rather than the
-// cloud's doing.
-func isUsage(err error) bool {
-	var ee *ExitError
-	return errors.As(err, &ee) && ee.Code == 2
-}

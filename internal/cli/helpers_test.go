@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ostask/ostask/cloudsim"
 )
@@ -67,4 +71,41 @@ func liveServers(sim *cloudsim.Sim) map[string][]cloudsim.ServerInfo {
 		out[s.Name] = append(out[s.Name], s)
 	}
 	return out
+}
+
+// runSim runs 'ostask sim args...' until it prints the variables to
+// export (after writing its clouds.yaml), then ends its context as SIGINT
+// does in Exec, and checks that it stops with exit 0. It returns the
+// export line ("" with --clouds-yaml ”).
+func runSim(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	var errb bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		code := Main(ctx, append([]string{"sim"}, args...), pw, &errb)
+		_ = pw.Close()
+		done <- code
+	}()
+	var export string
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "export OS_CLIENT_CONFIG_FILE=") {
+			export = strings.TrimSpace(sc.Text())
+			break
+		}
+	}
+	cancel()
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	select {
+	case code := <-done:
+		if code != 0 || export == "" {
+			t.Fatalf("ostask sim %s: exit %d, export line %q: %s", strings.Join(args, " "), code, export, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ostask sim did not stop")
+	}
+	return export
 }

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"context"
-
 	"github.com/spf13/cobra"
 
 	"github.com/ostask/ostask/ops"
@@ -21,28 +19,7 @@ func newImageCmd(cf *cloudFlags) *cobra.Command {
   ostask image delete web-snap --retries 3`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := wf.options(false)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			s, err := cf.connect(ctx, ops.Config{})
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if s.cloud.Image == nil {
-				return &ExitError{Code: 2, Err: errorf("the cloud has no image service")}
-			}
-			ids := make([]string, len(args))
-			for i, ref := range args {
-				if ids[i], err = resolveImage(ctx, s.cloud, ref); err != nil {
-					return err
-				}
-			}
-			return runDeletes(ctx, cmd, &wf, s.cloud, "image", args, ids, func(ctx context.Context, id string) (*ops.Operation[struct{}], error) {
-				return s.cloud.DeleteImage(ctx, id, opts...)
-			})
+			return eachResource(cmd, cf, &wf, args, "image", "delete", resolveImage, deleting(&wf, (*ops.Cloud).DeleteImage))
 		},
 	}
 	wf.register(del, withRetries, "image")

@@ -1,9 +1,6 @@
 package cli
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -224,34 +220,7 @@ func runSimLine(t *testing.T, args []string) {
 		}
 	}
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pr, pw := io.Pipe()
-	var errb bytes.Buffer
-	done := make(chan int, 1)
-	go func() {
-		code := Main(ctx, args, pw, &errb)
-		_ = pw.Close()
-		done <- code
-	}()
-	sc := bufio.NewScanner(pr)
-	served := false
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), "export OS_CLIENT_CONFIG_FILE=") {
-			served = true
-			break
-		}
-	}
-	cancel()
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	select {
-	case code := <-done:
-		if !served || code != 0 {
-			t.Fatalf("ostask %s: served %v, exit %d: %s", strings.Join(args, " "), served, code, errb.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("ostask sim did not stop")
-	}
+	runSim(t, args[1:]...)
 }
 
 // Every 'ostask' line of the README's sh blocks runs as written.

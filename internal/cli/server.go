@@ -150,30 +150,40 @@ func newServerActionCmd(cf *cloudFlags, a serverAction) *cobra.Command {
 	}
 	phase := firstWord(a.use)
 	sub.RunE = func(cmd *cobra.Command, args []string) error {
-		opts, err := wf.options(false)
-		if err != nil {
-			return err
-		}
-		ctx := cmd.Context()
-		s, err := cf.connect(ctx, ops.Config{})
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		ids, err := resolveServers(ctx, s.cloud, args)
-		if err != nil {
-			return err
-		}
-		jobs := make([]job, len(args))
-		for i, ref := range args {
-			jobs[i] = job{label: ref, id: ids[i], run: func(ctx context.Context, r *running) (string, error) {
-				return a.op(ctx, s.cloud, r, ids[i], opts)
-			}}
-		}
-		rn := &runner{phase: phase, what: "server", out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), wf: &wf, cloud: s.cloud}
-		return rn.run(ctx, jobs)
+		return eachResource(cmd, cf, &wf, args, "server", phase, resolveServer, a.op)
 	}
 	return sub
+}
+
+// eachResource connects, resolves each ref to an id, and runs one job per
+// resource: the body of the commands that act on existing resources.
+func eachResource(cmd *cobra.Command, cf *cloudFlags, wf *waitFlags, refs []string, what, phase string,
+	resolve func(ctx context.Context, cl *ops.Cloud, ref string) (string, error),
+	run func(ctx context.Context, cl *ops.Cloud, r *running, id string, o []ops.Option) (string, error)) error {
+	opts, err := wf.options(false)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	s, err := cf.connect(ctx, ops.Config{})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ids := make([]string, len(refs))
+	for i, ref := range refs {
+		if ids[i], err = resolve(ctx, s.cloud, ref); err != nil {
+			return err
+		}
+	}
+	jobs := make([]job, len(refs))
+	for i := range refs {
+		jobs[i] = job{label: refs[i], id: ids[i], run: func(ctx context.Context, r *running) (string, error) {
+			return run(ctx, s.cloud, r, ids[i], opts)
+		}}
+	}
+	rn := &runner{phase: phase, what: what, out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), wf: wf, cloud: s.cloud}
+	return rn.run(ctx, jobs)
 }
 
 func resolveServers(ctx context.Context, cl *ops.Cloud, refs []string) ([]string, error) {
@@ -205,51 +215,30 @@ func newServerDeleteCmd(cf *cloudFlags) *cobra.Command {
   ostask server delete web-1 web-2 --retries 3`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := wf.options(false)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			s, err := cf.connect(ctx, ops.Config{})
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			ids, err := resolveServers(ctx, s.cloud, args)
-			if err != nil {
-				return err
-			}
-			return runDeletes(ctx, cmd, &wf, s.cloud, "server", args, ids, func(ctx context.Context, id string) (*ops.Operation[struct{}], error) {
-				return s.cloud.DeleteServer(ctx, id, opts...)
-			})
+			return eachResource(cmd, cf, &wf, args, "server", "delete", resolveServer, deleting(&wf, (*ops.Cloud).DeleteServer))
 		},
 	}
 	wf.register(c, withRetries, "server")
 	return c
 }
 
-// runDeletes deletes each resource, trying each up to --retries times.
-func runDeletes(ctx context.Context, cmd *cobra.Command, wf *waitFlags, cl *ops.Cloud, what string, labels, ids []string,
-	del func(ctx context.Context, id string) (*ops.Operation[struct{}], error)) error {
-	jobs := make([]job, len(ids))
-	for i := range ids {
-		jobs[i] = job{label: labels[i], id: ids[i], run: func(ctx context.Context, r *running) (string, error) {
-			if r.noWait {
-				op, err := del(ctx, ids[i])
-				return await(ctx, r, op, err, func(struct{}) string { return "deleted" })
-			}
-			n, err := deleteWithRetries(ctx, wf.retries, func(ctx context.Context) (*ops.Operation[struct{}], error) {
-				return del(ctx, ids[i])
-			}, func(op *ops.Operation[struct{}]) { r.accepted(op) })
-			r.setAttempts(n)
-			if err != nil {
-				return "", err
-			}
-			return "deleted", nil
-		}}
+// deleting is the job of a delete command: del, tried up to --retries
+// times, each attempt waited on.
+func deleting(wf *waitFlags, del func(cl *ops.Cloud, ctx context.Context, id string, o ...ops.Option) (*ops.Operation[struct{}], error)) func(context.Context, *ops.Cloud, *running, string, []ops.Option) (string, error) {
+	return func(ctx context.Context, cl *ops.Cloud, r *running, id string, o []ops.Option) (string, error) {
+		if r.noWait {
+			op, err := del(cl, ctx, id, o...)
+			return await(ctx, r, op, err, func(struct{}) string { return "deleted" })
+		}
+		n, err := deleteWithRetries(ctx, wf.retries, func(ctx context.Context) (*ops.Operation[struct{}], error) {
+			return del(cl, ctx, id, o...)
+		}, func(op *ops.Operation[struct{}]) { r.accepted(op) })
+		r.setAttempts(n)
+		if err != nil {
+			return "", err
+		}
+		return "deleted", nil
 	}
-	rn := &runner{phase: "delete", what: what, out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), wf: wf, cloud: cl}
-	return rn.run(ctx, jobs)
 }
 
 func newServerCreateCmd(cf *cloudFlags) *cobra.Command {

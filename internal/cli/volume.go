@@ -101,45 +101,6 @@ being made are listed as left running, or deleted with --cleanup-on-interrupt.`,
 	return c
 }
 
-// volumeCommand connects, resolves the volumes named in refs and runs
-// one job per volume.
-func volumeCommand(cmd *cobra.Command, cf *cloudFlags, wf *waitFlags, refs []string, phase string,
-	run func(ctx context.Context, cl *ops.Cloud, r *running, id string, o []ops.Option) (string, error)) error {
-	opts, err := wf.options(false)
-	if err != nil {
-		return err
-	}
-	ctx := cmd.Context()
-	s, err := cf.connect(ctx, ops.Config{})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	ids, err := resolveVolumes(ctx, s.cloud, refs)
-	if err != nil {
-		return err
-	}
-	jobs := make([]job, len(refs))
-	for i := range refs {
-		jobs[i] = job{label: refs[i], id: ids[i], run: func(ctx context.Context, r *running) (string, error) {
-			return run(ctx, s.cloud, r, ids[i], opts)
-		}}
-	}
-	rn := &runner{phase: phase, what: "volume", out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), wf: wf, cloud: s.cloud}
-	return rn.run(ctx, jobs)
-}
-
-func resolveVolumes(ctx context.Context, cl *ops.Cloud, refs []string) ([]string, error) {
-	ids := make([]string, len(refs))
-	for i, ref := range refs {
-		var err error
-		if ids[i], err = resolveVolume(ctx, cl, ref); err != nil {
-			return nil, err
-		}
-	}
-	return ids, nil
-}
-
 func newVolumeDeleteCmd(cf *cloudFlags) *cobra.Command {
 	var wf waitFlags
 	c := &cobra.Command{
@@ -149,23 +110,7 @@ func newVolumeDeleteCmd(cf *cloudFlags) *cobra.Command {
   ostask volume delete data-1 data-2 --retries 3`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := wf.options(false)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			s, err := cf.connect(ctx, ops.Config{})
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			ids, err := resolveVolumes(ctx, s.cloud, args)
-			if err != nil {
-				return err
-			}
-			return runDeletes(ctx, cmd, &wf, s.cloud, "volume", args, ids, func(ctx context.Context, id string) (*ops.Operation[struct{}], error) {
-				return s.cloud.DeleteVolume(ctx, id, opts...)
-			})
+			return eachResource(cmd, cf, &wf, args, "volume", "delete", resolveVolume, deleting(&wf, (*ops.Cloud).DeleteVolume))
 		},
 	}
 	wf.register(c, withRetries, "volume")
@@ -184,7 +129,7 @@ func newVolumeExtendCmd(cf *cloudFlags) *cobra.Command {
 			if newSize < 1 {
 				return usageError("--size must be a positive number of GiB, got %d", newSize)
 			}
-			return volumeCommand(cmd, cf, &wf, args, "extend", func(ctx context.Context, cl *ops.Cloud, r *running, id string, o []ops.Option) (string, error) {
+			return eachResource(cmd, cf, &wf, args, "volume", "extend", resolveVolume, func(ctx context.Context, cl *ops.Cloud, r *running, id string, o []ops.Option) (string, error) {
 				op, err := cl.ExtendVolume(ctx, id, newSize, o...)
 				return await(ctx, r, op, err, volumeStatus)
 			})
