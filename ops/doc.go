@@ -24,12 +24,17 @@
 // (Config.RetryBudget), and no request waits longer than
 // Config.ResponseTimeout for its answer.
 //
-//	cloud, err := ops.Dial(ctx, auth, ops.Config{})
+//	cloud, err := ops.Dial(ctx, auth, ops.Config{}) // auth: AuthFromClouds or AuthFromEnv
 //	if err != nil {
 //		return err
 //	}
 //	defer cloud.Close()
 //	op, err := cloud.CreateServer(ctx, ops.ServerCreateOpts{Name: "web-1", FlavorRef: "1",
 //		ImageRef: img, Networks: "none"}, ops.WithRetries(3), ops.WithTimeout(10*time.Minute))
+//	if err != nil {
+//		return err
+//	}
 //	srv, err := op.Result(ctx) // ACTIVE, or a typed error
+//
+// Example_readme (example_readme_test.go) runs the whole walk against cloudsim.
 package ops

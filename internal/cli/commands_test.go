@@ -107,6 +107,7 @@ func TestCloudSelection(t *testing.T) {
 // A generated idempotency key is printed at the start with the command
 // that resumes; running that command adopts instead of duplicating.
 func TestIdempotencyKeyResumesWithoutDuplicates(t *testing.T) {
+	noLeaks(t)
 	sim := simEnv(t, cloudsim.Config{})
 	code, out, stderr := run(t, cmdArgs([]string{"server", "create", "web", "--count", "2", "--json"}, createArgs)...)
 	if code != 0 {
@@ -141,6 +142,7 @@ func TestIdempotencyKeyResumesWithoutDuplicates(t *testing.T) {
 // --keep-failed keeps every failed attempt's server and says so; the
 // failure names the server and carries the cloud's fault, once.
 func TestKeepFailed(t *testing.T) {
+	noLeaks(t)
 	sim := simEnv(t, cloudsim.Config{Faults: &cloudsim.FaultPlan{Ops: map[cloudsim.Op]cloudsim.OpFaults{cloudsim.OpServerCreate: {Error: 1}}}})
 	code, out, stderr := run(t, cmdArgs([]string{"server", "create", "doomed", "--retries", "2", "--keep-failed", "--json"}, createArgs)...)
 	if code != 1 {
@@ -169,6 +171,7 @@ func TestKeepFailed(t *testing.T) {
 
 // Failures of several operations are each named with their reason.
 func TestFailuresNameWhatFailed(t *testing.T) {
+	noLeaks(t)
 	simEnv(t, cloudsim.Config{Faults: &cloudsim.FaultPlan{Scripted: []cloudsim.Scripted{
 		{Op: cloudsim.OpServerCreate, Name: "web-2", Kind: cloudsim.FaultError, Message: "disk on fire"}}}})
 	code, out, stderr := run(t, cmdArgs([]string{"server", "create", "web", "--count", "3", "--retries", "1"}, createArgs)...)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -154,5 +155,22 @@ func TestFlowRunBadInput(t *testing.T) {
 				t.Fatalf("want a one-line reason, got %q", stderr)
 			}
 		})
+	}
+}
+
+// Without --run-id, the run id and the command that resumes are printed
+// before the run, and the report names the same id.
+func TestFlowRunPrintsRunIDAtStart(t *testing.T) {
+	noLeaks(t)
+	code, out, stderr := run(t, bfvArgs...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	m := regexp.MustCompile(`^ostask: flow boot-from-volume run id ([0-9a-f-]{36}); if this run is cut short, run this to adopt what it made instead of making more:\n  (ostask flow run boot-from-volume .* --run-id ([0-9a-f-]{36}))\n$`).FindStringSubmatch(stderr)
+	if m == nil || m[1] != m[3] {
+		t.Fatalf("stderr %q", stderr)
+	}
+	if !strings.HasSuffix(strings.TrimSpace(out), "flow boot-from-volume SUCCESS (run id "+m[1]+")") {
+		t.Fatalf("stdout %q", out)
 	}
 }
