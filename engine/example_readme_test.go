@@ -25,8 +25,8 @@ func boot(ctx context.Context, in flow.Inputs) (string, error) {
 	return "srv-on-" + vol, nil
 }
 
-func deleteServer(ctx context.Context, in flow.Inputs, server string, f *flow.Failure) error {
-	fmt.Println("reverting boot:", f != nil)
+func deleteServer(ctx context.Context, in flow.Inputs, server string, o flow.Outcome) error {
+	fmt.Println("reverting boot, which failed:", o.Failed())
 	return nil
 }
 
@@ -62,6 +62,6 @@ func Example_readme() {
 	// Output:
 	// srv-on-vol-1 <nil>
 	// <nil>
-	// reverting boot: true
+	// reverting boot, which failed: true
 	// deploy REVERTED: boot: no valid host
 }
