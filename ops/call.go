@@ -13,10 +13,10 @@ import (
 )
 
 // Clock is the time source of a Cloud's retries: the waits between the
-// attempts of a call or of an operation, and the retry budget. Tests pass
-// one whose After fires at once, so that retries never wait in real time.
-// (The monitor's rounds and the operations' deadlines use the system
-// clock.)
+// attempts of a call or of an operation, the retry budget, and the
+// monitors' backoff after failed rounds. Tests pass one whose After fires
+// at once, so that retries never wait in real time. (The monitors'
+// regular intervals and the operations' deadlines use the system clock.)
 type Clock interface {
 	Now() time.Time
 	After(d time.Duration) <-chan time.Time

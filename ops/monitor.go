@@ -329,10 +329,36 @@ func (m *monitor) run(ctx context.Context) {
 					back = min(ra, maxRoundBackoff)
 				}
 			}
-			wait = max(wait, back)
-			m.cloud.log.Warn("ostask: monitor round failed", "kind", m.kind, "err", err, "failures_in_a_row", failures, "retry_in", wait)
+			back = max(back, wait-time.Since(lastRound))
+			m.cloud.log.Warn("ostask: monitor round failed", "kind", m.kind, "err", err, "failures_in_a_row", failures, "retry_in", back)
+			// New calls do not cut this wait short (a Retry-After is
+			// honoured), but deadlines still expire on time.
+			if !m.backOff(ctx, back) {
+				return
+			}
+			next = time.Now()
+			continue
 		}
 		next = lastRound.Add(wait)
+	}
+}
+
+// backOff waits d on the Cloud's clock after failed rounds, expiring
+// watches whose deadline passes meanwhile; false if ctx ended.
+func (m *monitor) backOff(ctx context.Context, d time.Duration) bool {
+	done := m.cloud.clock.After(d)
+	for {
+		t := time.NewTimer(m.untilNextDeadline())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-done:
+			t.Stop()
+			return true
+		case <-t.C:
+			m.expire(time.Now())
+		}
 	}
 }
 

@@ -83,7 +83,8 @@ func TestMonitorFailuresReachStats(t *testing.T) {
 	cred := sim.DemoCredentials()
 	cloud, err := ops.Dial(ctx, ops.Auth{Options: gophercloud.AuthOptions{IdentityEndpoint: cred.AuthURL, Username: cred.Username,
 		Password: cred.Password, DomainName: cred.DomainName, TenantName: cred.ProjectName}},
-		ops.Config{MinInterval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond, RateLimit: 1000, Burst: 100, Logger: slog.New(h)})
+		ops.Config{MinInterval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond, RateLimit: 1000, Burst: 100, Logger: slog.New(h),
+			Clock: newInstantClock()})
 	if err != nil {
 		t.Fatal(err)
 	}
