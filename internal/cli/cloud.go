@@ -180,8 +180,12 @@ func (w *waitFlags) options(create bool) ([]ops.Option, error) {
 		return nil, err
 	}
 	o := []ops.Option{ops.WithTimeout(w.timeout)}
-	if create {
+	if w.retries > 0 {
+		// Creates and deletes are retried in ops (a delete that fails
+		// into ERROR is sent again); other actions ignore it.
 		o = append(o, ops.WithRetries(w.retries))
+	}
+	if create {
 		if w.keepFailed {
 			o = append(o, ops.WithCleanup(ops.CleanupKeep))
 		}

@@ -183,6 +183,9 @@ The first line is written before any call to the cloud.`,
 				fmt.Fprintf(cmd.ErrOrStderr(), "ostask: flow %s run id %s; if this run is cut short, run this to adopt what it made instead of making more:\n  %s\n",
 					d.Name, rf.runID, rf.resume)
 			}
+			errOut := cmd.ErrOrStderr()
+			stop := warnMonitors(s.cloud.Stats, func(line string) { fmt.Fprintln(errOut, line) })
+			defer stop()
 			return runFlow(ctx, cmd.OutOrStdout(), f, store, rf)
 		},
 	}

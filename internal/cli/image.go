@@ -19,7 +19,7 @@ func newImageCmd(cf *cloudFlags) *cobra.Command {
   ostask image delete web-snap --retries 3`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return eachResource(cmd, cf, &wf, args, "image", "delete", resolveImage, deleting(&wf, (*ops.Cloud).DeleteImage))
+			return eachResource(cmd, cf, &wf, args, "image", "delete", resolveImage, deleting((*ops.Cloud).DeleteImage))
 		},
 	}
 	wf.register(del, withRetries, "image")

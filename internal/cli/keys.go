@@ -3,19 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
-	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
-	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
-	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
 
 	"github.com/ostask/ostask/ops"
-	"github.com/ostask/ostask/retry"
 )
 
 // maxKeyLen leaves room for the "/index" of per-resource keys within the
@@ -83,88 +77,35 @@ func shellQuote(s string) string {
 }
 
 // findByKey finds the resource a create made under key, after an
-// interrupt cut the create's call short; "" if there is none.
+// interrupt cut the create's call short; "" if there is none. Lists come
+// newest first (the clouds' default order), and the newest is the
+// attempt in flight.
 func findByKey(ctx context.Context, c *ops.Cloud, kind ops.Kind, name, key string) (string, error) {
 	switch kind {
 	case ops.KindServer:
-		pages, err := servers.List(c.Compute, servers.ListOpts{Name: "^" + regexp.QuoteMeta(name) + "$"}).AllPages(ctx)
-		if err != nil {
+		ss, err := c.ServersByKey(ctx, name, key)
+		if err != nil || len(ss) == 0 {
 			return "", err
 		}
-		ss, err := servers.ExtractServers(pages)
-		if err != nil {
-			return "", err
-		}
-		for _, s := range ss {
-			if s.Metadata[ops.IdempotencyMetadataKey] == key {
-				return s.ID, nil
-			}
-		}
+		return ss[0].ID, nil
 	case ops.KindVolume:
-		pages, err := volumes.List(c.Volume, volumes.ListOpts{Metadata: map[string]string{ops.IdempotencyMetadataKey: key}}).AllPages(ctx)
-		if err != nil {
+		vs, err := c.VolumesByKey(ctx, key)
+		if err != nil || len(vs) == 0 {
 			return "", err
 		}
-		vs, err := volumes.ExtractVolumes(pages)
-		if err != nil {
-			return "", err
-		}
-		for _, v := range vs {
-			if v.Metadata[ops.IdempotencyMetadataKey] == key {
-				return v.ID, nil
-			}
-		}
+		return vs[0].ID, nil
 	case ops.KindImage:
-		pages, err := images.List(c.Image, imageProperty{ops.IdempotencyMetadataKey, key}).AllPages(ctx)
-		if err != nil {
+		is, err := c.ImagesByKey(ctx, key)
+		if err != nil || len(is) == 0 {
 			return "", err
 		}
-		is, err := images.ExtractImages(pages)
-		if err != nil {
-			return "", err
-		}
-		for _, im := range is {
-			if v, _ := im.Properties[ops.IdempotencyMetadataKey].(string); v == key {
-				return im.ID, nil
-			}
-		}
+		return is[0].ID, nil
 	}
 	return "", nil
 }
 
-// imageProperty filters an image list by one property.
-type imageProperty struct{ key, value string }
-
-func (q imageProperty) ToImageListQuery() (string, error) {
-	return "?" + url.Values{q.key: {q.value}}.Encode(), nil
-}
-
-// deleteBackoff is the wait between delete attempts.
-var deleteBackoff = retry.Policy{Initial: time.Second, Max: 10 * time.Second, Multiplier: 2, Jitter: 0.2}
-
-// deleteWithRetries deletes one resource and waits until it is gone,
-// trying again (attempts in all) after a failure worth retrying.
-func deleteWithRetries(ctx context.Context, attempts int, del func(ctx context.Context) (*ops.Operation[struct{}], error),
-	onAccepted func(*ops.Operation[struct{}])) (int, error) {
-	p := deleteBackoff
-	p.MaxAttempts = attempts
-	made := 0
-	err := retry.Do(ctx, p, func(ctx context.Context, attempt int) error {
-		made = attempt
-		op, err := del(ctx)
-		if err != nil {
-			return err
-		}
-		if onAccepted != nil {
-			onAccepted(op)
-		}
-		_, err = op.Result(ctx)
-		return err
-	}, retry.WithClassifier(ops.Retryable))
-	return made, err
-}
-
-// deleteResource deletes what a create made, for --cleanup-on-interrupt.
+// deleteResource deletes what a create made, for --cleanup-on-interrupt,
+// and waits until it is gone.
 func deleteResource(ctx context.Context, c *ops.Cloud, kind ops.Kind, id string) error {
 	del := map[ops.Kind]func(context.Context, string, ...ops.Option) (*ops.Operation[struct{}], error){
 		ops.KindServer: c.DeleteServer, ops.KindVolume: c.DeleteVolume, ops.KindImage: c.DeleteImage,
@@ -172,6 +113,10 @@ func deleteResource(ctx context.Context, c *ops.Cloud, kind ops.Kind, id string)
 	if del == nil {
 		return fmt.Errorf("cannot delete a %s", kind)
 	}
-	_, err := deleteWithRetries(ctx, 3, func(ctx context.Context) (*ops.Operation[struct{}], error) { return del(ctx, id) }, nil)
+	op, err := del(ctx, id, ops.WithRetries(3))
+	if err != nil {
+		return err
+	}
+	_, err = op.Result(ctx)
 	return err
 }

@@ -32,9 +32,13 @@ type outcome struct {
 	// Status is the resource's status once the operation finished.
 	Status   string `json:"status,omitempty"`
 	Attempts int    `json:"attempts"`
-	// Adopted: a create found what an earlier run (or a lost response)
-	// had made under its idempotency key, and made nothing new.
-	Adopted   bool     `json:"adopted"`
+	// Adopted: a create found what an earlier run had made under its
+	// idempotency key, and made nothing new.
+	Adopted bool `json:"adopted"`
+	// Recovered: the cloud's answer to this run's own call was lost, and
+	// ops found what the call had done (by key, or by its evidence)
+	// instead of doing it again.
+	Recovered bool     `json:"recovered"`
 	Key       string   `json:"idempotency_key,omitempty"`
 	Kept      []string `json:"kept_failed,omitempty"` // --keep-failed: ids of failed attempts' resources
 	RequestID string   `json:"request_id,omitempty"`
@@ -145,6 +149,10 @@ func (rn *runner) run(ctx context.Context, jobs []job) error {
 		progressOut = rn.errOut
 	}
 	d := newDisplay(ctx, progressOut, rn.wf.json)
+	stopWarnings := func() {}
+	if rn.cloud != nil {
+		stopWarnings = warnMonitors(rn.cloud.Stats, d.println)
+	}
 	ph := d.phase(rn.phase, len(jobs))
 	results := make([]outcome, len(jobs))
 	runs := make([]*running, len(jobs))
@@ -173,7 +181,7 @@ func (rn *runner) run(ctx context.Context, jobs []job) error {
 			if op := r.operation(); op != nil {
 				o.accepted = true
 				in := op.Initial()
-				o.ID, o.Attempts, o.Adopted, o.RequestID = op.ID(), op.Attempts(), in.Adopted, in.RequestID
+				o.ID, o.Attempts, o.Adopted, o.Recovered, o.RequestID = op.ID(), op.Attempts(), in.Adopted, in.Recovered, in.RequestID
 				if rn.wf.keepFailed && err != nil {
 					o.Kept = wreckIDs(op)
 				}
@@ -213,6 +221,7 @@ func (rn *runner) run(ctx context.Context, jobs []job) error {
 			runs[i].it.finish(results[i])
 		}
 	}
+	stopWarnings() // before the display ends: a warning prints through it
 	d.wait()
 	return rn.report(results, interrupted, inFlight)
 }

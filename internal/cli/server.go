@@ -215,29 +215,19 @@ func newServerDeleteCmd(cf *cloudFlags) *cobra.Command {
   ostask server delete web-1 web-2 --retries 3`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return eachResource(cmd, cf, &wf, args, "server", "delete", resolveServer, deleting(&wf, (*ops.Cloud).DeleteServer))
+			return eachResource(cmd, cf, &wf, args, "server", "delete", resolveServer, deleting((*ops.Cloud).DeleteServer))
 		},
 	}
 	wf.register(c, withRetries, "server")
 	return c
 }
 
-// deleting is the job of a delete command: del, tried up to --retries
-// times, each attempt waited on.
-func deleting(wf *waitFlags, del func(cl *ops.Cloud, ctx context.Context, id string, o ...ops.Option) (*ops.Operation[struct{}], error)) func(context.Context, *ops.Cloud, *running, string, []ops.Option) (string, error) {
+// deleting is the job of a delete command: del, which ops tries up to
+// --retries times, each attempt waited on.
+func deleting(del func(cl *ops.Cloud, ctx context.Context, id string, o ...ops.Option) (*ops.Operation[struct{}], error)) func(context.Context, *ops.Cloud, *running, string, []ops.Option) (string, error) {
 	return func(ctx context.Context, cl *ops.Cloud, r *running, id string, o []ops.Option) (string, error) {
-		if r.noWait {
-			op, err := del(cl, ctx, id, o...)
-			return await(ctx, r, op, err, func(struct{}) string { return "deleted" })
-		}
-		n, err := deleteWithRetries(ctx, wf.retries, func(ctx context.Context) (*ops.Operation[struct{}], error) {
-			return del(cl, ctx, id, o...)
-		}, func(op *ops.Operation[struct{}]) { r.accepted(op) })
-		r.setAttempts(n)
-		if err != nil {
-			return "", err
-		}
-		return "deleted", nil
+		op, err := del(cl, ctx, id, o...)
+		return await(ctx, r, op, err, func(struct{}) string { return "deleted" })
 	}
 }
 

@@ -110,7 +110,7 @@ func newVolumeDeleteCmd(cf *cloudFlags) *cobra.Command {
   ostask volume delete data-1 data-2 --retries 3`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return eachResource(cmd, cf, &wf, args, "volume", "delete", resolveVolume, deleting(&wf, (*ops.Cloud).DeleteVolume))
+			return eachResource(cmd, cf, &wf, args, "volume", "delete", resolveVolume, deleting((*ops.Cloud).DeleteVolume))
 		},
 	}
 	wf.register(c, withRetries, "volume")
