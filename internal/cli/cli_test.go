@@ -19,6 +19,20 @@ func run(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
+// The monitor interval's environment default is checked like the flag.
+func TestMonitorIntervalEnv(t *testing.T) {
+	clearCloudEnv(t)
+	t.Setenv(monitorIntervalEnv, "soon")
+	code, _, stderr := run(t, "server", "list", "--sim")
+	if code != 2 || !strings.Contains(stderr, monitorIntervalEnv) {
+		t.Errorf("exit %d, stderr %q; want 2 naming %s", code, stderr, monitorIntervalEnv)
+	}
+	t.Setenv(monitorIntervalEnv, "50ms")
+	if code, out, stderr := run(t, "server", "list", "--sim"); code != 0 {
+		t.Errorf("exit %d with a good interval: %s %s", code, out, stderr)
+	}
+}
+
 func TestBadInputExitsNonZeroWithOneLine(t *testing.T) {
 	t.Setenv("OS_CLOUD", "")
 	t.Setenv("OS_AUTH_URL", "")
@@ -32,6 +46,7 @@ func TestBadInputExitsNonZeroWithOneLine(t *testing.T) {
 		{[]string{"server", "create", "x", "--flavor", "m1.tiny", "--image", "i", "--retries", "-1", "--sim"}, 2, "--retries must be >= 1"},
 		{[]string{"server", "create", "x", "--flavor", "m1.tiny", "--image", "i", "--timeout", "0s", "--sim"}, 2, "--timeout must be positive"},
 		{[]string{"server", "create", "x", "--flavor", "m1.tiny", "--image", "i", "--count", "0", "--sim"}, 2, "--count must be >= 1"},
+		{[]string{"server", "list", "--sim", "--monitor-interval", "-1s"}, 2, "--monitor-interval must be positive"},
 		{[]string{"server", "create", "x", "--flavor", "m1.tiny"}, 2, "missing required flag --image"},
 		{[]string{"server", "delete", "ghost", "--sim"}, 2, `no server named or with id "ghost"`},
 		{[]string{"server", "stop", "ghost"}, 2, "no cloud selected"},

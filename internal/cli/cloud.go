@@ -19,7 +19,14 @@ type cloudFlags struct {
 	osCloud string
 	sim     bool
 	simF    simFlags
+	// interval is the monitor's shortest interval (0: ops's default, or
+	// simConfig's with --sim).
+	interval time.Duration
 }
+
+// monitorIntervalEnv gives --monitor-interval a default, as OS_CLOUD
+// gives --os-cloud one.
+const monitorIntervalEnv = "OSTASK_MONITOR_INTERVAL"
 
 func (f *cloudFlags) register(c *cobra.Command) {
 	c.PersistentFlags().StringVar(&f.osCloud, "os-cloud", "", "cloud name in clouds.yaml (default $OS_CLOUD; else the OS_* variables of an openrc)")
@@ -27,6 +34,27 @@ func (f *cloudFlags) register(c *cobra.Command) {
 	c.PersistentFlags().StringVar(&f.simF.timing, "sim-timing", "fast", "with --sim: timing model, fast or realistic")
 	c.PersistentFlags().StringVar(&f.simF.faultPlan, "sim-fault-plan", "none", "with --sim: fault plan (see 'ostask sim --help')")
 	c.PersistentFlags().Int64Var(&f.simF.seed, "sim-seed", 1, "with --sim: random seed")
+	c.PersistentFlags().DurationVar(&f.interval, "monitor-interval", 0,
+		"shortest wait between the monitor's list rounds, which grows to 10s while operations age (default $"+monitorIntervalEnv+", else 1s; 100ms with --sim)")
+}
+
+// monitorInterval is --monitor-interval, or its environment default.
+func (f *cloudFlags) monitorInterval() (time.Duration, error) {
+	if f.interval != 0 {
+		if f.interval < 0 {
+			return 0, usageError("--monitor-interval must be positive, got %s", f.interval)
+		}
+		return f.interval, nil
+	}
+	v := os.Getenv(monitorIntervalEnv)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, usageError("%s=%q is not a positive duration", monitorIntervalEnv, v)
+	}
+	return d, nil
 }
 
 // session is a connected cloud and, with --sim, the simulator behind it.
@@ -91,6 +119,14 @@ func (f *cloudFlags) connect(ctx context.Context, cfg ops.Config) (*session, err
 		if err != nil {
 			return nil, &ExitError{Code: 2, Err: err}
 		}
+	}
+	iv, err := f.monitorInterval()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	if iv > 0 {
+		cfg.MinInterval, cfg.MaxInterval = iv, max(iv, ops.DefaultMaxInterval)
 	}
 	cloud, err := ops.Dial(ctx, auth, cfg)
 	if err != nil {

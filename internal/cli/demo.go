@@ -18,6 +18,10 @@ import (
 	"github.com/ostask/ostask/ops"
 )
 
+// fastBuildTimeout is the demo's build timeout with --timing fast, where a
+// build takes a few milliseconds.
+const fastBuildTimeout = 2 * time.Second
+
 // demoSummary is what `ostask demo` reports.
 type demoSummary struct {
 	Servers         int            `json:"servers"`
@@ -84,8 +88,16 @@ by a few in succeeded, failed and retried; leaked is 0 in every run.`,
 				return err
 			}
 			defer sim.Close()
-			cloud, err := ops.Dial(ctx, simAuth(sim, false), ops.Config{MinInterval: time.Second, MaxInterval: 4 * time.Second,
-				RateLimit: 200, Burst: 100})
+			ocfg := ops.Config{MinInterval: time.Second, MaxInterval: 4 * time.Second, RateLimit: 200, Burst: 100}
+			if sf.timing == "fast" {
+				// Builds take milliseconds: watch closely, and call a
+				// build that is not done in 2 s hung.
+				ocfg.MinInterval, ocfg.MaxInterval = simConfig.MinInterval, simConfig.MaxInterval
+				if !cmd.Flags().Changed("build-timeout") {
+					buildTimeout = fastBuildTimeout
+				}
+			}
+			cloud, err := ops.Dial(ctx, simAuth(sim, false), ocfg)
 			if err != nil {
 				return err
 			}
@@ -114,7 +126,7 @@ by a few in succeeded, failed and retried; leaked is 0 in every run.`,
 	c.Flags().IntVar(&n, "servers", 200, "servers to boot (each gets a volume)")
 	c.Flags().IntVar(&snapshots, "snapshots", 5, "servers to snapshot")
 	c.Flags().IntVar(&retries, "retries", 4, retriesUsage+" per create")
-	c.Flags().DurationVar(&buildTimeout, "build-timeout", 15*time.Second, "give up on a build (and retry) after this long")
+	c.Flags().DurationVar(&buildTimeout, "build-timeout", 15*time.Second, "give up on a build (and retry) after this long (with --timing fast: 2s unless set)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON (no progress display)")
 	return c
 }

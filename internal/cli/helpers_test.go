@@ -42,6 +42,9 @@ func simEnv(t *testing.T, cfg cloudsim.Config) *cloudsim.Sim {
 	}
 	t.Setenv("OS_CLIENT_CONFIG_FILE", path)
 	t.Setenv("OS_CLOUD", cloudsim.DefaultCloudName)
+	// The cloud is on loopback: watch it as closely as --sim does, so
+	// that each command does not wait out a 1 s round.
+	t.Setenv(monitorIntervalEnv, "100ms")
 	return sim
 }
 
