@@ -16,10 +16,15 @@ sim_pid=$!
 cleanup() { kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-for _ in $(seq 50); do
-  [ -s "$work/clouds.yaml" ] && grep -q listening "$work/sim.log" && break
+# Say what failed: a bare exit under set -e leaves CI's log silent.
+trap 'echo "osc-against-sim: failed at line $LINENO: $BASH_COMMAND" >&2; echo "--- ostask sim log:" >&2; cat "$work/sim.log" >&2' ERR
+
+ready=
+for _ in $(seq 300); do
+  if [ -s "$work/clouds.yaml" ] && grep -q listening "$work/sim.log"; then ready=1; break; fi
   sleep 0.1
 done
+[ -n "$ready" ] || { echo "ostask sim did not start within 30 s:" >&2; cat "$work/sim.log" >&2; exit 1; }
 export OS_CLIENT_CONFIG_FILE="$work/clouds.yaml" OS_CLOUD=ostask-sim
 # Like the openstack CLI users of real clouds do: --nic none needs >= 2.37.
 export OS_COMPUTE_API_VERSION=2.latest
