@@ -77,6 +77,9 @@ type Config struct {
 	// Clock is the time source of the retries' waits and budgets (nil: the
 	// system clock).
 	Clock Clock
+	// Notifications, when set, completes server operations from the
+	// cloud's notifications; polling then only reconciles.
+	Notifications *NotificationConfig
 }
 
 // Validate reports nonsense settings.
@@ -91,7 +94,7 @@ func (c Config) Validate() error {
 	case c.Jitter < 0 || c.Jitter >= 1:
 		return fmt.Errorf("%w: jitter %v outside [0,1)", ErrInvalidOption, c.Jitter)
 	}
-	return nil
+	return c.Notifications.validate()
 }
 
 func (c Config) withDefaults() Config {
@@ -149,6 +152,7 @@ type Cloud struct {
 
 	servers, volumes, images *monitor
 	serverList               *serverLister
+	notify                   *notifier // nil without Config.Notifications
 
 	ctx     context.Context // cancelled by Close; owns every background goroutine
 	cancel  context.CancelFunc
@@ -241,6 +245,9 @@ func newCloud(pc *gophercloud.ProviderClient, eo gophercloud.EndpointOpts, cfg C
 	c.servers.staleAfter = serverStaleRounds
 	c.volumes = newMonitor(c, KindVolume, c.pollVolumes)
 	c.images = newMonitor(c, KindImage, c.pollImages)
+	if cfg.Notifications != nil {
+		c.startNotifications(pc)
+	}
 	return c, nil
 }
 
@@ -282,6 +289,8 @@ type Stats struct {
 	Throttled int64            // 429 and 503 answers
 	Rounds    map[Kind]int64   // monitor rounds per resource kind
 	Monitors  map[Kind]MonitorStats
+	// Notifications is nil without Config.Notifications.
+	Notifications *NotificationStats
 }
 
 // NoAnswer is the Stats.ByStatus key of requests that got no answer: the
@@ -347,6 +356,11 @@ func (c *Cloud) Stats() Stats {
 		}
 		st.Rounds[m.kind] = ms.Rounds
 		st.Monitors[m.kind] = ms
+	}
+	if c.notify != nil {
+		ns := c.notify.stats()
+		ns.Completions, ns.Missed = c.servers.eventStats()
+		st.Notifications = &ns
 	}
 	return st
 }

@@ -45,8 +45,9 @@ const (
 // watch is one pending operation on one resource.
 //
 // Invariants: a watch is in m.watches[id] until finish has been called;
-// finish is called exactly once, on the monitor goroutine (or by failAll
-// after the monitor has stopped).
+// finish is called exactly once, on the monitor goroutine, on the
+// notification consumer's (an event decided it), or by failAll after the
+// monitor has stopped.
 type watch struct {
 	id    string
 	op    string
@@ -57,14 +58,24 @@ type watch struct {
 	deadline time.Time
 	// wantGone marks delete watches: absence from a list must be proven.
 	wantGone bool
-	// judge decides on an observation. It runs on the monitor goroutine.
+	// judge decides on an observation. It runs under the monitor's lock,
+	// on the monitor goroutine or the notification consumer's.
 	judge func(o *observation) (verdict, error)
+	// reqID is the request id of the call that started the operation:
+	// the cloud's notifications caused by that call carry it.
+	reqID string
 	// finish delivers the outcome; it must not block.
 	finish func(o *observation, err error)
 
 	lastStatus, lastTask string
 	seen                 bool
 	seenRound            uint64 // the last round that observed it (or its registration round)
+
+	// Notifications (server watches): lastEvent is the time of the latest
+	// event applied (older ones arriving late are ignored); hot is set
+	// while the watch needs the monitor to poll at its normal pace.
+	lastEvent time.Time
+	hot       bool
 }
 
 // staleRounds is how many rounds a watch may go unobserved before the
@@ -137,6 +148,10 @@ type monitor struct {
 	rng    *rand.Rand // monitor goroutine only
 
 	health monitorHealth // guarded by mu
+
+	// ev is set for a kind whose completions the cloud's notifications
+	// report (servers, with NotificationConfig); guarded by mu.
+	ev *eventState
 }
 
 // monitorHealth is how the monitor's rounds have been going.
@@ -167,6 +182,7 @@ func (m *monitor) add(w *watch) {
 	m.watches[w.id] = append(m.watches[w.id], w)
 	m.n++
 	m.youngest = w.start
+	decided := m.registeredLocked(w)
 	if !m.started {
 		if !m.cloud.goOwned(m.run) {
 			m.removeLocked(w)
@@ -177,6 +193,9 @@ func (m *monitor) add(w *watch) {
 		m.started = true
 	}
 	m.mu.Unlock()
+	for _, h := range decided {
+		m.finish(h.w, h.o, h.err)
+	}
 	m.poke()
 }
 
@@ -198,6 +217,7 @@ func (m *monitor) removeLocked(w *watch) bool {
 				m.watches[w.id] = ws
 			}
 			m.n--
+			m.forgetLocked(w)
 			return true
 		}
 	}
@@ -229,6 +249,9 @@ func (m *monitor) failAll(err error) {
 	}
 	m.watches = map[string][]*watch{}
 	m.n = 0
+	if m.ev != nil {
+		m.ev.hot = 0
+	}
 	m.mu.Unlock()
 	for _, w := range all {
 		m.finish(w, nil, err)
@@ -285,6 +308,11 @@ func (m *monitor) run(ctx context.Context) {
 				return
 			case <-m.wake:
 				next = lastRound.Add(m.cloud.cfg.MinInterval)
+				if now := time.Now(); m.stretched(now) {
+					// Events report the changes: the first
+					// reconciliation is an interval away.
+					next = now.Add(m.ev.reconcile)
+				}
 				continue
 			}
 		}
@@ -297,7 +325,7 @@ func (m *monitor) run(ctx context.Context) {
 				if !timer.Stop() {
 					<-timer.C
 				}
-				if soon := lastRound.Add(m.cloud.cfg.MinInterval); soon.Before(next) {
+				if soon := lastRound.Add(m.cloud.cfg.MinInterval); soon.Before(next) && !m.stretched(time.Now()) {
 					next = soon
 				}
 				continue
@@ -310,7 +338,7 @@ func (m *monitor) run(ctx context.Context) {
 			continue // woken for a deadline, not for a round
 		}
 		lastRound = now
-		err := m.doRound(ctx)
+		err := m.doRound(ctx, m.stretched(now))
 		if ctx.Err() != nil {
 			return
 		}
@@ -319,6 +347,9 @@ func (m *monitor) run(ctx context.Context) {
 		age := time.Since(m.youngest)
 		m.mu.Unlock()
 		wait := m.interval(age)
+		if m.stretched(time.Now()) {
+			wait = m.ev.reconcile
+		}
 		if failures := m.recordRound(err); err != nil {
 			// Transient API trouble never fails the watched operations;
 			// it only slows the monitor down (Retry-After honoured).
@@ -403,12 +434,9 @@ func (m *monitor) finish(w *watch, o *observation, err error) {
 
 // dispatch hands observations of round to the watches on them and
 // finishes those that are decided.
-func (m *monitor) dispatch(round uint64, obs []*observation) {
-	type hit struct {
-		w   *watch
-		o   *observation
-		err error
-	}
+// reconciling says the round was a reconciliation round (events were
+// trusted to report every change): a completion it finds was missed.
+func (m *monitor) dispatch(round uint64, reconciling bool, obs []*observation) {
 	var done []hit
 	m.mu.Lock()
 	for _, o := range obs {
@@ -426,10 +454,20 @@ func (m *monitor) dispatch(round uint64, obs []*observation) {
 	for _, h := range done {
 		m.removeLocked(h.w)
 	}
+	if reconciling && len(done) > 0 {
+		m.missedLocked(len(done))
+	}
 	m.mu.Unlock()
 	for _, h := range done {
 		m.finish(h.w, h.o, h.err)
 	}
+}
+
+// hit is a watch decided by an observation, to finish outside the lock.
+type hit struct {
+	w   *watch
+	o   *observation
+	err error
 }
 
 // untilNextDeadline is the time until the earliest watch deadline.
@@ -470,10 +508,12 @@ func (m *monitor) expire(now time.Time) {
 }
 
 // doRound polls once and hands each observation to the watches on it.
-func (m *monitor) doRound(ctx context.Context) error {
+// reconciling: events were trusted to report every change (see stretched).
+func (m *monitor) doRound(ctx context.Context, reconciling bool) error {
 	m.mu.Lock()
 	m.round++
 	round := m.round
+	feedGen := m.feedGenLocked()
 	req := pollRequest{IDs: make(map[string]bool, len(m.watches)), GoneIDs: map[string]bool{}, Stale: map[string]bool{}}
 	since := m.since
 	for id, ws := range m.watches {
@@ -510,7 +550,7 @@ func (m *monitor) doRound(ctx context.Context) error {
 	observed := 0
 	err := m.poll(ctx, req, func(obs []*observation) {
 		observed += len(obs)
-		m.dispatch(round, obs)
+		m.dispatch(round, reconciling, obs)
 	})
 	m.cloud.log.Debug("ostask: monitor round", "kind", m.kind, "round", round, "watched", len(req.IDs), "since", req.Since,
 		"took", time.Since(began), "observed", observed, "unstable", req.report.unstable, "err", err)
@@ -518,6 +558,7 @@ func (m *monitor) doRound(ctx context.Context) error {
 		return err
 	}
 	m.mu.Lock()
+	m.resyncedLocked(feedGen)
 	if req.report.unstable {
 		// Keep the window where it was: the next round lists again what
 		// this one may have skipped.

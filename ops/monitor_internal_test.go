@@ -28,7 +28,7 @@ func TestUnstableRoundKeepsWindow(t *testing.T) {
 	m.watches[w.id] = []*watch{w}
 	m.n = 1
 	for range unstable {
-		if err := m.doRound(context.Background()); err != nil {
+		if err := m.doRound(context.Background(), false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -124,7 +124,7 @@ func TestStaleThresholds(t *testing.T) {
 		m.n++
 	}
 	for range serverStaleRounds + 1 {
-		if err := m.doRound(context.Background()); err != nil {
+		if err := m.doRound(context.Background(), false); err != nil {
 			t.Fatal(err)
 		}
 	}

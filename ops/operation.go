@@ -388,7 +388,7 @@ func deleteOp(ctx context.Context, c *Cloud, m *monitor, kind Kind, id string, c
 		if err != nil {
 			return Initial{}, nil, err
 		}
-		w := &watch{id: id, op: "delete", since: since, wantGone: true, judge: func(ob *observation) (verdict, error) {
+		w := &watch{id: id, op: "delete", since: since, reqID: in.RequestID, wantGone: true, judge: func(ob *observation) (verdict, error) {
 			if ob.Gone {
 				return succeeded, nil
 			}

@@ -76,9 +76,10 @@ func asServer(o *observation) (*servers.Server, error) {
 	return nil, nil
 }
 
-// waitServer watches id until judge decides.
-func (c *Cloud) waitServer(ctx context.Context, id, op string, since time.Time, o callOpts, judge func(*observation) (verdict, error)) *future.Future[*servers.Server] {
-	w := &watch{id: id, op: op, since: since, judge: judge}
+// waitServer watches id until judge decides. reqID is the request id of
+// the call (notifications carry it), "" if unknown.
+func (c *Cloud) waitServer(ctx context.Context, id, op string, since time.Time, reqID string, o callOpts, judge func(*observation) (verdict, error)) *future.Future[*servers.Server] {
+	w := &watch{id: id, op: op, since: since, reqID: reqID, judge: judge}
 	return waitWatch(ctx, c.servers, w, o.timeout, asServer)
 }
 
@@ -140,7 +141,7 @@ func (c *Cloud) CreateServer(ctx context.Context, opts ServerCreateOpts, options
 			return res.Result, s.ID, nil
 		},
 		wait: func(ctx context.Context, id string, since time.Time, in *Initial) *future.Future[*servers.Server] {
-			return c.waitServer(ctx, id, "create", since, o, serverTarget(id, "create", in, StatusActive))
+			return c.waitServer(ctx, id, "create", since, in.RequestID, o, serverTarget(id, "create", in, StatusActive))
 		},
 		remove: func(ctx context.Context, id string) error { return c.removeWreck(ctx, id, o, c.DeleteServer) },
 	}
@@ -223,7 +224,7 @@ func (c *Cloud) serverAction(ctx context.Context, id, op string, options []Optio
 	if err != nil {
 		return nil, err
 	}
-	f := c.waitServer(ctx, id, op, since, o, judge(&in))
+	f := c.waitServer(ctx, id, op, since, in.RequestID, o, judge(&in))
 	return &Operation[*servers.Server]{Future: f, initial: in, attempts: 1}, nil
 }
 
@@ -504,7 +505,7 @@ func (c *Cloud) snapshot(ctx context.Context, id, op string, metadata map[string
 				return c.waitImage(ctx, imageID, op, since, o, imageJudge(imageID, op, in.RequestID))
 			}
 			// First the server: its task_state clears when the upload is done.
-			serverDone := c.waitServer(ctx, id, op, since, o, func(ob *observation) (verdict, error) {
+			serverDone := c.waitServer(ctx, id, op, since, in.RequestID, o, func(ob *observation) (verdict, error) {
 				switch {
 				case ob.Gone:
 					return failed, &DeletedError{Kind: KindServer, ID: id, Op: op, LastStatus: ob.Status}
