@@ -195,12 +195,12 @@ type notifier struct {
 	stream  NotificationStream
 	project string // the Cloud's project id: other projects' events are ignored
 
-	connected                       atomic.Bool
-	connects, failures              atomic.Int64
-	received, events, malformed     atomic.Int64
-	mu                              sync.Mutex
-	lastErr                         error
-	amqp                            *amqpStream // when URL is set; tests cut its connection
+	connected                   atomic.Bool
+	connects, failures          atomic.Int64
+	received, events, malformed atomic.Int64
+	mu                          sync.Mutex
+	lastErr                     error
+	amqp                        *amqpStream // when URL is set; tests cut its connection
 }
 
 func newNotifier(c *Cloud, cfg NotificationConfig, project string) *notifier {

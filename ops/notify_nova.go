@@ -74,14 +74,14 @@ type instancePayload struct {
 	Metadata     map[string]string `json:"metadata"`
 	Locked       bool              `json:"locked"`
 	Flavor       *novaObject[struct {
-		FlavorID   string  `json:"flavorid"`
-		Name       string  `json:"name"`
-		MemoryMB   int     `json:"memory_mb"`
-		VCPUs      int     `json:"vcpus"`
-		RootGB     int     `json:"root_gb"`
-		EphemeralGB int    `json:"ephemeral_gb"`
-		Swap       int     `json:"swap"`
-		RxTx       float64 `json:"rxtx_factor"`
+		FlavorID    string  `json:"flavorid"`
+		Name        string  `json:"name"`
+		MemoryMB    int     `json:"memory_mb"`
+		VCPUs       int     `json:"vcpus"`
+		RootGB      int     `json:"root_gb"`
+		EphemeralGB int     `json:"ephemeral_gb"`
+		Swap        int     `json:"swap"`
+		RxTx        float64 `json:"rxtx_factor"`
 	}] `json:"flavor"`
 	IPAddresses []novaObject[struct {
 		Label   string `json:"label"`
