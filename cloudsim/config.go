@@ -143,6 +143,9 @@ type Config struct {
 	// ServerQuota is each project's instances quota (Nova's 403 "Quota
 	// exceeded" past it); 0 means DefaultServerQuota.
 	ServerQuota int
+	// Publisher receives the simulator's notifications besides its
+	// in-process Bus (Sim.Notifications): an AMQPPublisher, say.
+	Publisher Publisher
 }
 
 // ErrInvalidConfig is wrapped by every Config.Validate error.

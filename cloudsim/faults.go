@@ -138,6 +138,8 @@ type FaultPlan struct {
 	Ops      map[Op]OpFaults `yaml:"ops" json:"ops,omitempty"`
 	API      APIFaults       `yaml:"api" json:"api"`
 	Scripted []Scripted      `yaml:"scripted" json:"scripted,omitempty"`
+	// Notify are the faults of the notifications (see notify.go).
+	Notify NotifyFaults `yaml:"notify" json:"notify"`
 }
 
 // ErrBadFaultPlan is wrapped by every fault plan error.
@@ -200,6 +202,9 @@ func (p *FaultPlan) Validate() error {
 		if err := checkProb(fmt.Sprintf("burst %d fraction", i), b.Fraction); err != nil {
 			return err
 		}
+	}
+	if err := p.Notify.validate(); err != nil {
+		return err
 	}
 	for i, s := range p.Scripted {
 		if !knownOp(s.Op) {

@@ -50,6 +50,7 @@ type Sim struct {
 	imageOrder    []*image
 
 	counters counters
+	notes    notePipe // notifications (notify.go)
 
 	ln      net.Listener
 	srv     *http.Server
@@ -84,6 +85,7 @@ func New(cfg Config) (*Sim, error) {
 		stop:          make(chan struct{}),
 	}
 	s.counters.init()
+	s.notes.init(cfg)
 	s.seedIdentity()
 	s.seedCompute()
 	s.seedImages()
@@ -109,6 +111,7 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 		// the idle timeout would be ReadTimeout.
 		IdleTimeout: idleTimeout,
 		ErrorLog:    slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelError)}
+	s.startNotifications()
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()

@@ -161,6 +161,7 @@ func (s *Sim) touchServer(sv *server, now time.Time) {
 	if len(s.changeLog) > 4*len(s.servers)+1024 {
 		s.compactChangeLog()
 	}
+	s.notifyServer(sv, now)
 }
 
 func (s *Sim) compactChangeLog() {

@@ -297,6 +297,9 @@ func (m *monitor) run(ctx context.Context) {
 	// most MinInterval after the previous round, so a burst of calls shares
 	// one round and a fresh call is noticed quickly.
 	var lastRound, next time.Time
+	if now := time.Now(); m.stretched(now) {
+		next = now.Add(m.ev.reconcile)
+	}
 	for {
 		m.mu.Lock()
 		n := m.n

@@ -98,8 +98,9 @@ func (m *monitor) stretched(time.Time) bool {
 
 // feedChanged is called by the notification consumer when the feed comes
 // up or goes down. Either way the monitor re-plans at once: down, it goes
-// back to its normal pace; up, it lists once more to cover the changes
-// the feed may not have reported while it was connecting.
+// back to its normal pace; up, it lists once more (if anything is
+// pending) to cover the changes the feed may not have reported while it
+// was connecting.
 func (m *monitor) feedChanged(up bool) {
 	if m.ev == nil {
 		return
@@ -108,7 +109,9 @@ func (m *monitor) feedChanged(up bool) {
 	m.ev.up = up
 	if up {
 		m.ev.gen++
-		m.ev.resync = true
+		// Only pending watches can have missed a change; one registered
+		// from now on gets its events (or finds them kept, see recent).
+		m.ev.resync = m.n > 0
 	}
 	m.mu.Unlock()
 	m.poke()

@@ -1,0 +1,570 @@
+package cloudsim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Notifications as Nova sends them with [notifications]
+// notification_format = versioned and oslo.messaging's messagingv2 driver:
+// on the topic exchange NotifyExchange, with the routing keys
+// NotifyTopicInfo and NotifyTopicError, in the oslo.messaging 2.0 envelope
+// (the body's "oslo.message" is a JSON string) with the payload under
+// "nova_object.data".
+//
+// The simulator publishes one at each state change of a server that Nova
+// reports: the first change of an operation (instance.<action>.start),
+// its end (task_state cleared: instance.<action>.end) and its failure
+// (instance.<action>.error). Like Nova, it sends the error notification
+// with the state before the failure, and nothing when the server turns
+// ERROR. The payload carries the fields of Nova's InstanceActionPayload:
+// uuid, tenant_id, user_id, request_id (the request id of the API call
+// that started the operation), state (vm_state), task_state,
+// power_state, fault, timestamps, flavor, metadata and so on.
+const (
+	NotifyExchange   = "nova"
+	NotifyTopicInfo  = "versioned_notifications.info"
+	NotifyTopicError = "versioned_notifications.error"
+)
+
+// Publisher is where the simulator's notifications go besides its
+// in-process Bus: AMQPPublisher for a real broker.
+type Publisher interface {
+	Publish(ctx context.Context, routingKey string, body []byte) error
+}
+
+// NotifyFaults are what can go wrong between the simulated Nova and the
+// notification consumers, each a probability per notification in [0,1].
+type NotifyFaults struct {
+	// Drop: the notification is never published.
+	Drop float64 `yaml:"drop" json:"drop,omitempty"`
+	// Duplicate: published twice.
+	Duplicate float64 `yaml:"duplicate" json:"duplicate,omitempty"`
+	// Delay: published DelayBy late (other notifications overtake it).
+	Delay   float64       `yaml:"delay" json:"delay,omitempty"`
+	DelayBy time.Duration `yaml:"delay_by" json:"delay_by,omitempty"`
+	// Reorder: held back until the next notification has been published
+	// (at most reorderHold).
+	Reorder float64 `yaml:"reorder" json:"reorder,omitempty"`
+}
+
+// DefaultNotifyDelay is NotifyFaults.DelayBy when zero.
+const DefaultNotifyDelay = 300 * time.Millisecond
+
+// reorderHold bounds how long a notification held back for reordering
+// waits for a next one.
+const reorderHold = 100 * time.Millisecond
+
+func (f NotifyFaults) validate() error {
+	for name, p := range map[string]float64{"notify.drop": f.Drop, "notify.duplicate": f.Duplicate,
+		"notify.delay": f.Delay, "notify.reorder": f.Reorder} {
+		if err := checkProb(name, p); err != nil {
+			return err
+		}
+	}
+	if f.DelayBy < 0 {
+		return fmt.Errorf("%w: notify.delay_by is negative", ErrBadFaultPlan)
+	}
+	return nil
+}
+
+// ErrNotificationsCut ends a Bus listener when CutNotifications cuts it.
+var ErrNotificationsCut = errors.New("cloudsim: the notification connection was cut")
+
+// Bus is the simulator's in-process notification bus: what a broker's
+// exchange with one queue per consumer would deliver, without a broker.
+// Its Listen method is an ops.NotificationStream.
+type Bus struct {
+	mu   sync.Mutex
+	subs map[*busSub]bool
+	// down: CutNotifications cut the connection and it is not back yet;
+	// Listen fails until Restore.
+	down bool
+}
+
+type busSub struct {
+	mu     sync.Mutex
+	queue  []busMsg
+	signal chan struct{}
+	cut    chan struct{}
+}
+
+type busMsg struct {
+	key  string
+	body []byte
+}
+
+func newBus() *Bus { return &Bus{subs: map[*busSub]bool{}} }
+
+// Listen delivers every notification published from now on, in order,
+// until ctx ends (it returns nil) or the bus is cut (ErrNotificationsCut).
+func (b *Bus) Listen(ctx context.Context, up func(), deliver func(routingKey string, body []byte)) error {
+	sub := &busSub{signal: make(chan struct{}, 1), cut: make(chan struct{})}
+	b.mu.Lock()
+	if b.down {
+		b.mu.Unlock()
+		return ErrNotificationsCut
+	}
+	b.subs[sub] = true
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		delete(b.subs, sub)
+		b.mu.Unlock()
+	}()
+	up()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sub.cut:
+			return ErrNotificationsCut
+		case <-sub.signal:
+		}
+		sub.mu.Lock()
+		msgs := sub.queue
+		sub.queue = nil
+		sub.mu.Unlock()
+		for _, m := range msgs {
+			select {
+			case <-sub.cut:
+				return ErrNotificationsCut // the rest is lost with the connection
+			default:
+			}
+			deliver(m.key, m.body)
+		}
+	}
+}
+
+// Publish hands body to every listener.
+func (b *Bus) Publish(_ context.Context, routingKey string, body []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for sub := range b.subs {
+		sub.mu.Lock()
+		sub.queue = append(sub.queue, busMsg{routingKey, body})
+		sub.mu.Unlock()
+		select {
+		case sub.signal <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// listening reports whether anyone listens.
+func (b *Bus) listening() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs) > 0
+}
+
+// cut ends every listener's connection; with stayDown, new ones fail
+// until restore.
+func (b *Bus) cut(stayDown bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for sub := range b.subs {
+		close(sub.cut)
+		delete(b.subs, sub)
+	}
+	b.down = stayDown
+}
+
+func (b *Bus) restore() {
+	b.mu.Lock()
+	b.down = false
+	b.mu.Unlock()
+}
+
+// Notifications returns the simulator's in-process notification bus.
+func (s *Sim) Notifications() *Bus { return s.notes.bus }
+
+// CutNotifications cuts the connection of every notification consumer
+// (of the Bus, and of the Publisher if it can be cut), as a broker
+// restart would; what was in flight is lost. With stayDown, the Bus
+// refuses connections until RestoreNotifications, as an unreachable
+// broker would.
+func (s *Sim) CutNotifications(stayDown bool) {
+	s.notes.bus.cut(stayDown)
+	if c, ok := s.cfg.Publisher.(interface{ Cut() }); ok {
+		c.Cut()
+	}
+}
+
+// RestoreNotifications lets consumers connect again after
+// CutNotifications(true).
+func (s *Sim) RestoreNotifications() { s.notes.bus.restore() }
+
+// NotificationsPublished counts the notifications published (duplicates
+// counted twice, dropped ones not at all).
+func (s *Sim) NotificationsPublished() int64 {
+	s.notes.mu.Lock()
+	defer s.notes.mu.Unlock()
+	return s.notes.published
+}
+
+// notePipe carries notifications from the state changes (under s.mu) to
+// the Bus and the Publisher, on a goroutine of its own, so publishing
+// never holds the simulator's lock, and applies the fault plan's
+// notification faults on the way.
+type notePipe struct {
+	bus       *Bus
+	publisher Publisher
+	faults    NotifyFaults
+	rng       *rand.Rand // pipe goroutine only
+
+	mu        sync.Mutex
+	running   bool
+	queue     []busMsg
+	published int64
+	wake      chan struct{}
+
+	last map[string]notedState // guarded by s.mu: what was last reported of each server
+}
+
+// notedState is what the last notification said of a server.
+type notedState struct {
+	vm, task string
+	volumes  int
+	reqID    string // the operation whose start was reported
+}
+
+func (p *notePipe) init(cfg Config) {
+	p.bus = newBus()
+	p.publisher = cfg.Publisher
+	if cfg.Faults != nil {
+		p.faults = cfg.Faults.Notify
+	}
+	if p.faults.DelayBy == 0 {
+		p.faults.DelayBy = DefaultNotifyDelay
+	}
+	p.rng = rand.New(rand.NewPCG(uint64(cfg.Seed), 0x0701f1))
+	p.wake = make(chan struct{}, 1)
+	p.last = map[string]notedState{}
+}
+
+// active reports whether notifications are worth building: the pipe runs
+// and someone may read them.
+func (p *notePipe) active() bool {
+	p.mu.Lock()
+	running := p.running
+	p.mu.Unlock()
+	return running && (p.publisher != nil || p.bus.listening())
+}
+
+func (p *notePipe) enqueue(key string, body []byte) {
+	p.mu.Lock()
+	p.queue = append(p.queue, busMsg{key, body})
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// startNotifications starts the pipe's goroutine; it ends with the
+// simulator.
+func (s *Sim) startNotifications() {
+	p := &s.notes
+	p.mu.Lock()
+	p.running = true
+	p.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		p.run(s.stop, s.cfg.Logger.Error)
+	}()
+}
+
+type delayedMsg struct {
+	due time.Time
+	m   busMsg
+}
+
+func (p *notePipe) run(stop <-chan struct{}, logErr func(string, ...any)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var delayed []delayedMsg
+	var held *busMsg
+	var heldSince time.Time
+	send := func(m busMsg) {
+		_ = p.bus.Publish(ctx, m.key, m.body)
+		if p.publisher != nil {
+			if err := p.publisher.Publish(ctx, m.key, m.body); err != nil && ctx.Err() == nil {
+				logErr("cloudsim: publish notification", "err", err)
+			}
+		}
+		p.mu.Lock()
+		p.published++
+		p.mu.Unlock()
+	}
+	// deliver sends m (and a duplicate), then the one held back for
+	// reordering, so that m overtakes it.
+	deliver := func(m busMsg) {
+		f := p.faults
+		if f.Reorder > 0 && held == nil && p.rng.Float64() < f.Reorder {
+			held, heldSince = &m, time.Now()
+			return
+		}
+		send(m)
+		if f.Duplicate > 0 && p.rng.Float64() < f.Duplicate {
+			send(m)
+		}
+		if held != nil {
+			send(*held)
+			held = nil
+		}
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		p.mu.Lock()
+		q := p.queue
+		p.queue = nil
+		p.mu.Unlock()
+		now := time.Now()
+		for _, m := range q {
+			f := p.faults
+			switch {
+			case f.Drop > 0 && p.rng.Float64() < f.Drop:
+			case f.Delay > 0 && p.rng.Float64() < f.Delay:
+				delayed = append(delayed, delayedMsg{now.Add(f.DelayBy), m})
+			default:
+				deliver(m)
+			}
+		}
+		for len(delayed) > 0 && !delayed[0].due.After(now) {
+			deliver(delayed[0].m)
+			delayed = delayed[1:]
+		}
+		if held != nil && now.Sub(heldSince) >= reorderHold {
+			send(*held)
+			held = nil
+		}
+		wait := time.Hour
+		if len(delayed) > 0 {
+			wait = delayed[0].due.Sub(now)
+		}
+		if held != nil {
+			wait = min(wait, reorderHold-now.Sub(heldSince))
+		}
+		timer.Reset(max(wait, 0))
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.wake:
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// novaAction names the versioned notification of an instance action,
+// as Nova names it at the start and at the end.
+func novaAction(action string) (start, end string) {
+	switch action {
+	case "create", "delete", "reboot":
+		return action, action
+	case "stop":
+		return "power_off", "power_off"
+	case "start":
+		return "power_on", "power_on"
+	case "resize", "migrate":
+		return "resize_prep", "resize_finish"
+	case "confirmResize":
+		return "resize_confirm", "resize_confirm"
+	case "revertResize":
+		return "resize_revert", "resize_revert"
+	case "live-migration":
+		return "live_migration_pre", "live_migration_post"
+	case "createImage", "createBackup":
+		return "snapshot", "snapshot"
+	case "attach_volume":
+		return "volume_attach", "volume_attach"
+	case "detach_volume":
+		return "volume_detach", "volume_detach"
+	}
+	return "update", "update"
+}
+
+// notifyServer publishes what Nova would report of sv's change, if
+// anything. Called where every server change is stamped (touchServer);
+// callers hold s.mu.
+func (s *Sim) notifyServer(sv *server, now time.Time) {
+	p := &s.notes
+	if p.last == nil || !p.active() {
+		return
+	}
+	prev, known := p.last[sv.ID]
+	cur := notedState{vm: sv.VMState, task: sv.TaskState, volumes: len(sv.Volumes), reqID: prev.reqID}
+	if sv.Deleted {
+		delete(p.last, sv.ID)
+	} else {
+		defer func() { p.last[sv.ID] = cur }()
+	}
+	if known && prev.vm == cur.vm && prev.task == cur.task && prev.volumes == cur.volumes {
+		return // metadata, name, lock: Nova's versioned action notifications say nothing
+	}
+	var a *instanceAction
+	for i := len(sv.Actions) - 1; i >= 0; i-- {
+		if act := sv.Actions[i].Action; act != "lock" && act != "unlock" {
+			a = sv.Actions[i]
+			break
+		}
+	}
+	if a == nil {
+		return
+	}
+	start, end := novaAction(a.Action)
+	payloadState := cur
+	var name string
+	switch {
+	case cur.vm == vmError && prev.vm != vmError || a.Message == "Error" && cur.task == "":
+		// Nova notifies the failure first, with the state it failed in.
+		name = "instance." + end + ".error"
+		if known {
+			payloadState = prev
+		}
+	case cur.task == "":
+		name = "instance." + end + ".end"
+	case cur.reqID != a.RequestID:
+		name = "instance." + start + ".start"
+		cur.reqID = a.RequestID
+	default:
+		return // a later step of an operation already reported as started
+	}
+	if !known && cur.task == "scheduling" {
+		// The API's own record of a new server: Nova's compute reports
+		// the build when it starts it.
+		return
+	}
+	body, key := s.novaNotification(sv, a, name, payloadState, now)
+	p.enqueue(key, body)
+}
+
+// novaNotification renders one versioned notification about sv in the
+// oslo.messaging envelope and returns it with its routing key.
+func (s *Sim) novaNotification(sv *server, a *instanceAction, name string, st notedState, now time.Time) ([]byte, string) {
+	ts := func(t time.Time) any {
+		if t.IsZero() {
+			return nil
+		}
+		return t.UTC().Format("2006-01-02T15:04:05Z")
+	}
+	null := func(v string) any {
+		if v == "" {
+			return nil
+		}
+		return v
+	}
+	obj := func(name, version string, data any) map[string]any {
+		return map[string]any{"nova_object.name": name, "nova_object.namespace": "nova", "nova_object.version": version,
+			"nova_object.data": data}
+	}
+	var flavor any
+	if f := s.flavorByID(sv.FlavorID); f != nil {
+		flavor = obj("FlavorPayload", "1.4", map[string]any{"flavorid": f.ID, "name": f.Name, "memory_mb": f.RAM,
+			"vcpus": f.VCPUs, "root_gb": f.Disk, "ephemeral_gb": f.Ephemeral, "swap": f.Swap, "rxtx_factor": f.RxTxFactor,
+			"vcpu_weight": 0, "disabled": false, "is_public": f.Public, "extra_specs": map[string]string{}, "projects": nil,
+			"description": nil})
+	}
+	ips := []any{}
+	if sv.nova != nil && sv.nova.IP != "" {
+		ips = append(ips, obj("IpPayload", "1.0", map[string]any{"label": "private", "address": sv.nova.IP, "mac": sv.nova.MAC,
+			"version": 4, "port_uuid": nil, "meta": map[string]string{}, "device_name": nil}))
+	}
+	bdms := []any{}
+	for _, v := range sv.Volumes {
+		bdms = append(bdms, obj("BlockDevicePayload", "1.0", map[string]any{"volume_id": v.VolumeID, "device_name": v.Device,
+			"boot_index": nil, "delete_on_termination": v.DeleteOnTerm, "tag": null(v.Tag)}))
+	}
+	var fault any
+	failed := strings.HasSuffix(name, ".error")
+	if failed && sv.Fault != nil {
+		fault = obj("ExceptionPayload", "1.1", map[string]any{"module_name": "nova.compute.manager", "function_name": "_build_and_run_instance",
+			"exception": "BuildAbortException", "exception_message": sv.Fault.Message, "traceback": sv.Fault.Details})
+	}
+	powerState := "running"
+	switch {
+	case st.vm == vmStopped || st.vm == vmDeleted:
+		powerState = "shutdown"
+	case st.vm == vmBuilding || st.vm == vmError && sv.Host == "":
+		powerState = "pending"
+	}
+	hostname := ""
+	var launched, terminated time.Time
+	if sv.nova != nil {
+		hostname, terminated = sv.nova.Hostname, sv.nova.TerminatedAt
+	}
+	launched = sv.LaunchedAt
+	data := map[string]any{
+		"uuid": sv.ID, "tenant_id": sv.ProjectID, "user_id": sv.UserID, "request_id": a.RequestID,
+		"action_initiator_user": a.UserID, "action_initiator_project": a.ProjectID,
+		"display_name": sv.Name, "display_description": null(sv.Description), "host_name": null(hostname),
+		"host": null(sv.Host), "node": null(sv.Host), "availability_zone": null(sv.AZ), "image_uuid": sv.ImageRef,
+		"key_name": null(sv.KeyName), "kernel_id": "", "ramdisk_id": "", "os_type": nil, "architecture": nil,
+		"created_at": ts(sv.Created), "launched_at": ts(launched), "updated_at": ts(sv.Updated),
+		"terminated_at": ts(terminated), "deleted_at": ts(sv.DeletedAt),
+		"state": st.vm, "task_state": null(st.task), "power_state": powerState, "progress": sv.Progress,
+		"flavor": flavor, "ip_addresses": ips, "block_devices": bdms, "metadata": nonNilMap(sv.Metadata),
+		"locked": sv.Locked, "auto_disk_config": "MANUAL", "locked_reason": nil, "fault": fault,
+	}
+	payloadName := "InstanceActionPayload"
+	if strings.HasPrefix(name, "instance.create.") {
+		payloadName = "InstanceCreatePayload"
+		data["keypairs"], data["tags"], data["trusted_image_certificates"] = []any{}, nonNilSlice(sv.Tags), nil
+	}
+	priority, key := "INFO", NotifyTopicInfo
+	if failed {
+		priority, key = "ERROR", NotifyTopicError
+	}
+	publisher := "nova-compute:" + sv.Host
+	if sv.Host == "" {
+		publisher = "nova-api:cloudsim"
+	}
+	msg := map[string]any{
+		"message_id": uuid.NewString(), "publisher_id": publisher, "event_type": name, "priority": priority,
+		"payload":             obj(payloadName, "1.8", data),
+		"timestamp":           now.UTC().Format("2006-01-02 15:04:05.000000"),
+		"_unique_id":          strings.ReplaceAll(uuid.NewString(), "-", ""),
+		"_context_request_id": a.RequestID, "_context_project_id": a.ProjectID, "_context_user_id": a.UserID,
+	}
+	inner, _ := json.Marshal(msg)
+	body, _ := json.Marshal(map[string]string{"oslo.version": "2.0", "oslo.message": string(inner)})
+	return body, key
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+func nonNilSlice(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
