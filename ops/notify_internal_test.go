@@ -1,0 +1,281 @@
+package ops
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+)
+
+// Real Nova's messages (captured on realstack, Zed) decode into the state
+// the API would show; other notifications are skipped, not errors.
+func TestDecodeRealNovaNotifications(t *testing.T) {
+	for _, tc := range []struct {
+		file                     string
+		none                     bool
+		status, task, reqID, evt string
+		gone, failed, fault      bool
+	}{
+		{file: "realstack_instance_create_end.json", status: StatusActive, reqID: "req-103daa1f-6b28-4fd6-9a49-3c665597608a", evt: "instance.create.end"},
+		{file: "realstack_instance_delete_end.json", status: StatusDeleted, gone: true, reqID: "req-5d7ace72-5e48-4b7b-8ad9-e2f4603fca27", evt: "instance.delete.end"},
+		{file: "realstack_instance_create_error.json", status: "BUILD", task: "spawning", failed: true, fault: true,
+			reqID: "req-f1d5473c-889d-4ca3-8951-1d5d78fb2642", evt: "instance.create.error"},
+		{file: "realstack_scheduler_select_destinations_end.json", none: true},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			body, err := os.ReadFile("testdata/" + tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev, err := decodeNovaEvent(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.none {
+				if ev != nil {
+					t.Fatalf("decoded %+v from a notification that is not about an instance", ev)
+				}
+				return
+			}
+			o := ev.obs
+			if ev.name != tc.evt || ev.reqID != tc.reqID || ev.project != "fb9794c866c54333a7ae81be8824aef5" || ev.failed != tc.failed ||
+				o.Status != tc.status || o.TaskState != tc.task || o.Gone != tc.gone || (o.Fault != nil) != tc.fault {
+				t.Errorf("decoded %+v / %+v", ev, o)
+			}
+			if ev.at.IsZero() || ev.at.Location() != time.UTC {
+				t.Errorf("timestamp %v, want the envelope's (UTC)", ev.at)
+			}
+			s, ok := o.Resource.(*servers.Server)
+			if !ok || s.ID != o.ID || s.Status != tc.status || s.Flavor["original_name"] == nil || s.Created.IsZero() {
+				t.Errorf("server record %+v", s)
+			}
+			if tc.fault && !strings.Contains(o.Fault.Message, "aborted") {
+				t.Errorf("fault %+v, want Nova's exception message", o.Fault)
+			}
+		})
+	}
+}
+
+// Bodies that are not notifications are errors (counted as malformed),
+// never panics.
+func TestDecodeMalformed(t *testing.T) {
+	for _, body := range []string{``, `[]`, `{}`, `{"oslo.message": "{"}`, `{"oslo.message": "{\"event_type\": \"instance.create.end\", \"payload\": {\"nova_object.data\": []}}"}`,
+		`{"oslo.message": "{\"event_type\": \"instance.create.end\", \"timestamp\": \"yesterday\", \"payload\": {\"nova_object.data\": {\"uuid\": \"x\", \"state\": \"active\"}}}"}`} {
+		if _, err := decodeNovaEvent([]byte(body)); err == nil {
+			t.Errorf("%q decoded without error", body)
+		}
+	}
+}
+
+// novaStatus follows Nova's _STATE_MAP.
+func TestNovaStatus(t *testing.T) {
+	for _, tc := range []struct{ vm, task, want string }{
+		{"active", "", "ACTIVE"}, {"active", "rebooting", "REBOOT"}, {"active", "reboot_started_hard", "HARD_REBOOT"},
+		{"active", "resize_prep", "RESIZE"}, {"active", "image_snapshot", "ACTIVE"}, {"building", "spawning", "BUILD"},
+		{"stopped", "", "SHUTOFF"}, {"stopped", "resize_finish", "RESIZE"}, {"resized", "", "VERIFY_RESIZE"},
+		{"resized", "resize_reverting", "REVERT_RESIZE"}, {"error", "", "ERROR"}, {"error", "rebuilding", "REBUILD"},
+		{"deleted", "", "DELETED"}, {"soft-delete", "", "SOFT_DELETED"}, {"shelved_offloaded", "", "SHELVED_OFFLOADED"},
+		{"paused", "migrating", "MIGRATING"}, {"nonsense", "", "UNKNOWN"},
+	} {
+		if got := novaStatus(tc.vm, tc.task); got != tc.want {
+			t.Errorf("novaStatus(%q, %q) = %q, want %q", tc.vm, tc.task, got, tc.want)
+		}
+	}
+}
+
+func eventMonitor() *monitor {
+	c := &Cloud{cfg: Config{}.withDefaults(), log: slog.New(slog.DiscardHandler)}
+	m := newMonitor(c, KindServer, nil)
+	m.ev = &eventState{reconcile: time.Hour, up: true}
+	return m
+}
+
+func ev(id, reqID string, at time.Time, vm, task string, failed bool) *serverEvent {
+	return &serverEvent{id: id, reqID: reqID, at: at, failed: failed,
+		obs: &observation{ID: id, Status: novaStatus(vm, task), TaskState: task, Gone: vm == "deleted"}}
+}
+
+// Which events decide a watch: only those its call caused (its request
+// id) or a deletion; never one older than an event already applied; and an
+// error event leaves it to polling.
+func TestEventJudging(t *testing.T) {
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		reqID   string // the watch's
+		events  []*serverEvent
+		decided bool
+		failed  bool
+		hot     bool
+	}{
+		{name: "own end", reqID: "req-1", events: []*serverEvent{ev("s", "req-1", t0, "active", "", false)}, decided: true},
+		{name: "own start", reqID: "req-1", events: []*serverEvent{ev("s", "req-1", t0, "active", "rebooting", false)}},
+		// A reboot's watch must not take the create's end (ACTIVE, no
+		// task) arriving late for completion.
+		{name: "another call's end", reqID: "req-2", events: []*serverEvent{ev("s", "req-1", t0, "active", "", false)}},
+		{name: "deleted by another call", reqID: "req-2", events: []*serverEvent{ev("s", "req-9", t0, "deleted", "", false)}, decided: true, failed: true},
+		{name: "late older event", reqID: "req-1", events: []*serverEvent{
+			ev("s", "req-1", t0.Add(time.Second), "active", "rebooting", false),
+			ev("s", "req-1", t0, "active", "", false)}},
+		{name: "duplicate end", reqID: "req-1", events: []*serverEvent{
+			ev("s", "req-1", t0, "active", "rebooting", false),
+			ev("s", "req-1", t0, "active", "rebooting", false),
+			ev("s", "req-1", t0.Add(time.Millisecond), "active", "", false)}, decided: true},
+		{name: "error event", reqID: "req-1", events: []*serverEvent{ev("s", "req-1", t0, "building", "spawning", true)}, hot: true},
+		{name: "error state", reqID: "req-1", events: []*serverEvent{ev("s", "req-1", t0, "error", "", false)}, hot: true},
+		{name: "no request id", reqID: "", events: []*serverEvent{ev("s", "req-1", t0, "active", "", false)}, hot: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := eventMonitor()
+			var got error
+			finished := false
+			w := &watch{id: "s", op: "reboot", reqID: tc.reqID, judge: serverTarget("s", "reboot", &Initial{}, StatusActive),
+				finish: func(_ *observation, err error) { finished, got = true, err }}
+			m.started = true // no goroutine: the test judges by hand
+			m.add(w)
+			for _, e := range tc.events {
+				m.onEvent(e)
+			}
+			if finished != tc.decided || (got != nil) != tc.failed {
+				t.Errorf("finished=%v err=%v, want finished=%v failed=%v", finished, got, tc.decided, tc.failed)
+			}
+			if tc.failed && !errors.Is(got, ErrDeleted) {
+				t.Errorf("err %v, want a DeletedError", got)
+			}
+			if !tc.decided && w.hot != tc.hot {
+				t.Errorf("hot=%v, want %v", w.hot, tc.hot)
+			}
+			if stretched := m.stretched(time.Now()); !tc.decided && stretched == tc.hot {
+				t.Errorf("stretched=%v with hot=%v: a hot watch must keep the monitor polling", stretched, tc.hot)
+			}
+		})
+	}
+}
+
+// An event that comes before its watch is registered (a call whose
+// operation ended before its answer was read) is kept and judged on
+// registration; an unrelated one is not used.
+func TestEventBeforeWatch(t *testing.T) {
+	m := eventMonitor()
+	m.started = true
+	t0 := time.Now()
+	m.onEvent(ev("fast", "req-1", t0, "deleted", "", false))
+	m.onEvent(ev("other", "req-x", t0, "active", "", false))
+	var done []string
+	for _, w := range []*watch{
+		{id: "fast", op: "delete", reqID: "req-1", wantGone: true},
+		{id: "other", op: "reboot", reqID: "req-2"},
+	} {
+		w.judge = func(o *observation) (verdict, error) {
+			if o.Gone || o.TaskState == "" {
+				return succeeded, nil
+			}
+			return pending, nil
+		}
+		w.finish = func(*observation, error) { done = append(done, w.id) }
+		m.add(w)
+	}
+	if len(done) != 1 || done[0] != "fast" {
+		t.Errorf("completed on registration: %v, want [fast]", done)
+	}
+	if m.pendingCount() != 1 {
+		t.Errorf("%d pending, want 1", m.pendingCount())
+	}
+}
+
+// The kept events are bounded in number and age.
+func TestRecentEventsBounded(t *testing.T) {
+	var r recentEvents
+	t0 := time.Now()
+	for i := range recentEventMax + 10 {
+		r.add(&serverEvent{id: string(rune('a'+i%26)) + strings.Repeat("x", i/26)}, t0)
+	}
+	if len(r.byID) > recentEventMax || len(r.order) > recentEventMax {
+		t.Errorf("%d ids kept, bound %d", len(r.byID), recentEventMax)
+	}
+	for range recentPerID + 3 {
+		r.add(&serverEvent{id: "many"}, t0)
+	}
+	if n := len(r.byID["many"]); n != recentPerID {
+		t.Errorf("%d events kept for one server, want %d", n, recentPerID)
+	}
+	if evs := r.take("many", t0.Add(recentEventTTL+time.Second)); evs != nil || len(r.byID) != 0 {
+		t.Errorf("events older than the TTL were kept: %d, %d ids", len(evs), len(r.byID))
+	}
+}
+
+// The monitor trusts events (stretches its rounds) only while the feed is
+// up, a round has listed since it came up with watches pending, and no
+// reconciliation found a missed completion since the last completion by
+// event.
+func TestStretchedRules(t *testing.T) {
+	m := eventMonitor()
+	m.started = true
+	now := time.Now()
+	if !m.stretched(now) {
+		t.Fatal("feed up, nothing pending: not stretched")
+	}
+	m.feedChanged(false)
+	if m.stretched(now) {
+		t.Error("feed down: stretched")
+	}
+	m.add(&watch{id: "s", reqID: "req-1", judge: serverTarget("s", "create", &Initial{}, StatusActive), finish: func(*observation, error) {}})
+	m.feedChanged(true)
+	if m.stretched(now) {
+		t.Error("feed back with a watch pending, before any round: stretched")
+	}
+	m.mu.Lock()
+	m.resyncedLocked(m.feedGenLocked())
+	m.mu.Unlock()
+	if !m.stretched(now) {
+		t.Error("after the resync round: not stretched")
+	}
+	m.dispatch(1, true, []*observation{{ID: "s", Status: StatusActive}})
+	if m.stretched(now) {
+		t.Error("after a missed completion: stretched")
+	}
+	if _, missed := m.eventStats(); missed != 1 {
+		t.Errorf("%d missed, want 1", missed)
+	}
+	m.add(&watch{id: "t", reqID: "req-2", judge: serverTarget("t", "create", &Initial{}, StatusActive), finish: func(*observation, error) {}})
+	m.onEvent(ev("t", "req-2", now, "active", "", false))
+	if !m.stretched(now) {
+		t.Error("an event completed an operation again: still not stretched")
+	}
+}
+
+// The reconnection backoff doubles from notifyBackoffMin and stops at
+// notifyBackoffMax.
+func TestNotifyBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		failures int
+		want     time.Duration
+	}{{1, notifyBackoffMin}, {2, 2 * notifyBackoffMin}, {4, 8 * notifyBackoffMin}, {20, notifyBackoffMax}, {1000, notifyBackoffMax}} {
+		if got := notifyBackoff(tc.failures, 0); got != tc.want {
+			t.Errorf("%d failures: %s, want %s", tc.failures, got, tc.want)
+		}
+		if got := notifyBackoff(tc.failures, 0.999); got < tc.want*8/10 || got > tc.want {
+			t.Errorf("%d failures with jitter: %s outside [0.8, 1] × %s", tc.failures, got, tc.want)
+		}
+	}
+}
+
+// Secrets never show in a scrubbed error or a redacted URL.
+func TestRedaction(t *testing.T) {
+	raw := "amqp://ostask:p%40ss@broker:5672/vh"
+	if r := redactURL(raw); strings.Contains(r, "p%40ss") || strings.Contains(r, "p@ss") || !strings.Contains(r, "broker:5672") {
+		t.Errorf("redactURL = %q", r)
+	}
+	inner := errors.New("dial amqp://ostask:p@ss@broker failed, password p@ss")
+	err := &scrubbedError{err: inner, secrets: secretsOf(raw)}
+	if strings.Contains(err.Error(), "p@ss") || !errors.Is(err, inner) {
+		t.Errorf("scrubbed: %q (Is inner: %v)", err.Error(), errors.Is(err, inner))
+	}
+	if r := redactURL("amqp://u:pw@h:bad port/"); strings.Contains(r, "pw") {
+		t.Errorf("unparsable URL shown as %q", r)
+	}
+}
