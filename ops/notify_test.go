@@ -252,6 +252,9 @@ func TestNotificationFaults(t *testing.T) {
 			} else if ns.Missed == 0 {
 				t.Errorf("no completion counted missed while events were dropped: %+v", ns)
 			}
+			if tc.faults.Drop == 1 && (ns.Completions != 0 || ns.Missed == 0) {
+				t.Errorf("%d completions by events while every event was dropped", ns.Completions)
+			}
 		})
 	}
 }
