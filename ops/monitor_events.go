@@ -193,6 +193,10 @@ func (m *monitor) forgetLocked(w *watch) {
 // as the API shows it is not in the payload, so the watch is then left to
 // the monitor's rounds at their normal pace.
 func (m *monitor) onEvent(ev *serverEvent) {
+	if ev.id == "" {
+		m.onFailure(ev.reqID)
+		return
+	}
 	now := time.Now()
 	m.mu.Lock()
 	ws := m.watches[ev.id]
@@ -222,6 +226,27 @@ func (m *monitor) onEvent(ev *serverEvent) {
 	for _, h := range done {
 		m.finish(h.w, h.o, h.err)
 	}
+	if heated {
+		m.poke()
+	}
+}
+
+// onFailure is told that the call reqID failed (Nova's compute.exception):
+// its watches are left to the monitor's rounds at their normal pace, to
+// read the state and the fault from the API. Such failures are rare, so
+// a scan of the watches is cheap enough.
+func (m *monitor) onFailure(reqID string) {
+	heated := false
+	m.mu.Lock()
+	for _, ws := range m.watches {
+		for _, w := range ws {
+			if w.reqID == reqID {
+				m.setHotLocked(w)
+				heated = true
+			}
+		}
+	}
+	m.mu.Unlock()
 	if heated {
 		m.poke()
 	}

@@ -279,3 +279,26 @@ func TestRedaction(t *testing.T) {
 		t.Errorf("unparsable URL shown as %q", r)
 	}
 }
+
+// Nova's compute.exception names no server, only the failed request (a
+// delete that failed and turned the server ERROR sends nothing else): the
+// watches of that request are left to polling at once.
+func TestComputeExceptionHeatsItsWatches(t *testing.T) {
+	body := `{"oslo.version": "2.0", "oslo.message": "{\"message_id\": \"m\", \"event_type\": \"compute.exception\", \"priority\": \"ERROR\", ` +
+		`\"timestamp\": \"2026-11-27 13:25:47.364294\", \"_context_request_id\": \"req-del\", \"_context_project_id\": \"p\", ` +
+		`\"payload\": {\"nova_object.name\": \"ExceptionPayload\", \"nova_object.data\": {\"exception\": \"InstanceTerminationFailure\"}}}"}`
+	e, err := decodeNovaEvent([]byte(body))
+	if err != nil || e == nil || e.id != "" || e.reqID != "req-del" || e.project != "p" {
+		t.Fatalf("decoded %+v, %v", e, err)
+	}
+	m := eventMonitor()
+	m.started = true
+	del := &watch{id: "s", op: "delete", reqID: "req-del", wantGone: true, judge: func(*observation) (verdict, error) { return pending, nil }, finish: func(*observation, error) {}}
+	other := &watch{id: "t", op: "delete", reqID: "req-other", wantGone: true, judge: func(*observation) (verdict, error) { return pending, nil }, finish: func(*observation, error) {}}
+	m.add(del)
+	m.add(other)
+	m.onEvent(e)
+	if !del.hot || other.hot || m.stretched(time.Now()) {
+		t.Errorf("hot: failed request's watch %v, other %v; stretched %v", del.hot, other.hot, m.stretched(time.Now()))
+	}
+}

@@ -11,7 +11,8 @@ import (
 )
 
 // serverEvent is one of Nova's versioned instance notifications, as the
-// server monitor uses it.
+// server monitor uses it; or, with id "" and obs nil, the failure of a
+// request (compute.exception).
 type serverEvent struct {
 	id      string // instance uuid
 	project string // payload tenant_id
@@ -33,6 +34,9 @@ type osloEnvelope struct {
 
 type osloMessage struct {
 	MessageID string `json:"message_id"`
+	// The request context oslo.messaging sends along.
+	ContextRequestID string `json:"_context_request_id"`
+	ContextProjectID string `json:"_context_project_id"`
 	EventType string `json:"event_type"`
 	Priority  string `json:"priority"`
 	Timestamp string `json:"timestamp"`
@@ -114,6 +118,13 @@ func decodeNovaEvent(body []byte) (*serverEvent, error) {
 	var msg osloMessage
 	if err := json.Unmarshal([]byte(env.Message), &msg); err != nil {
 		return nil, fmt.Errorf("decode oslo.message: %w", err)
+	}
+	if msg.Priority == "ERROR" && !strings.HasPrefix(msg.EventType, "instance.") && msg.ContextRequestID != "" {
+		// compute.exception: a call failed in a way its instance's
+		// notifications do not report (a failed delete turns the server
+		// ERROR with no instance.* event); the payload names no server,
+		// the context names the request.
+		return &serverEvent{project: msg.ContextProjectID, reqID: msg.ContextRequestID, name: msg.EventType, failed: true}, nil
 	}
 	if !strings.HasPrefix(msg.EventType, "instance.") || len(msg.Payload.Data) == 0 {
 		return nil, nil

@@ -12,6 +12,9 @@ package ops_test
 // metadata fake_fail_delete=N fails the first N deletes, networks "none".
 // Set OSTASK_TEST_NO_EXTEND=1 where the volume driver cannot extend
 // (realstack's cannot).
+//
+// OSTASK_TEST_NOTIFICATIONS=amqp://openstack:secret@127.0.0.1:5672/ runs
+// them with the cloud's notifications on (Config.Notifications).
 
 import (
 	"context"
@@ -54,11 +57,20 @@ func dialReal(t *testing.T, env string) *realCloud {
 	if os.Getenv("OSTASK_TEST_DEBUG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	if url := os.Getenv("OSTASK_TEST_NOTIFICATIONS"); url != "" {
+		cfg.Notifications = &ops.NotificationConfig{URL: url}
+	}
 	cloud, err := ops.Dial(ctx, auth, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if ns := cloud.Stats().Notifications; ns != nil {
+			t.Logf("notifications: %+v", *ns)
+			if ns.Connects == 0 {
+				t.Errorf("notifications on, but never connected: %v", ns.Err)
+			}
+		}
 		// What the test saw on the way, not only its outcome: a real
 		// cloud must never answer 5xx to what ostask sends.
 		for code, n := range cloud.Stats().ByStatus {
