@@ -37,10 +37,10 @@ type osloMessage struct {
 	// The request context oslo.messaging sends along.
 	ContextRequestID string `json:"_context_request_id"`
 	ContextProjectID string `json:"_context_project_id"`
-	EventType string `json:"event_type"`
-	Priority  string `json:"priority"`
-	Timestamp string `json:"timestamp"`
-	Payload   struct {
+	EventType        string `json:"event_type"`
+	Priority         string `json:"priority"`
+	Timestamp        string `json:"timestamp"`
+	Payload          struct {
 		Name string          `json:"nova_object.name"`
 		Data json.RawMessage `json:"nova_object.data"`
 	} `json:"payload"`
