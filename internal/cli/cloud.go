@@ -22,6 +22,8 @@ type cloudFlags struct {
 	// interval is the monitor's shortest interval (0: ops's default, or
 	// simConfig's with --sim).
 	interval time.Duration
+	// notifications: an AMQP URL, or "sim" for --sim's own bus.
+	notifications string
 }
 
 // monitorIntervalEnv gives --monitor-interval a default, as OS_CLOUD
@@ -36,6 +38,8 @@ func (f *cloudFlags) register(c *cobra.Command) {
 	c.PersistentFlags().Int64Var(&f.simF.seed, "sim-seed", 1, "with --sim: random seed")
 	c.PersistentFlags().DurationVar(&f.interval, "monitor-interval", 0,
 		"shortest wait between the monitor's list rounds, which grows to 10s while operations age (default $"+monitorIntervalEnv+", else 1s; 100ms with --sim)")
+	c.PersistentFlags().StringVar(&f.notifications, "notifications", "",
+		"complete operations from the cloud's notifications: amqp://user:password@host:5672/ (default: clouds.yaml's ostask.notifications), or \"sim\" with --sim; polling then only reconciles")
 }
 
 // monitorInterval is --monitor-interval, or its environment default.
@@ -61,6 +65,7 @@ func (f *cloudFlags) monitorInterval() (time.Duration, error) {
 type session struct {
 	cloud *ops.Cloud
 	sim   *cloudsim.Sim
+	pub   *cloudsim.AMQPPublisher // --sim --notifications amqp://…
 }
 
 func (s *session) Close() {
@@ -69,6 +74,9 @@ func (s *session) Close() {
 	}
 	if s.sim != nil {
 		_ = s.sim.Close()
+	}
+	if s.pub != nil {
+		_ = s.pub.Close()
 	}
 }
 
@@ -85,7 +93,12 @@ func (f *cloudFlags) connect(ctx context.Context, cfg ops.Config) (*session, err
 	if name == "" {
 		name = os.Getenv("OS_CLOUD")
 	}
+	if err := checkNotifications(f.notifications); err != nil {
+		return nil, err
+	}
 	switch {
+	case f.notifications == "sim" && !f.sim:
+		return nil, usageError("--notifications sim needs --sim")
 	case f.sim && name != "":
 		via := "--os-cloud " + f.osCloud
 		if f.osCloud == "" {
@@ -97,12 +110,23 @@ func (f *cloudFlags) connect(ctx context.Context, cfg ops.Config) (*session, err
 		if err != nil {
 			return nil, err
 		}
+		if f.notifications != "" && f.notifications != "sim" {
+			// The embedded cloud publishes where the Cloud listens.
+			if s.pub, err = cloudsim.DialAMQP(f.notifications, ""); err != nil {
+				return nil, err
+			}
+			scfg.Publisher = s.pub
+		}
 		sim, err := cloudsim.Start(ctx, scfg)
 		if err != nil {
+			s.Close()
 			return nil, err
 		}
 		s.sim = sim
 		auth = simAuth(sim, false)
+		if f.notifications == "sim" {
+			cfg.Notifications = &ops.NotificationConfig{Stream: sim.Notifications()}
+		}
 		if cfg.MinInterval == 0 && cfg.MaxInterval == 0 {
 			cfg.MinInterval, cfg.MaxInterval = simConfig.MinInterval, simConfig.MaxInterval
 		}
@@ -119,6 +143,17 @@ func (f *cloudFlags) connect(ctx context.Context, cfg ops.Config) (*session, err
 		if err != nil {
 			return nil, &ExitError{Code: 2, Err: err}
 		}
+		if f.notifications == "" && name != "" {
+			if f.notifications, err = ops.NotificationsFromClouds(name); err != nil {
+				return nil, &ExitError{Code: 2, Err: err}
+			}
+			if err := checkNotifications(f.notifications); err != nil { // clouds.yaml's
+				return nil, err
+			}
+		}
+	}
+	if f.notifications != "" && f.notifications != "sim" {
+		cfg.Notifications = &ops.NotificationConfig{URL: f.notifications}
 	}
 	iv, err := f.monitorInterval()
 	if err != nil {
@@ -138,6 +173,18 @@ func (f *cloudFlags) connect(ctx context.Context, cfg ops.Config) (*session, err
 	}
 	s.cloud = cloud
 	return s, nil
+}
+
+// checkNotifications refuses a --notifications value (or clouds.yaml's)
+// that is not an AMQP URL, before anything connects.
+func checkNotifications(v string) error {
+	if v == "" || v == "sim" {
+		return nil
+	}
+	if err := (ops.Config{Notifications: &ops.NotificationConfig{URL: v}}).Validate(); err != nil {
+		return &ExitError{Code: 2, Err: err}
+	}
+	return nil
 }
 
 func simAuth(sim *cloudsim.Sim, admin bool) ops.Auth {

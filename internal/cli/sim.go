@@ -48,6 +48,7 @@ func newSimCmd() *cobra.Command {
 		listen     string
 		cloudsYAML string
 		cloudName  string
+		notify     string
 	)
 	c := &cobra.Command{
 		Use:   "sim",
@@ -76,6 +77,14 @@ Stops cleanly on SIGINT or SIGTERM.`,
 				return err
 			}
 			cfg.Listen = listen
+			if notify != "" {
+				pub, err := cloudsim.DialAMQP(notify, "")
+				if err != nil {
+					return err
+				}
+				defer pub.Close() // deferred first: closed after the simulator
+				cfg.Publisher = pub
+			}
 			sim, err := cloudsim.Start(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -100,6 +109,9 @@ Stops cleanly on SIGINT or SIGTERM.`,
 			fmt.Fprintf(out, "cloudsim listening on %s\n", sim.URL())
 			fmt.Fprintf(out, "  auth url:    %s (users demo/admin, password %s, domain Default)\n", sim.AuthURL(), cloudsim.DefaultPassword)
 			fmt.Fprintf(out, "  counters:    %s/_sim/counters\n", sim.URL())
+			if notify != "" {
+				fmt.Fprintf(out, "  notify:      exchange %s, routing keys %s and %s\n", cloudsim.NotifyExchange, cloudsim.NotifyTopicInfo, cloudsim.NotifyTopicError)
+			}
 			if cloudsYAML != "" {
 				abs, _ := filepath.Abs(cloudsYAML)
 				fmt.Fprintf(out, "  clouds.yaml: %s (clouds %s and %s-admin)\n", abs, cloudName, cloudName)
@@ -111,6 +123,7 @@ Stops cleanly on SIGINT or SIGTERM.`,
 		},
 	}
 	sf.register(c, "realistic", "none")
+	c.Flags().StringVar(&notify, "notify", "", "publish Nova's versioned notifications to this AMQP broker (amqp://user:password@host:5672/), on exchange "+cloudsim.NotifyExchange+" as Nova does")
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8900", "address to listen on")
 	c.Flags().StringVar(&cloudsYAML, "clouds-yaml", "", "write the simulator's clouds.yaml here (default: under the state directory; '' with the flag: none)")
 	c.Flags().StringVar(&cloudName, "cloud-name", cloudsim.DefaultCloudName, "cloud name in the clouds.yaml")
