@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -100,6 +101,9 @@ type busSub struct {
 type busMsg struct {
 	key  string
 	body []byte
+	// msg, when body is nil, is the message still to be rendered: the
+	// pipe's goroutine renders it, outside the simulator's lock.
+	msg map[string]any
 }
 
 func newBus() *Bus { return &Bus{subs: map[*busSub]bool{}} }
@@ -150,7 +154,7 @@ func (b *Bus) Publish(_ context.Context, routingKey string, body []byte) error {
 	defer b.mu.Unlock()
 	for sub := range b.subs {
 		sub.mu.Lock()
-		sub.queue = append(sub.queue, busMsg{routingKey, body})
+		sub.queue = append(sub.queue, busMsg{key: routingKey, body: body})
 		sub.mu.Unlock()
 		select {
 		case sub.signal <- struct{}{}:
@@ -261,9 +265,9 @@ func (p *notePipe) active() bool {
 	return running && (p.publisher != nil || p.bus.listening())
 }
 
-func (p *notePipe) enqueue(key string, body []byte) {
+func (p *notePipe) enqueue(key string, msg map[string]any) {
 	p.mu.Lock()
-	p.queue = append(p.queue, busMsg{key, body})
+	p.queue = append(p.queue, busMsg{key: key, msg: msg})
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -340,6 +344,9 @@ func (p *notePipe) run(stop <-chan struct{}, logErr func(string, ...any)) {
 		p.mu.Unlock()
 		now := time.Now()
 		for _, m := range q {
+			inner, _ := json.Marshal(m.msg)
+			m.body, _ = json.Marshal(map[string]string{"oslo.version": "2.0", "oslo.message": string(inner)})
+			m.msg = nil
 			f := p.faults
 			switch {
 			case f.Drop > 0 && p.rng.Float64() < f.Drop:
@@ -459,13 +466,14 @@ func (s *Sim) notifyServer(sv *server, now time.Time) {
 		// the build when it starts it.
 		return
 	}
-	body, key := s.novaNotification(sv, a, name, payloadState, now)
-	p.enqueue(key, body)
+	msg, key := s.novaNotification(sv, a, name, payloadState, now)
+	p.enqueue(key, msg)
 }
 
-// novaNotification renders one versioned notification about sv in the
-// oslo.messaging envelope and returns it with its routing key.
-func (s *Sim) novaNotification(sv *server, a *instanceAction, name string, st notedState, now time.Time) ([]byte, string) {
+// novaNotification is one versioned notification about sv (the
+// oslo.message, to be put in its envelope) and its routing key. It shares
+// nothing with sv, so it can be rendered after s.mu is released.
+func (s *Sim) novaNotification(sv *server, a *instanceAction, name string, st notedState, now time.Time) (map[string]any, string) {
 	ts := func(t time.Time) any {
 		if t.IsZero() {
 			return nil
@@ -527,13 +535,13 @@ func (s *Sim) novaNotification(sv *server, a *instanceAction, name string, st no
 		"created_at": ts(sv.Created), "launched_at": ts(launched), "updated_at": ts(sv.Updated),
 		"terminated_at": ts(terminated), "deleted_at": ts(sv.DeletedAt),
 		"state": st.vm, "task_state": null(st.task), "power_state": powerState, "progress": sv.Progress,
-		"flavor": flavor, "ip_addresses": ips, "block_devices": bdms, "metadata": nonNilMap(sv.Metadata),
+		"flavor": flavor, "ip_addresses": ips, "block_devices": bdms, "metadata": nonNilMap(cloneMap(sv.Metadata)),
 		"locked": sv.Locked, "auto_disk_config": "MANUAL", "locked_reason": nil, "fault": fault,
 	}
 	payloadName := "InstanceActionPayload"
 	if strings.HasPrefix(name, "instance.create.") {
 		payloadName = "InstanceCreatePayload"
-		data["keypairs"], data["tags"], data["trusted_image_certificates"] = []any{}, nonNilSlice(sv.Tags), nil
+		data["keypairs"], data["tags"], data["trusted_image_certificates"] = []any{}, nonNilSlice(slices.Clone(sv.Tags)), nil
 	}
 	priority, key := "INFO", NotifyTopicInfo
 	if failed {
@@ -550,9 +558,7 @@ func (s *Sim) novaNotification(sv *server, a *instanceAction, name string, st no
 		"_unique_id":          strings.ReplaceAll(uuid.NewString(), "-", ""),
 		"_context_request_id": a.RequestID, "_context_project_id": a.ProjectID, "_context_user_id": a.UserID,
 	}
-	inner, _ := json.Marshal(msg)
-	body, _ := json.Marshal(map[string]string{"oslo.version": "2.0", "oslo.message": string(inner)})
-	return body, key
+	return msg, key
 }
 
 func nonNilMap(m map[string]string) map[string]string {

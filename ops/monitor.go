@@ -183,6 +183,7 @@ func (m *monitor) add(w *watch) {
 	m.n++
 	m.youngest = w.start
 	decided := m.registeredLocked(w)
+	quiet := m.quietAddLocked(w)
 	if !m.started {
 		if !m.cloud.goOwned(m.run) {
 			m.removeLocked(w)
@@ -196,7 +197,9 @@ func (m *monitor) add(w *watch) {
 	for _, h := range decided {
 		m.finish(h.w, h.o, h.err)
 	}
-	m.poke()
+	if !quiet {
+		m.poke()
+	}
 }
 
 // remove drops w without finishing it; it reports whether w was pending.
@@ -320,11 +323,14 @@ func (m *monitor) run(ctx context.Context) {
 			}
 		}
 		if d := time.Until(next); d > 0 {
-			timer.Reset(min(d, m.untilNextDeadline()))
+			wait := min(d, m.untilNextDeadline())
+			m.planWake(time.Now().Add(wait))
+			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
 				return
 			case <-m.wake:
+				m.planWake(time.Time{})
 				if !timer.Stop() {
 					<-timer.C
 				}
@@ -333,6 +339,7 @@ func (m *monitor) run(ctx context.Context) {
 				}
 				continue
 			case <-timer.C:
+				m.planWake(time.Time{})
 			}
 		}
 		now := time.Now()

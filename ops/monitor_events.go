@@ -23,6 +23,10 @@ type eventState struct {
 	recent recentEvents
 
 	completions, missed int64
+
+	// wakeAt is when the sleeping monitor goroutine plans to wake (zero:
+	// it is not sleeping on a plan).
+	wakeAt time.Time
 }
 
 // Bounds of the events kept for servers nobody watches yet: an operation
@@ -145,6 +149,30 @@ func (m *monitor) missedLocked(n int) {
 		m.cloud.log.Warn("ostask: a reconciliation round found completions no notification reported; polling at the normal pace until events complete operations again",
 			"kind", m.kind, "missed", n)
 	}
+}
+
+// planWake records when the monitor goroutine, about to sleep on its
+// timer, will wake; zero once it is awake (or idle, waiting for a poke).
+func (m *monitor) planWake(at time.Time) {
+	if m.ev == nil {
+		return
+	}
+	m.mu.Lock()
+	m.ev.wakeAt = at
+	m.mu.Unlock()
+}
+
+// quietAddLocked reports whether the watch w just added needs no wake-up
+// of the monitor goroutine: while events are trusted a new watch never
+// pulls a round in, so the goroutine only needs to hear of a deadline
+// earlier than its planned wake. A burst of thousands of calls then does
+// not wake it (and make it scan every watch for deadlines) thousands of
+// times.
+func (m *monitor) quietAddLocked(w *watch) bool {
+	if m.ev == nil || !m.started || !m.ev.wakeAt.After(time.Now()) || !m.ev.up || m.ev.resync || m.ev.distrust || m.ev.hot > 0 {
+		return false
+	}
+	return w.deadline.IsZero() || w.deadline.After(m.ev.wakeAt)
 }
 
 // registeredLocked is called when w has been added: a server watch whose

@@ -302,3 +302,31 @@ func TestComputeExceptionHeatsItsWatches(t *testing.T) {
 		t.Errorf("hot: failed request's watch %v, other %v; stretched %v", del.hot, other.hot, m.stretched(time.Now()))
 	}
 }
+
+// While events are trusted, a new watch wakes the sleeping monitor
+// goroutine only if its deadline comes before the planned wake: a burst
+// of calls must not make it scan every watch once per call.
+func TestQuietAdd(t *testing.T) {
+	m := eventMonitor()
+	m.started = true
+	m.planWake(time.Now().Add(time.Hour))
+	m.add(&watch{id: "a", reqID: "r", judge: func(*observation) (verdict, error) { return pending, nil }, finish: func(*observation, error) {}})
+	select {
+	case <-m.wake:
+		t.Error("a watch without a deadline woke the monitor")
+	default:
+	}
+	m.add(&watch{id: "b", reqID: "r", deadline: time.Now().Add(time.Minute), judge: func(*observation) (verdict, error) { return pending, nil }, finish: func(*observation, error) {}})
+	select {
+	case <-m.wake:
+	default:
+		t.Error("a watch due before the planned wake did not wake the monitor")
+	}
+	m.planWake(time.Time{}) // awake or idle: every watch must wake it
+	m.add(&watch{id: "c", reqID: "r", judge: func(*observation) (verdict, error) { return pending, nil }, finish: func(*observation, error) {}})
+	select {
+	case <-m.wake:
+	default:
+		t.Error("a watch added while the monitor had no plan did not wake it")
+	}
+}

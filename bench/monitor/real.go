@@ -37,6 +37,12 @@ type realResult struct {
 	lastActive        time.Duration
 	lastReported      time.Duration
 	wall              time.Duration
+	// With -notifications: events on for this boot, and the lateness
+	// from each instance.create.end Nova emitted to ostask's report.
+	events                 bool
+	endSeen                int
+	endP50, endP99, endMax time.Duration
+	completions, missed    int64
 }
 
 // runReal boots n servers at once on a real cloud through ops with the
@@ -45,14 +51,20 @@ type realResult struct {
 // microseconds) to the operation completing. The clocks of this machine
 // and the cloud must agree (they do on loopback). Every server is deleted
 // afterwards.
-func runReal(ctx context.Context, cloudName string, counts []int, flavor, image, prefix string) error {
+func runReal(ctx context.Context, cloudName string, counts []int, flavor, image, prefix, notifications string) error {
 	var rows []realResult
+	modes := []string{""}
+	if notifications != "" {
+		modes = append(modes, notifications)
+	}
 	for _, n := range counts {
-		r, err := bootReal(ctx, cloudName, n, flavor, image, prefix)
-		if err != nil {
-			return err
+		for _, mode := range modes {
+			r, err := bootReal(ctx, cloudName, n, flavor, image, prefix, mode, notifications)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, r)
 		}
-		rows = append(rows, r)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "N\tfailed\tlist requests\trounds\tunstable rounds\tper-server GETs\t5xx\tlist form\tfirst ACTIVE\tlast ACTIVE\tlast reported\tp50 latency\tp99 latency\tmax latency\tlate\t\n")
@@ -66,6 +78,18 @@ func runReal(ctx context.Context, cloudName string, counts []int, flavor, image,
 	tw.Flush()
 	fmt.Println("\nlatency: Nova's launched_at to the operation completing. late: servers reported later than the")
 	fmt.Println("monitor interval in effect at the time + 1 s (the target). Times are from the first create call.")
+	if notifications != "" {
+		fmt.Println()
+		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "N\tevents\tcreate.end seen\tp50 from create.end\tp99 from create.end\tmax from create.end\tcompletions by events\tmissed\tlist requests\trequests\t\n")
+		for _, r := range rows {
+			fmt.Fprintf(tw, "%d\t%v\t%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t\n", r.n, r.events, r.endSeen, r.endP50.Round(time.Millisecond),
+				r.endP99.Round(time.Millisecond), r.endMax.Round(time.Millisecond), r.completions, r.missed, r.lists, r.requests)
+		}
+		tw.Flush()
+		fmt.Println("\nfrom create.end: the timestamp of Nova's instance.create.end (read on a queue of the bench's own) to the")
+		fmt.Println("operation completing in ostask. Target with events on: p99 <= 100 ms.")
+	}
 	return nil
 }
 
@@ -99,12 +123,22 @@ func fmt5xx(m map[int]int64) string {
 	return strings.Join(parts, ",")
 }
 
-func bootReal(ctx context.Context, cloudName string, n int, flavor, image, prefix string) (realResult, error) {
+func bootReal(ctx context.Context, cloudName string, n int, flavor, image, prefix, events, broker string) (realResult, error) {
 	auth, err := ops.AuthFromClouds(cloudName)
 	if err != nil {
 		return realResult{}, err
 	}
 	cfg := ops.Config{}
+	if events != "" {
+		cfg.Notifications = &ops.NotificationConfig{URL: events}
+	}
+	var ends *createEnds
+	if broker != "" {
+		if ends, err = watchCreateEnds(broker, ops.DefaultNotificationExchange); err != nil {
+			return realResult{}, err
+		}
+		defer ends.stop()
+	}
 	if os.Getenv("BENCH_DEBUG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -113,6 +147,12 @@ func bootReal(ctx context.Context, cloudName string, n int, flavor, image, prefi
 		return realResult{}, err
 	}
 	defer cloud.Close()
+	for deadline := time.Now().Add(10 * time.Second); events != "" && !cloud.Stats().Notifications.Connected; {
+		if time.Now().After(deadline) {
+			return realResult{}, fmt.Errorf("notifications never connected: %v", cloud.Stats().Notifications.Err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	flavorID, imageID, err := resolveReal(ctx, cloud, flavor, image)
 	if err != nil {
 		return realResult{}, err
@@ -161,6 +201,19 @@ func bootReal(ctx context.Context, cloudName string, n int, flavor, image, prefi
 		if d := v - before.ByStatus[c]; d > 0 {
 			r.status5xx[c] = d
 		}
+	}
+	if ns := after.Notifications; ns != nil {
+		r.events, r.completions, r.missed = true, ns.Completions, ns.Missed
+	}
+	var endLat []time.Duration
+	for _, x := range recs {
+		if end, ok := ends.at(x.id); ok && x.err == nil {
+			endLat = append(endLat, x.done.Sub(end))
+		}
+	}
+	slices.Sort(endLat)
+	if r.endSeen = len(endLat); r.endSeen > 0 {
+		r.endP50, r.endP99, r.endMax = endLat[len(endLat)/2], endLat[(len(endLat)*99)/100], endLat[len(endLat)-1]
 	}
 	ms := after.Monitors[ops.KindServer]
 	r.listRounds, r.unstableRounds, r.form, r.formSwitches = ms.Rounds, ms.UnstableRounds, ms.ListForm, ms.FormSwitches
@@ -217,7 +270,7 @@ func bootReal(ctx context.Context, cloudName string, n int, flavor, image, prefi
 			fmt.Fprintf(os.Stderr, "bench/monitor: delete %s: %v\n", op.ID(), err)
 		}
 	}
-	fmt.Fprintf(os.Stderr, "bench/monitor: real N=%d done in %s (%d requests)\n", n, wall.Round(time.Millisecond), r.requests)
+	fmt.Fprintf(os.Stderr, "bench/monitor: real N=%d (events %v) done in %s (%d requests)\n", n, events != "", wall.Round(time.Millisecond), r.requests)
 	return r, nil
 }
 
