@@ -18,6 +18,9 @@
 // then (a 500 on sort_key=updated_at, unstable marker paging);
 // Sim.ScheduleBuildRequest moves one on at a chosen moment.
 //
+// Like Nova, it publishes versioned notifications at each state change
+// (Sim.Notifications in process, Config.Publisher to a broker).
+//
 // Request counters per route (Sim.Counters, GET /_sim/counters) let tests
 // and benchmarks prove how many calls a client made.
 package cloudsim

@@ -13,6 +13,9 @@
 // One monitor per resource kind and Cloud watches every pending operation
 // with one batched list request per round (changes-since for servers), so
 // a thousand pending boots cost a few requests a round, not a thousand.
+// With Config.Notifications, server operations complete from Nova's
+// versioned notifications within milliseconds, and the rounds only
+// reconcile (see NotificationConfig).
 //
 // A lost answer (a dropped connection, a 5xx that may have committed) is
 // never answered by doing the work twice: every create carries an
