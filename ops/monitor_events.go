@@ -303,7 +303,7 @@ func (m *monitor) judgeEventLocked(w *watch, ev *serverEvent) (hit, bool) {
 	if v == pending {
 		return hit{}, false
 	}
-	return hit{w, ev.obs, err}, true
+	return hit{w, ev.decided(), err}, true
 }
 
 // eventStats returns the completions events made and those a

@@ -49,7 +49,10 @@ func TestDecodeRealNovaNotifications(t *testing.T) {
 			if ev.at.IsZero() || ev.at.Location() != time.UTC {
 				t.Errorf("timestamp %v, want the envelope's (UTC)", ev.at)
 			}
-			s, ok := o.Resource.(*servers.Server)
+			if o.Resource != nil {
+				t.Errorf("the server record was decoded before any operation completed on the event")
+			}
+			s, ok := ev.decided().Resource.(*servers.Server)
 			if !ok || s.ID != o.ID || s.Status != tc.status || s.Flavor["original_name"] == nil || s.Created.IsZero() {
 				t.Errorf("server record %+v", s)
 			}

@@ -22,7 +22,38 @@ type serverEvent struct {
 	// failed: an error-phase event. Nova sends it before it sets the
 	// instance to ERROR, and sends nothing when it does.
 	failed bool
-	obs    *observation
+	obs    *observation // Resource is filled in by decided, for the event that completes
+	data   json.RawMessage
+}
+
+// decided returns the observation to complete an operation with: with the
+// server record, decoded from the whole payload only now (most events
+// complete nothing, and the consumer must keep up with a burst).
+func (ev *serverEvent) decided() *observation {
+	if ev.obs.Resource == nil {
+		var p instancePayload
+		if err := json.Unmarshal(ev.data, &p); err == nil {
+			ev.obs.Resource = p.server(ev.obs.Status)
+		} else {
+			ev.obs.Resource = &servers.Server{ID: ev.id, Status: ev.obs.Status, TaskState: ev.obs.TaskState}
+		}
+	}
+	return ev.obs
+}
+
+// slimPayload is what every event is decoded for.
+type slimPayload struct {
+	UUID      string `json:"uuid"`
+	TenantID  string `json:"tenant_id"`
+	RequestID string `json:"request_id"`
+	State     string `json:"state"`
+	TaskState string `json:"task_state"`
+	Fault     *novaObject[struct {
+		Message string `json:"exception_message"`
+	}] `json:"fault"`
+	BlockDevices []novaObject[struct {
+		VolumeID string `json:"volume_id"`
+	}] `json:"block_devices"`
 }
 
 // osloEnvelope is oslo.messaging's message format 2.0: the message itself
@@ -129,7 +160,7 @@ func decodeNovaEvent(body []byte) (*serverEvent, error) {
 	if !strings.HasPrefix(msg.EventType, "instance.") || len(msg.Payload.Data) == 0 {
 		return nil, nil
 	}
-	var p instancePayload
+	var p slimPayload
 	if err := json.Unmarshal(msg.Payload.Data, &p); err != nil {
 		return nil, fmt.Errorf("decode %s payload: %w", msg.EventType, err)
 	}
@@ -141,22 +172,21 @@ func decodeNovaEvent(body []byte) (*serverEvent, error) {
 		return nil, fmt.Errorf("decode %s timestamp %q: %w", msg.EventType, msg.Timestamp, err)
 	}
 	ev := &serverEvent{id: p.UUID, project: p.TenantID, reqID: p.RequestID, name: msg.EventType, at: at,
-		failed: strings.HasSuffix(msg.EventType, ".error") || msg.Priority == "ERROR"}
+		failed: strings.HasSuffix(msg.EventType, ".error") || msg.Priority == "ERROR", data: msg.Payload.Data}
 	ev.obs = p.observation()
 	return ev, nil
 }
 
-// observation is what the payload says of the server, in the API's terms.
-func (p *instancePayload) observation() *observation {
-	status := novaStatus(p.State, p.TaskState)
-	o := &observation{ID: p.UUID, Status: status, TaskState: p.TaskState, Gone: p.State == "deleted"}
+// observation is what the payload says of the server, in the API's terms
+// (without the server record: see serverEvent.decided).
+func (p *slimPayload) observation() *observation {
+	o := &observation{ID: p.UUID, Status: novaStatus(p.State, p.TaskState), TaskState: p.TaskState, Gone: p.State == "deleted"}
 	if p.Fault != nil {
 		o.Fault = &faultInfo{Message: p.Fault.Data.Message}
 	}
 	for _, b := range p.BlockDevices {
 		o.Servers = append(o.Servers, b.Data.VolumeID)
 	}
-	o.Resource = p.server(status)
 	return o
 }
 
