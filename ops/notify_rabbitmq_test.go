@@ -1,6 +1,7 @@
 package ops_test
 
 import (
+	"context"
 	"os"
 	"testing"
 	"time"
@@ -49,20 +50,28 @@ func rabbitExchange(t *testing.T, url string) string {
 	return name
 }
 
-// Through a real RabbitMQ, cloudsim publishing: every operation completes
-// by its event with no monitor round, also after the Cloud's connection
-// was cut and came back, and after cloudsim's was.
-func TestNotificationsThroughRabbitMQ(t *testing.T) {
+// startRabbit starts a cloudsim with plan publishing through RabbitMQ on
+// an exchange of the test's own, and a Cloud consuming it, connected.
+func startRabbit(t *testing.T, ctx context.Context, plan *cloudsim.FaultPlan, reconcile time.Duration) *notifyCloud {
+	t.Helper()
 	url := rabbitURL(t)
 	exchange := rabbitExchange(t, url)
 	pub, err := cloudsim.DialAMQP(url, exchange)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pub.Close()
-	ctx := ctxT(t)
-	nc := startNotify(t, nil, ops.NotificationConfig{URL: url, Exchange: exchange, ReconcileInterval: time.Hour}, pub)
+	t.Cleanup(func() { _ = pub.Close() }) // after the simulator's Close (cleanups run last first)
+	nc := startNotify(t, plan, ops.NotificationConfig{URL: url, Exchange: exchange, ReconcileInterval: reconcile}, pub)
 	nc.waitConnected(t, ctx)
+	return nc
+}
+
+// Through a real RabbitMQ, cloudsim publishing: every operation completes
+// by its event with no monitor round, also after the Cloud's connection
+// was cut and came back, and after cloudsim's was.
+func TestNotificationsThroughRabbitMQ(t *testing.T) {
+	ctx := ctxT(t)
+	nc := startRabbit(t, ctx, nil, time.Hour)
 	n := lifecycle(t, ctx, nc.cloud, nc.sim, "amqp", 4)
 
 	if !nc.cloud.CutNotificationConnection() {
@@ -87,17 +96,9 @@ func TestNotificationsThroughRabbitMQ(t *testing.T) {
 // Events reach the Cloud through RabbitMQ even while cloudsim drops and
 // reorders some: every outcome is still true.
 func TestNotificationsThroughRabbitMQWithFaults(t *testing.T) {
-	url := rabbitURL(t)
-	exchange := rabbitExchange(t, url)
-	pub, err := cloudsim.DialAMQP(url, exchange)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
 	ctx := ctxT(t)
 	plan := &cloudsim.FaultPlan{Notify: cloudsim.NotifyFaults{Drop: 0.2, Duplicate: 0.2, Reorder: 0.2, Delay: 0.2, DelayBy: 20 * time.Millisecond}}
-	nc := startNotify(t, plan, ops.NotificationConfig{URL: url, Exchange: exchange, ReconcileInterval: 100 * time.Millisecond}, pub)
-	nc.waitConnected(t, ctx)
+	nc := startRabbit(t, ctx, plan, 100*time.Millisecond)
 	lifecycle(t, ctx, nc.cloud, nc.sim, "amqp-faults", 4)
 	if ns := nc.cloud.Stats().Notifications; ns.Completions == 0 {
 		t.Errorf("no completion by events: %+v", ns)

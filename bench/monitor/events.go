@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/ostask/ostask/cloudsim"
@@ -51,28 +50,11 @@ func runEvents(ctx context.Context, n, workers int, url string) (result, error) 
 		time.Sleep(10 * time.Millisecond)
 	}
 	sim.ResetCounters()
-	done := make([]time.Time, n)
-	ids := make([]string, n)
-	var wg sync.WaitGroup
-	start := time.Now()
-	err = parallel(n, workers, func(i int) error {
-		op, err := cloud.CreateServer(ctx, opts(i))
-		if err != nil {
-			return err
-		}
-		ids[i] = op.ID()
-		wg.Add(1)
-		op.OnDone(func(_ *servers.Server, err error) {
-			done[i] = time.Now()
-			wg.Done()
-		})
-		return nil
-	})
+	ids, done, wall, err := createAll(ctx, cloud, n, workers)
 	if err != nil {
 		return result{}, err
 	}
-	wg.Wait()
-	r := measure(sim, "ostask events (RabbitMQ)", n, ids, done, time.Since(start))
+	r := measure(sim, "ostask events (RabbitMQ)", n, ids, done, wall)
 	r.events = true
 	if ns := cloud.Stats().Notifications; ns.Completions != int64(n) {
 		fmt.Printf("note: N=%d: %d of %d completions by events (%d found by reconciliation)\n", n, ns.Completions, n, ns.Missed)

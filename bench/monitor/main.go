@@ -213,11 +213,24 @@ func runMonitor(ctx context.Context, n, workers int) (result, error) {
 	}
 	defer cloud.Close()
 	sim.ResetCounters()
+	ids, done, wall, err := createAll(ctx, cloud, n, workers)
+	if err != nil {
+		return result{}, err
+	}
+	r := measure(sim, "ostask monitor", n, ids, done, wall)
+	r.bytesPerOp, err = pendingBytesMonitor(ctx, n, workers)
+	return r, err
+}
+
+// createAll makes n server creates through cloud on workers goroutines
+// and waits for all: the ids, when each operation was done, and the wall
+// time from the first call to the last completion.
+func createAll(ctx context.Context, cloud *ops.Cloud, n, workers int) ([]string, []time.Time, time.Duration, error) {
 	done := make([]time.Time, n)
 	ids := make([]string, n)
 	var wg sync.WaitGroup
 	start := time.Now()
-	err = parallel(n, workers, func(i int) error {
+	err := parallel(n, workers, func(i int) error {
 		op, err := cloud.CreateServer(ctx, opts(i))
 		if err != nil {
 			return err
@@ -231,13 +244,10 @@ func runMonitor(ctx context.Context, n, workers int) (result, error) {
 		return nil
 	})
 	if err != nil {
-		return result{}, err
+		return nil, nil, 0, err
 	}
 	wg.Wait()
-	wall := time.Since(start)
-	r := measure(sim, "ostask monitor", n, ids, done, wall)
-	r.bytesPerOp, err = pendingBytesMonitor(ctx, n, workers)
-	return r, err
+	return ids, done, time.Since(start), nil
 }
 
 func runPolling(ctx context.Context, n, workers int) (result, error) {
