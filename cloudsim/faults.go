@@ -261,7 +261,8 @@ func DemoFaultPlan() *FaultPlan {
 //
 //	server.create.error=0.2,server.create.hang=0.05,server.resize.rollback=1,
 //	api.500=0.01,api.503=0.01,api.429=0.02,api.retry-after=2s,api.slow=0.1,
-//	api.slow-delay=3s,api.drop=0.01,api.lose-response=0.05,api.match=POST
+//	api.slow-delay=3s,api.drop=0.01,api.lose-response=0.05,api.match=POST,
+//	notify.drop=0.1,notify.duplicate=0.1,notify.delay=0.1,notify.delay-by=500ms,notify.reorder=0.1
 func ParseFaultPlan(v string) (*FaultPlan, error) {
 	v = strings.TrimSpace(v)
 	switch {
@@ -303,6 +304,9 @@ func ParseFaultPlan(v string) (*FaultPlan, error) {
 var durationKeys = map[string]bool{"api.retry-after": true, "api.slow-delay": true}
 
 func (p *FaultPlan) set(key, val string) error {
+	if strings.HasPrefix(key, "notify.") {
+		return p.Notify.set(key, val)
+	}
 	if durationKeys[key] {
 		d, err := time.ParseDuration(val)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -74,6 +75,29 @@ func (f NotifyFaults) validate() error {
 	if f.DelayBy < 0 {
 		return fmt.Errorf("%w: notify.delay_by is negative", ErrBadFaultPlan)
 	}
+	return nil
+}
+
+// set reads one notify.* setting of ParseFaultPlan.
+func (f *NotifyFaults) set(key, val string) error {
+	if key == "notify.delay-by" {
+		d, err := time.ParseDuration(val)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrBadFaultPlan, key, err)
+		}
+		f.DelayBy = d
+		return nil
+	}
+	dst := map[string]*float64{"notify.drop": &f.Drop, "notify.duplicate": &f.Duplicate, "notify.delay": &f.Delay,
+		"notify.reorder": &f.Reorder}[key]
+	if dst == nil {
+		return fmt.Errorf("%w: unknown setting %q", ErrBadFaultPlan, key)
+	}
+	v, err := strconv.ParseFloat(val, 64)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %q is not a number", ErrBadFaultPlan, key, val)
+	}
+	*dst = v
 	return nil
 }
 

@@ -184,6 +184,18 @@ func TestNotificationFaultsInSim(t *testing.T) {
 			t.Errorf("%s came %s after the change, want at least %s", n.event, n.at.Sub(sent), by)
 		}
 	})
+	t.Run("parse", func(t *testing.T) {
+		p, err := cloudsim.ParseFaultPlan("notify.drop=0.1,notify.duplicate=0.2,notify.delay=0.3,notify.delay-by=40ms,notify.reorder=0.4")
+		want := cloudsim.NotifyFaults{Drop: 0.1, Duplicate: 0.2, Delay: 0.3, DelayBy: 40 * time.Millisecond, Reorder: 0.4}
+		if err != nil || p.Notify != want {
+			t.Errorf("parsed %+v, %v; want %+v", p, err, want)
+		}
+		for _, bad := range []string{"notify.explode=1", "notify.drop=lots", "notify.delay-by=soon", "notify.drop=2"} {
+			if _, err := cloudsim.ParseFaultPlan(bad); !errors.Is(err, cloudsim.ErrBadFaultPlan) {
+				t.Errorf("%s: %v, want ErrBadFaultPlan", bad, err)
+			}
+		}
+	})
 	t.Run("bad", func(t *testing.T) {
 		for _, f := range []cloudsim.NotifyFaults{{Drop: 2}, {Reorder: -1}, {DelayBy: -time.Second}} {
 			if err := (&cloudsim.FaultPlan{Notify: f}).Validate(); !errors.Is(err, cloudsim.ErrBadFaultPlan) {
