@@ -232,7 +232,9 @@ func (n *notifier) run(ctx context.Context) {
 			n.mu.Unlock()
 			n.connects.Add(1)
 			n.connected.Store(true)
-			n.c.servers.feedChanged(true)
+			if n.project != "" { // else no event can be used: keep polling
+				n.c.servers.feedChanged(true)
+			}
 			n.c.log.Info("ostask: notifications connected; the server monitor reconciles every "+n.cfg.ReconcileInterval.String(),
 				"source", n.source())
 		}, n.deliver)
