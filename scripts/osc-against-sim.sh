@@ -30,7 +30,8 @@ export OS_CLIENT_CONFIG_FILE="$work/clouds.yaml" OS_CLOUD=ostask-sim
 export OS_COMPUTE_API_VERSION=2.latest
 run() { echo "+ openstack $*"; timeout 60 openstack "$@"; }
 
-image=$(timeout 60 openstack image list -f value -c ID | head -1)
+# awk, not head: head would close the pipe early and pipefail would fail on SIGPIPE.
+image=$(timeout 60 openstack image list -f value -c ID | awk "NR == 1")
 [ -n "$image" ] || { echo "no image listed" >&2; exit 1; }
 # flavor list reads each flavor's os-extra_specs at every microversion.
 run flavor list
