@@ -1,0 +1,5 @@
+CREATE TABLE IF NOT EXISTS ostask_schema (
+	version    INTEGER NOT NULL PRIMARY KEY,
+	name       TEXT    NOT NULL,
+	applied_at INTEGER NOT NULL DEFAULT 0
+) STRICT
