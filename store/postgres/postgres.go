@@ -1,0 +1,362 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ostask/ostask/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+//go:embed sql/*.sql
+var queries embed.FS
+
+func query(name string) string {
+	b, err := queries.ReadFile("sql/" + name + ".sql")
+	if err != nil {
+		panic(err) // a query the binary does not embed is a build mistake
+	}
+	return string(b)
+}
+
+var (
+	qSchemaTable   = query("schema_table")
+	qSchemaLock    = query("schema_lock")
+	qSchemaExists  = query("schema_exists")
+	qSchemaVersion = query("schema_version")
+	qSchemaInsert  = query("schema_insert")
+	qRunInsert     = query("run_insert")
+	qRunGet        = query("run_get")
+	qRunList       = query("run_list")
+	qRunClaim      = query("run_claim")
+	qRunWrite      = query("run_write")
+	qRunFence      = query("run_fence")
+	qRunDelete     = query("run_delete")
+	qAtomInsert    = query("atom_insert")
+	qAtomUpdate    = query("atom_update")
+	qAtomState     = query("atom_state")
+	qAtomList      = query("atom_list")
+)
+
+// Option configures the driver.
+type Option func(*Driver)
+
+// WithSchema keeps the tables in schema (created if missing) instead of
+// the connection's default search path.
+func WithSchema(schema string) Option { return func(d *Driver) { d.schema = schema } }
+
+// WithMaxConns bounds the connection pool (default: pgxpool's).
+func WithMaxConns(n int32) Option { return func(d *Driver) { d.maxConns = n } }
+
+// Driver is the PostgreSQL store.Driver over a pgx pool.
+type Driver struct {
+	pool     *pgxpool.Pool
+	schema   string
+	maxConns int32
+}
+
+var _ store.Driver = (*Driver)(nil)
+
+// NewDriver connects to the database at url (postgres://...).
+func NewDriver(ctx context.Context, url string, opts ...Option) (*Driver, error) {
+	d := &Driver{}
+	for _, o := range opts {
+		o(d)
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if d.maxConns > 0 {
+		cfg.MaxConns = d.maxConns
+	}
+	if d.schema != "" {
+		cfg.ConnConfig.RuntimeParams["search_path"] = d.schema
+	}
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "ostask"
+	}
+	if d.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if d.schema != "" {
+		if _, err := d.pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{d.schema}.Sanitize()); err != nil {
+			d.pool.Close()
+			return nil, fmt.Errorf("postgres: create schema %q: %w", d.schema, err)
+		}
+	}
+	return d, nil
+}
+
+// Open connects to url with opts and applies the migrations.
+func Open(ctx context.Context, url string, opts []Option, storeOpts ...store.Option) (*store.DB, error) {
+	d, err := NewDriver(ctx, url, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return store.New(ctx, d, storeOpts...)
+}
+
+// Pool returns the connection pool (tests, tools).
+func (d *Driver) Pool() *pgxpool.Pool { return d.pool }
+
+// Schema returns the schema given with WithSchema.
+func (d *Driver) Schema() string { return d.schema }
+
+// Name implements store.Driver.
+func (d *Driver) Name() string { return "postgres" }
+
+// Migrations implements store.Driver.
+func (d *Driver) Migrations() fs.FS {
+	sub, _ := fs.Sub(migrations, "migrations")
+	return sub
+}
+
+// Close implements store.Driver.
+func (d *Driver) Close() error {
+	d.pool.Close()
+	return nil
+}
+
+// SchemaVersion implements store.Driver.
+func (d *Driver) SchemaVersion(ctx context.Context) (int, error) {
+	var exists bool
+	if err := d.pool.QueryRow(ctx, qSchemaExists).Scan(&exists); err != nil || !exists {
+		return 0, err
+	}
+	var v int
+	err := d.pool.QueryRow(ctx, qSchemaVersion).Scan(&v)
+	return v, err
+}
+
+// ApplyMigration implements store.Driver.
+func (d *Driver) ApplyMigration(ctx context.Context, m store.Migration) error {
+	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, qSchemaLock); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, qSchemaTable); err != nil {
+			return err
+		}
+		var v int
+		if err := tx.QueryRow(ctx, qSchemaVersion).Scan(&v); err != nil {
+			return err
+		}
+		if v >= m.Version {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, qSchemaInsert, m.Version, m.Name)
+		return err
+	})
+}
+
+// text passes a JSON column: nil is NULL.
+func text(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}
+
+func tstz(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
+}
+
+func scanRun(s pgx.Row) (store.RunRow, error) {
+	var r store.RunRow
+	err := s.Scan(&r.ID, &r.Flow, &r.Version, &r.Params, &r.State, &r.Owner, &r.Epoch, &r.Seq, &r.Created, &r.Updated)
+	r.Created, r.Updated = r.Created.UTC(), r.Updated.UTC()
+	return r, err
+}
+
+// CreateRun implements store.Driver.
+func (d *Driver) CreateRun(ctx context.Context, r store.RunRow) error {
+	_, err := d.pool.Exec(ctx, qRunInsert, r.ID, r.Flow, r.Version, string(r.Params), r.State, r.Owner,
+		r.Epoch, r.Seq, r.Created, r.Updated)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" { // unique_violation
+		return store.ErrExists
+	}
+	return err
+}
+
+// GetRun implements store.Driver.
+func (d *Driver) GetRun(ctx context.Context, id string) (store.RunRow, error) {
+	r, err := scanRun(d.pool.QueryRow(ctx, qRunGet, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, store.ErrNotFound
+	}
+	return r, err
+}
+
+// ListRuns implements store.Driver.
+func (d *Driver) ListRuns(ctx context.Context, f store.RunFilter) ([]store.RunRow, error) {
+	var limit any
+	if f.Limit > 0 {
+		limit = f.Limit
+	}
+	rows, err := d.pool.Query(ctx, qRunList, f.Flow, f.State, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.RunRow
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ClaimRun implements store.Driver.
+func (d *Driver) ClaimRun(ctx context.Context, id, owner string, now time.Time) (store.RunRow, error) {
+	r, err := scanRun(d.pool.QueryRow(ctx, qRunClaim, id, owner, now))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, store.ErrNotFound
+	}
+	return r, err
+}
+
+// DeleteRun implements store.Driver.
+func (d *Driver) DeleteRun(ctx context.Context, id string) error {
+	tag, err := d.pool.Exec(ctx, qRunDelete, id)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// LoadAtoms implements store.Driver.
+func (d *Driver) LoadAtoms(ctx context.Context, id string) ([]store.AtomRow, error) {
+	rows, err := d.pool.Query(ctx, qAtomList, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.AtomRow
+	for rows.Next() {
+		var a store.AtomRow
+		var started, finished pgtype.Timestamptz
+		if err := rows.Scan(&a.Name, &a.Version, &a.State, &a.Attempts, &a.Result, &a.Failure, &a.RevertFailure,
+			&a.History, &started, &finished, &a.Updated); err != nil {
+			return nil, err
+		}
+		a.Started, a.Finished, a.Updated = tstz(started), tstz(finished), a.Updated.UTC()
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// Apply implements store.Driver: the statements go in one round trip
+// inside the transaction.
+func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
+	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		var batch pgx.Batch
+		batch.Queue(qRunWrite, b.Now, b.FlowTo, text(b.Params), b.Run, b.Epoch, b.Seq, b.FlowFrom)
+		for i := range b.Atoms {
+			w := &b.Atoms[i]
+			q := qAtomUpdate
+			if w.From == "PENDING" {
+				q = qAtomInsert
+			}
+			r := &w.Row
+			batch.Queue(q, b.Run, r.Name, r.Version, r.State, text(r.Result), text(r.Failure),
+				text(r.RevertFailure), text(r.History), w.Start, w.Finish, b.Now, w.From)
+		}
+		res := tx.SendBatch(ctx, &batch)
+		miss := -2 // -1: the run row; i: atom i
+		for i := -1; i < len(b.Atoms); i++ {
+			tag, err := res.Exec()
+			if err != nil {
+				res.Close()
+				return err
+			}
+			if tag.RowsAffected() == 0 && miss == -2 {
+				miss = i
+			}
+		}
+		if err := res.Close(); err != nil {
+			return err
+		}
+		switch {
+		case miss == -1:
+			m := &store.RunMismatch{Found: true}
+			err := tx.QueryRow(ctx, qRunFence, b.Run).Scan(&m.Epoch, &m.Seq, &m.State, &m.Owner)
+			if errors.Is(err, pgx.ErrNoRows) {
+				m.Found = false
+			} else if err != nil {
+				return err
+			}
+			return m
+		case miss >= 0:
+			m := &store.AtomMismatch{Atom: b.Atoms[miss].Row.Name, Found: true}
+			err := tx.QueryRow(ctx, qAtomState, b.Run, m.Atom).Scan(&m.State)
+			if errors.Is(err, pgx.ErrNoRows) {
+				m.Found = false
+			} else if err != nil {
+				return err
+			}
+			return m
+		}
+		return nil
+	})
+}
+
+// Retryable implements store.Driver: an error from the server is worth
+// another attempt when the server is shutting down or starting, the
+// connection broke, a lock or serialization conflict can clear, or the
+// disk is full; an error that never reached a server (refused or broken
+// connection) is always worth one.
+func (d *Driver) Retryable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var rm *store.RunMismatch
+	var am *store.AtomMismatch
+	if errors.As(err, &rm) || errors.As(err, &am) {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code[:2] == "08", // connection exception
+			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // shutdown, crash, starting
+			pe.Code == "40001", pe.Code == "40P01", pe.Code == "55P03", // serialization, deadlock, lock
+			pe.Code == "53100", pe.Code == "53300", // disk full, too many connections
+			pe.Code == "58000", pe.Code == "58030": // system and I/O errors
+			return true
+		}
+		return false
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
+		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}

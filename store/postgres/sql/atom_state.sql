@@ -1,0 +1,1 @@
+SELECT state FROM ostask_atoms WHERE run_id = $1 AND name = $2

@@ -1,0 +1,1 @@
+DELETE FROM ostask_runs WHERE id = $1

@@ -1,0 +1,1 @@
+SELECT epoch, seq, state, owner FROM ostask_runs WHERE id = $1

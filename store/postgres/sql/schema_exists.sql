@@ -1,0 +1,1 @@
+SELECT to_regclass('ostask_schema') IS NOT NULL
