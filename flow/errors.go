@@ -179,21 +179,31 @@ func (e *OutputError) Is(target error) bool { return target == ErrOutputs }
 
 // InputError is a failed lookup of a task input.
 type InputError struct {
-	Name string
-	Want string // the requested type, for ErrWrongType
-	Got  any
-	err  error
+	Name  string
+	Want  string // the requested type, for ErrWrongType
+	Got   any
+	err   error
+	cause error // why raw JSON did not decode
 }
 
 func (e *InputError) Error() string {
 	if e.err == ErrWrongType {
+		if e.cause != nil {
+			return fmt.Sprintf("flow: input %q: stored JSON does not decode as %s: %v", e.Name, e.Want, e.cause)
+		}
 		return fmt.Sprintf("flow: input %q is %T, not %s", e.Name, e.Got, e.Want)
 	}
 	return fmt.Sprintf("flow: input %q not found", e.Name)
 }
 
-// Unwrap returns [ErrNotFound] or [ErrWrongType].
-func (e *InputError) Unwrap() error { return e.err }
+// Unwrap returns [ErrNotFound] or [ErrWrongType], and the decoding error of
+// raw JSON that did not decode.
+func (e *InputError) Unwrap() []error {
+	if e.cause != nil {
+		return []error{e.err, e.cause}
+	}
+	return []error{e.err}
+}
 
 func quote(ss []string) []string {
 	out := make([]string, len(ss))

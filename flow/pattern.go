@@ -60,7 +60,8 @@ type link struct {
 // (an item that is a subflow contributes the results of all its atoms).
 // TaskFlow calls this map the history. The engine calls deciders from its
 // scheduling goroutine when the target is about to start, so they must be
-// quick, and pure: a resumed flow may ask again.
+// quick, and pure: a resumed flow may ask again. After a resume, results
+// recorded before it are raw JSON: read them with [As].
 type Decider func(results map[string]any) bool
 
 // Depth is how far a decider's "no" reaches: the atoms it reaches end in

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"time"
@@ -173,6 +174,13 @@ func ParameterizedForEach(name string, opts ...RetryOption) *Controller {
 			return nil, &InputError{Name: "values", err: ErrNotFound}
 		}
 		if vs, ok := v.([]any); ok {
+			return vs, nil
+		}
+		if raw, ok := v.(json.RawMessage); ok { // read back from a store
+			vs, err := rawValues(raw)
+			if err != nil {
+				return nil, &InputError{Name: "values", Want: "a slice or an array", Got: v, err: ErrWrongType, cause: err}
+			}
 			return vs, nil
 		}
 		rv := reflect.ValueOf(v)

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -84,6 +85,8 @@ func Output(result any, names []string, out int) (any, bool) {
 		return result, true
 	}
 	switch r := result.(type) {
+	case json.RawMessage:
+		return rawOutput(r, names, out)
 	case Values:
 		v, ok := r[names[out]]
 		return v, ok
@@ -123,6 +126,14 @@ func (n *Node) CheckResult(result any) error {
 	switch r := result.(type) {
 	case Values, map[string]any:
 		return nil
+	case json.RawMessage:
+		switch l := rawLen(r); {
+		case l == -1 || l == len(n.Provides):
+			return nil
+		case l >= 0:
+			return &OutputError{Atom: n.Name, Provides: n.Provides, Type: "JSON array", Len: l}
+		}
+		return &OutputError{Atom: n.Name, Provides: n.Provides, Type: "JSON " + string(firstByte(r)), Len: -1}
 	case []any:
 		if len(r) == len(n.Provides) {
 			return nil
@@ -227,28 +238,28 @@ func (in Inputs) Map() map[string]any {
 	return m
 }
 
-// Get returns input name as a T. The error is an *[InputError] matching
-// [ErrNotFound] or [ErrWrongType].
+// Get returns input name as a T, decoding it when it is raw JSON (a value
+// read back from a durable store; see [As]). The error is an
+// *[InputError] matching [ErrNotFound] or [ErrWrongType].
 func Get[T any](in Inputs, name string) (T, error) {
 	var zero T
 	v, ok := in.Lookup(name)
 	if !ok {
 		return zero, &InputError{Name: name, err: ErrNotFound}
 	}
-	t, ok := v.(T)
-	if !ok {
-		if v == nil {
-			return zero, nil
-		}
-		return zero, &InputError{Name: name, Want: fmt.Sprintf("%T", zero), Got: v, err: ErrWrongType}
+	t, err := As[T](v)
+	if err != nil {
+		err.(*InputError).Name = name
+		return zero, err
 	}
 	return t, nil
 }
 
-// GetOr returns input name as a T, or def when it is absent or of another type.
+// GetOr returns input name as a T (see [Get]), or def when it is absent or
+// of another type.
 func GetOr[T any](in Inputs, name string, def T) T {
 	if v, ok := in.Lookup(name); ok {
-		if t, ok := v.(T); ok {
+		if t, err := As[T](v); err == nil && v != nil {
 			return t
 		}
 	}
@@ -418,7 +429,12 @@ func (t *FuncTask[R]) Revert(ctx context.Context, in Inputs, o Outcome) error {
 	if t.revert == nil {
 		return nil
 	}
-	r, _ := o.Result.(R)
+	r, err := As[R](o.Result)
+	if err != nil {
+		// A revert must not act on a zero value it was not given (delete
+		// the resource with an empty id): it fails instead.
+		return fmt.Errorf("flow: task %q: result for revert: %w", t.spec.Name, err)
+	}
 	return t.revert(ctx, in, r, o)
 }
 
