@@ -390,16 +390,18 @@ func (e *Engine) Result(atom string) (any, error) {
 	return e.st[i].result, nil
 }
 
-// Fetch returns e.Fetch(name) as a T.
+// Fetch returns e.Fetch(name) as a T, decoding it when it is raw JSON
+// read back from a durable Storage (see flow.As): a *servers.Server a task
+// returned before a crash is a *servers.Server again.
 func Fetch[T any](e *Engine, name string) (T, error) {
 	var zero T
 	v, err := e.Fetch(name)
 	if err != nil {
 		return zero, err
 	}
-	t, ok := v.(T)
-	if !ok && v != nil {
-		return zero, fmt.Errorf("%w: %q is %T, not %T", flow.ErrWrongType, name, v, zero)
+	t, err := flow.As[T](v)
+	if err != nil {
+		return zero, fmt.Errorf("engine: fetch %q: %w", name, err)
 	}
 	return t, nil
 }

@@ -105,6 +105,14 @@ type runner struct {
 	done     chan completion
 	wg       sync.WaitGroup
 
+	// Transitions decided but not yet written, and their announcements:
+	// flush writes them (one SaveBatch with a Batcher) before the engine
+	// acts on any of them, then announces them.
+	batcher Batcher
+	pend    []Transition
+	pendEv  []Event
+	pendAt  []int // pendEv[k] announces pend[pendAt[k]]
+
 	regions        []region
 	final          int32
 	finalDone      bool
@@ -160,8 +168,9 @@ func (e *Engine) Run(ctx context.Context) error {
 func (r *runner) run() error {
 	snap, err := r.cfg.storage.Load(r.sctx)
 	if err != nil {
-		return fmt.Errorf("engine: load: %w", err)
+		return fmt.Errorf("engine: load: %w: %w", ErrStorage, err)
 	}
+	r.batcher, _ = r.cfg.storage.(Batcher)
 	n := len(r.nodes)
 	r.st = make([]nstate, n)
 	if r.e.listening() {
@@ -174,9 +183,7 @@ func (r *runner) run() error {
 			m.reserve(r.c.Atoms())
 		}
 		r.values = r.cfg.values
-		if err := r.cfg.storage.SaveValues(r.sctx, r.values); err != nil {
-			return fmt.Errorf("engine: save values: %w", err)
-		}
+		r.pend = append(r.pend, Transition{Kind: TransitionValues, Values: r.values})
 		for i := range r.st {
 			r.st[i] = nstate{wait: int32(len(r.c.Pred(int32(i)))), region: -1}
 			if r.st[i].wait == 0 {
@@ -198,9 +205,16 @@ func (r *runner) run() error {
 // resume rebuilds the run state from a snapshot and continues what was
 // under way: a revert, a retry controller's decision, or running forward.
 func (r *runner) resume(snap Snapshot) error {
+	// The recorded values are the run's; the caller's fill in what the
+	// storage does not keep (a secret a durable store refuses to write).
 	r.values = snap.Values
-	if r.values == nil {
-		r.values = r.cfg.values
+	for k, v := range r.cfg.values {
+		if _, ok := r.values[k]; !ok {
+			if r.values == nil {
+				r.values = make(map[string]any, len(r.cfg.values))
+			}
+			r.values[k] = v
+		}
 	}
 	failures := r.load(snap)
 	switch snap.Flow {
@@ -408,6 +422,7 @@ func (r *runner) loop() {
 		}()
 	}
 	ctxDone := r.ctx.Done()
+	var batch []job
 	for {
 		if r.fatal != nil {
 			r.halt()
@@ -416,20 +431,38 @@ func (r *runner) loop() {
 			r.requestStop()
 		}
 		if r.serial {
-			if j, ok := r.nextJob(); ok {
+			j, ok := r.nextJob()
+			r.flush()
+			if ok && !r.stopNow() {
 				r.complete(r.do(j))
 				continue
 			}
+			if ok {
+				continue // recorded, not started: stop at the top
+			}
 			return
 		}
-		for r.inflight < r.workers {
+		// Record every start decided now in one write, then hand them out.
+		for r.inflight+len(batch) < r.workers {
 			j, ok := r.nextJob()
 			if !ok {
 				break
 			}
+			batch = append(batch, j)
+		}
+		r.flush()
+		if len(batch) > 0 && r.stopNow() && !r.stopping {
+			// Recorded, not started: stop at the top.
+			clear(batch)
+			batch = batch[:0]
+			continue
+		}
+		for _, j := range batch {
 			r.inflight++
 			r.jobs <- j
 		}
+		clear(batch)
+		batch = batch[:0]
 		if r.inflight == 0 {
 			return
 		}
@@ -437,11 +470,29 @@ func (r *runner) loop() {
 		case c := <-r.done:
 			r.inflight--
 			r.complete(c)
+			// Collect what else has finished, to record it together.
+			for more := true; more; {
+				select {
+				case c := <-r.done:
+					r.inflight--
+					r.complete(c)
+				default:
+					more = false
+				}
+			}
 		case <-r.e.wake:
 		case <-ctxDone:
 			ctxDone = nil
 		}
 	}
+}
+
+// stopNow reports whether the jobs just recorded must not start after all:
+// a listener told of the transitions suspended the engine or cancelled its
+// context, or the write failed. Their atoms stay RUNNING or REVERTING on
+// record, and a resume runs or reverts them then.
+func (r *runner) stopNow() bool {
+	return r.fatal != nil || r.e.suspend.Load() || r.ctx.Err() != nil
 }
 
 // requestStop stops scheduling for a suspension or a cancellation.
@@ -1101,17 +1152,16 @@ func (r *runner) move(i int32, to flow.State) error {
 	}
 	from := s.state
 	s.state = to
-	if err := r.save(i, from); err != nil {
-		return err
-	}
+	r.save(i, from)
 	if r.e.listening() {
 		r.announce(i, from, to)
 	}
 	return nil
 }
 
-// save writes node i's current state to the storage, expecting the stored
-// state to be the last one recorded.
+// save records node i's current state, expecting the stored state to be
+// the last one recorded. The write happens at the next flush, before the
+// engine acts on the new state.
 func (r *runner) save(i int32, _ flow.State) error {
 	s := &r.st[i]
 	nd := &r.nodes[i]
@@ -1120,11 +1170,77 @@ func (r *runner) save(i int32, _ flow.State) error {
 	if nd.Kind == flow.NodeRetry {
 		rec.History, rec.Decision = s.hist, s.decision
 	}
-	if err := r.cfg.storage.SaveAtom(r.sctx, s.recorded, rec); err != nil {
-		r.fatal = fmt.Errorf("engine: record atom %q %s: %w", nd.Name, s.state, err)
-		return r.fatal
-	}
+	r.pend = append(r.pend, Transition{Kind: TransitionAtom, From: s.recorded, Atom: rec})
 	s.recorded = s.state
+	return nil
+}
+
+// flush writes the pending transitions and announces them: with a
+// Batcher in one write, then every event; otherwise one save at a time,
+// each followed by its event, so that a listener reacting to one sees
+// nothing recorded after it yet. A storage error stops the run: nothing
+// more is recorded, and what was written can be resumed.
+func (r *runner) flush() {
+	if len(r.pend) == 0 {
+		return
+	}
+	if errors.Is(r.fatal, ErrStorage) {
+		r.dropPending()
+		return
+	}
+	if err := r.write(); err != nil {
+		r.fatal = err
+	}
+	r.dropPending()
+}
+
+func (r *runner) dropPending() {
+	clear(r.pend)
+	r.pend = r.pend[:0]
+	clear(r.pendEv)
+	r.pendEv, r.pendAt = r.pendEv[:0], r.pendAt[:0]
+}
+
+// announceUpTo announces the pending events of transitions [.., k], from
+// event *next on.
+func (r *runner) announceUpTo(k int, next *int) {
+	for ; *next < len(r.pendEv) && r.pendAt[*next] <= k; *next++ {
+		r.notify(r.pendEv[*next])
+	}
+}
+
+func (r *runner) write() error {
+	next := 0
+	if r.batcher != nil {
+		if err := r.batcher.SaveBatch(r.sctx, r.pend); err != nil {
+			return fmt.Errorf("engine: record %d transitions: %w: %w", len(r.pend), ErrStorage, err)
+		}
+		r.announceUpTo(len(r.pend), &next)
+		return nil
+	}
+	st := r.cfg.storage
+	for k := range r.pend {
+		t := &r.pend[k]
+		var err error
+		switch t.Kind {
+		case TransitionValues:
+			if err = st.SaveValues(r.sctx, t.Values); err != nil {
+				err = fmt.Errorf("engine: save values: %w: %w", ErrStorage, err)
+			}
+		case TransitionFlow:
+			if err = st.SaveFlow(r.sctx, t.From, t.To); err != nil {
+				err = fmt.Errorf("engine: record flow %s: %w: %w", t.To, ErrStorage, err)
+			}
+		case TransitionAtom:
+			if err = st.SaveAtom(r.sctx, t.From, t.Atom); err != nil {
+				err = fmt.Errorf("engine: record atom %q %s: %w: %w", t.Atom.Name, t.Atom.State, ErrStorage, err)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		r.announceUpTo(k, &next)
+	}
 	return nil
 }
 
@@ -1148,7 +1264,13 @@ func (r *runner) announce(i int32, from, to flow.State) {
 	case flow.StateRevertFailure:
 		ev.Failure = s.rfail
 	}
-	r.notify(ev)
+	r.later(ev)
+}
+
+// later queues ev, the announcement of the transition just recorded.
+func (r *runner) later(ev Event) {
+	r.pendEv = append(r.pendEv, ev)
+	r.pendAt = append(r.pendAt, len(r.pend)-1)
 }
 
 func (r *runner) notify(ev Event) {
@@ -1171,10 +1293,7 @@ func (r *runner) flowTo(to flow.State) error {
 		r.fatal = fmt.Errorf("engine: %w", err)
 		return r.fatal
 	}
-	if err := r.cfg.storage.SaveFlow(r.sctx, from, to); err != nil {
-		r.fatal = fmt.Errorf("engine: record flow %s: %w", to, err)
-		return r.fatal
-	}
+	r.pend = append(r.pend, Transition{Kind: TransitionFlow, From: from, To: to})
 	r.flowState = to
 	if r.e.listening() {
 		now := r.cfg.clock.Now()
@@ -1187,9 +1306,18 @@ func (r *runner) flowTo(to flow.State) error {
 			ev.Failures = r.regions[r.final].failures
 			ev.RevertFailures = r.revertFailures
 		}
-		r.notify(ev)
+		r.later(ev)
 	}
 	return nil
+}
+
+// settle records and announces the flow's final state.
+func (r *runner) settle(to flow.State) error {
+	if err := r.flowTo(to); err != nil {
+		return err
+	}
+	r.flush()
+	return r.fatal
 }
 
 // finish decides the flow's final state once the loop is over.
@@ -1200,10 +1328,14 @@ func (r *runner) finish() error {
 		if r.final >= 0 {
 			fe.Failures = r.regions[r.final].failures
 		}
-		// Record the failure unless the storage itself is the problem.
-		if !errors.Is(r.fatal, ErrConflict) && flow.FlowTransition(r.flowState, flow.StateFailure) == nil {
+		// Record the failure unless the storage itself is the problem: then
+		// the run stays as it was last recorded, to be resumed, and only
+		// this engine says FAILURE.
+		if errors.Is(r.fatal, ErrStorage) || errors.Is(r.fatal, ErrConflict) {
+			r.flowState = flow.StateFailure
+		} else if flow.FlowTransition(r.flowState, flow.StateFailure) == nil {
 			r.fatal = nil
-			_ = r.flowTo(flow.StateFailure)
+			_ = r.settle(flow.StateFailure)
 		}
 		return fe
 	}
@@ -1212,7 +1344,7 @@ func (r *runner) finish() error {
 		if len(r.revertFailures) > 0 {
 			to = flow.StateRevertFailure
 		}
-		if err := r.flowTo(to); err != nil {
+		if err := r.settle(to); err != nil {
 			return &FlowError{Flow: name, State: flow.StateFailure, Err: err}
 		}
 		return &FlowError{Flow: name, State: to, Failures: r.regions[r.final].failures, RevertFailures: r.revertFailures}
@@ -1225,13 +1357,13 @@ func (r *runner) finish() error {
 		}
 	}
 	if allDone {
-		if err := r.flowTo(flow.StateSuccess); err != nil {
+		if err := r.settle(flow.StateSuccess); err != nil {
 			return &FlowError{Flow: name, State: flow.StateFailure, Err: err}
 		}
 		return nil
 	}
 	if r.stopping {
-		if err := r.flowTo(flow.StateSuspended); err != nil {
+		if err := r.settle(flow.StateSuspended); err != nil {
 			return &FlowError{Flow: name, State: flow.StateFailure, Err: err}
 		}
 		if r.cancelled {
@@ -1240,6 +1372,6 @@ func (r *runner) finish() error {
 		return ErrSuspended
 	}
 	err := errors.New("engine: scheduler stalled (a bug)")
-	_ = r.flowTo(flow.StateFailure)
+	_ = r.settle(flow.StateFailure)
 	return &FlowError{Flow: name, State: flow.StateFailure, Err: err}
 }

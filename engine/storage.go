@@ -21,7 +21,10 @@ var ErrConflict = errors.New("engine: storage state conflict")
 // compare-and-set: it must fail with ErrConflict when the stored state is
 // not from (a missing atom counts as PENDING). Values are plain data meant
 // to be serialized; results and store values must be encodable by the
-// implementation.
+// implementation. A durable Storage may give values back as raw JSON (a
+// json.RawMessage) from Load: the engine hands them on as they are, and
+// flow.Get, flow.As, Fetch and FuncTask's revert decode them into the
+// type their reader asks for.
 type Storage interface {
 	// Load returns what was recorded so far (zero Snapshot: nothing yet).
 	Load(ctx context.Context) (Snapshot, error)
@@ -55,6 +58,43 @@ type AtomRecord struct {
 	// resume carries out the recorded decision rather than asking again,
 	// and only a RETRY ever returns REVERTED atoms to PENDING. Zero: none.
 	Decision flow.Decision `json:"decision,omitempty"`
+}
+
+// ErrStorage is matched by the errors of a Run stopped by its Storage: a
+// failed load or save, a conflict, a fenced-out writer. The engine then
+// records nothing more, so the run can be resumed from what was recorded.
+var ErrStorage = errors.New("engine: storage failed")
+
+// TransitionKind tells what a Transition changes.
+type TransitionKind uint8
+
+// Kinds of transitions.
+const (
+	TransitionFlow   TransitionKind = iota + 1 // the flow: From -> To
+	TransitionAtom                             // an atom: From -> Atom.State, with its record
+	TransitionValues                           // the initial store values
+)
+
+// Transition is one change a Batcher records.
+type Transition struct {
+	Kind   TransitionKind
+	From   flow.State
+	To     flow.State     // TransitionFlow
+	Atom   AtomRecord     // TransitionAtom
+	Values map[string]any // TransitionValues
+}
+
+// Batcher is a Storage that records several transitions in one durable
+// write: all of them or none, in order, each a compare-and-set as the
+// Storage methods are; successive transitions of one atom chain. The
+// engine records everything that is decided at one moment (the
+// completions a parallel flow collected, and the starts they allow) with
+// one SaveBatch before it acts on any of it, so a successor never starts
+// before its predecessor's SUCCESS is durable, and a linear flow costs one
+// write per task.
+type Batcher interface {
+	Storage
+	SaveBatch(ctx context.Context, ts []Transition) error
 }
 
 // Snapshot is everything a Storage holds about one flow run.

@@ -27,8 +27,8 @@ func Step(name string, fails func(flow.Inputs) bool, opts ...flow.Option) flow.T
 func Always(flow.Inputs) bool { return true }
 
 // Below fails a Step while its number input name is below n, e.g. the
-// attempt a Times controller provides. A number read back from JSON is a
-// float64: both kinds count.
+// attempt a Times controller provides. A number read back from a durable
+// store is raw JSON: every kind counts.
 func Below(name string, n int) func(flow.Inputs) bool {
 	return func(in flow.Inputs) bool { return number(in, name) < float64(n) }
 }
@@ -41,7 +41,8 @@ func number(in flow.Inputs, name string) float64 {
 	case float64:
 		return v
 	}
-	return 0
+	f, _ := flow.As[float64](v) // raw JSON from a durable store
+	return f
 }
 
 // badRevert is a task whose revert fails.

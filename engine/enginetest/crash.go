@@ -133,15 +133,71 @@ func (c *CrashStore) SaveAtom(ctx context.Context, from flow.State, rec engine.A
 		if err := c.inner.SaveAtom(ctx, from, rec); err != nil {
 			return err
 		}
-		switch {
-		case from == flow.StateRunning && (rec.State == flow.StateSuccess || rec.State == flow.StateFailure):
-			c.execs[rec.Name]++
-		case from == flow.StateReverting && (rec.State == flow.StateReverted || rec.State == flow.StateRevertFailure):
-			c.reverts[rec.Name]++
-		}
+		c.count(from, &rec)
 		return nil
 	})
 	return err
+}
+
+// count notes an execution or a revert that was recorded.
+func (c *CrashStore) count(from flow.State, rec *engine.AtomRecord) {
+	switch {
+	case from == flow.StateRunning && (rec.State == flow.StateSuccess || rec.State == flow.StateFailure):
+		c.execs[rec.Name]++
+	case from == flow.StateReverting && (rec.State == flow.StateReverted || rec.State == flow.StateRevertFailure):
+		c.reverts[rec.Name]++
+	}
+}
+
+// CrashBatcher is a CrashStore over an engine.Batcher: a batch is one save,
+// written whole or, after a crash, not at all, as a transaction is.
+type CrashBatcher struct {
+	*CrashStore
+	batcher engine.Batcher
+}
+
+// NewCrashBatcher wraps inner.
+func NewCrashBatcher(inner engine.Batcher) *CrashBatcher {
+	return &CrashBatcher{CrashStore: NewCrashStore(inner), batcher: inner}
+}
+
+// SaveBatch implements engine.Batcher.
+func (c *CrashBatcher) SaveBatch(ctx context.Context, ts []engine.Transition) error {
+	entries := make([]string, len(ts))
+	atom := false
+	for k, t := range ts {
+		switch t.Kind {
+		case engine.TransitionValues:
+			entries[k] = "values"
+		case engine.TransitionFlow:
+			entries[k] = fmt.Sprintf(":%s>%s", t.From, t.To)
+		case engine.TransitionAtom:
+			entries[k] = fmt.Sprintf("%s:%s>%s", t.Atom.Name, t.From, t.Atom.State)
+			atom = true
+		}
+	}
+	return c.saveAll(entries, atom, func() error {
+		if err := c.batcher.SaveBatch(ctx, ts); err != nil {
+			return err
+		}
+		for k := range ts {
+			if ts[k].Kind == engine.TransitionAtom {
+				c.count(ts[k].From, &ts[k].Atom)
+			}
+		}
+		return nil
+	})
+}
+
+// wrap wraps a storage in a CrashBatcher when it batches, else in a
+// CrashStore, and returns the storage to run on.
+func wrap(inner engine.Storage) (*CrashStore, engine.Storage) {
+	if b, ok := inner.(engine.Batcher); ok {
+		cb := NewCrashBatcher(b)
+		return cb.CrashStore, cb
+	}
+	cs := NewCrashStore(inner)
+	return cs, cs
 }
 
 // SaveValues implements engine.Storage.
@@ -152,6 +208,11 @@ func (c *CrashStore) SaveValues(ctx context.Context, values map[string]any) erro
 // save runs one save under the lock, unless crashed, then crashes or calls
 // the OnSave function when it is time.
 func (c *CrashStore) save(entry string, atom bool, do func() error) error {
+	return c.saveAll([]string{entry}, atom, do)
+}
+
+// saveAll is save for a batch of entries written at once.
+func (c *CrashStore) saveAll(entries []string, atom bool, do func() error) error {
 	c.mu.Lock()
 	if c.crashed {
 		c.mu.Unlock()
@@ -161,7 +222,8 @@ func (c *CrashStore) save(entry string, atom bool, do func() error) error {
 		c.mu.Unlock()
 		return err
 	}
-	c.log = append(c.log, entry)
+	before := len(c.log)
+	c.log = append(c.log, entries...)
 	if atom || !c.atomsOnly {
 		c.saves++
 	}
@@ -169,7 +231,7 @@ func (c *CrashStore) save(entry string, atom bool, do func() error) error {
 		c.crashed = true
 	}
 	var hook func()
-	if c.hook != nil && !c.fired && len(c.log) == c.at {
+	if c.hook != nil && !c.fired && before < c.at && len(c.log) >= c.at {
 		c.fired, hook = true, c.hook
 	}
 	c.mu.Unlock()

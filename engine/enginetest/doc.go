@@ -14,5 +14,8 @@
 //
 // CrashStore, the wrapper that crashes a run after a chosen save and counts
 // what the run recorded, and Step, a task that fails on its inputs' say,
-// serve to write more such checks.
+// serve to write more such checks. A Storage that is an engine.Batcher is
+// wrapped in a CrashBatcher: a batch is one save, written whole or not at
+// all, so the checks crash it between transactions, where a real crash
+// can leave it.
 package enginetest

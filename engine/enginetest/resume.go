@@ -66,7 +66,10 @@ func OutcomeOf(t testing.TB, e *engine.Engine, err error) Outcome {
 					fs = append(fs, f.Atom)
 				}
 				sort.Strings(fs)
-				parts = append(parts, fmt.Sprintf("%v%v", a.Result, fs))
+				// As JSON: a result read back from a durable store is raw
+				// JSON, one made in this process a Go value.
+				res, _ := json.Marshal(a.Result)
+				parts = append(parts, fmt.Sprintf("%s%v", res, fs))
 			}
 			o.History[n.Name] = strings.Join(parts, " ")
 		}
@@ -104,8 +107,8 @@ type baseline struct {
 
 func runBaseline(t testing.TB, c Case, newStorage func() engine.Storage) baseline {
 	t.Helper()
-	cs := NewCrashStore(newStorage())
-	e, err := run(t, context.Background(), c, cs, nil)
+	cs, s := wrap(newStorage())
+	e, err := run(t, context.Background(), c, s, nil)
 	return baseline{OutcomeOf(t, e, err), cs.Executions(), cs.Reverts()}
 }
 
@@ -153,17 +156,17 @@ func CrashAtEverySave(t testing.TB, c Case, newStorage func() engine.Storage) {
 	t.Helper()
 	b := runBaseline(t, c, newStorage)
 	for n := 1; ; n++ {
-		cs := NewCrashStore(newStorage())
+		cs, s := wrap(newStorage())
 		cs.CrashAfter(n, false)
-		_, _ = run(t, context.Background(), c, cs, nil)
+		_, _ = run(t, context.Background(), c, s, nil)
 		if !cs.Crashed() {
 			if n == 1 {
 				t.Fatal("the run never saved")
 			}
 			return
 		}
-		rs := NewCrashStore(cs.Inner())
-		e, err := run(t, context.Background(), c, rs, nil)
+		rs, rstore := wrap(cs.Inner())
+		e, err := run(t, context.Background(), c, rstore, nil)
 		saves := append(append(cs.Saves(), "CRASH"), rs.Saves()...)
 		b.check(t, fmt.Sprintf("crash after save %d", n), OutcomeOf(t, e, err),
 			add(cs.Executions(), rs.Executions()), add(cs.Reverts(), rs.Reverts()), saves)
@@ -183,9 +186,9 @@ func CrashEvery(t testing.TB, c Case, k int, newStorage func() engine.Storage) {
 		if i > 1000 {
 			t.Fatalf("crash every %d atom saves: no progress\nsaves: %s", k, tail(saves))
 		}
-		cs := NewCrashStore(inner)
+		cs, s := wrap(inner)
 		cs.CrashAfter(k, true)
-		e, err := run(t, context.Background(), c, cs, nil)
+		e, err := run(t, context.Background(), c, s, nil)
 		add(execs, cs.Executions())
 		add(reverts, cs.Reverts())
 		saves = append(saves, cs.Saves()...)
@@ -223,9 +226,9 @@ func InterruptAtEverySave(t testing.TB, c Case, how Interruption, fresh bool, ne
 	t.Helper()
 	b := runBaseline(t, c, newStorage)
 	for n := 1; ; n++ {
-		cs := NewCrashStore(newStorage())
+		cs, s := wrap(newStorage())
 		ctx, cancel := context.WithCancel(context.Background())
-		e, err := run(t, ctx, c, cs, func(e *engine.Engine) {
+		e, err := run(t, ctx, c, s, func(e *engine.Engine) {
 			if how == Cancel {
 				cs.OnSave(n, cancel)
 			} else {
@@ -238,7 +241,7 @@ func InterruptAtEverySave(t testing.TB, c Case, how Interruption, fresh bool, ne
 		}
 		if errors.Is(err, engine.ErrSuspended) {
 			if fresh {
-				e, err = run(t, context.Background(), c, cs, nil)
+				e, err = run(t, context.Background(), c, s, nil)
 			} else {
 				err = e.Run(context.Background())
 			}
