@@ -58,6 +58,11 @@ func (db *DB) encodeAtom(run string, rec *engine.AtomRecord) (AtomRow, error) {
 	if row.History, err = db.encodeHistory(run, rec.Name, rec.History); err != nil {
 		return row, err
 	}
+	d, err := rec.Decision.MarshalText()
+	if err != nil {
+		return row, &EncodeError{Run: run, Atom: rec.Name, Field: "decision", Err: err}
+	}
+	row.Decision = string(d)
 	return row, nil
 }
 
@@ -152,6 +157,11 @@ func decodeAtom(run string, row *AtomRow) (AtomInfo, error) {
 	}
 	if a.History, err = decodeHistory(run, row.Name, row.History); err != nil {
 		return a, err
+	}
+	if row.Decision != "" {
+		if err := a.Decision.UnmarshalText([]byte(row.Decision)); err != nil {
+			return a, corrupt(run, row.Name, "decision", []byte(row.Decision), err)
+		}
 	}
 	return a, nil
 }

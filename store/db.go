@@ -186,6 +186,7 @@ type AtomInfo struct {
 	Failure       *flow.Failure
 	RevertFailure *flow.Failure
 	History       flow.History
+	Decision      flow.Decision // a retry controller's decision not yet carried out
 }
 
 // NewRun describes a run to create.

@@ -83,6 +83,7 @@ type AtomRow struct {
 	Failure       []byte
 	RevertFailure []byte
 	History       []byte
+	Decision      string    // a retry controller's pending decision, "" for none
 	Started       time.Time // zero: NULL
 	Finished      time.Time // zero: NULL
 	Updated       time.Time

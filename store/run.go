@@ -12,39 +12,23 @@ import (
 	"github.com/ostask/ostask/retry"
 )
 
-// TransitionKind tells what a Transition changes.
-type TransitionKind uint8
-
-// Kinds of transitions.
-const (
-	FlowTransition   TransitionKind = iota + 1 // the flow's state: From -> To
-	AtomTransition                             // an atom: From -> Atom.State
-	ValuesTransition                           // the initial store values
-)
-
 // Transition is one recorded change; SaveBatch applies several in one
 // transaction.
-type Transition struct {
-	Kind   TransitionKind
-	From   flow.State
-	To     flow.State // FlowTransition
-	Atom   engine.AtomRecord
-	Values map[string]any
-}
+type Transition = engine.Transition
 
 // FlowMove is a flow transition.
 func FlowMove(from, to flow.State) Transition {
-	return Transition{Kind: FlowTransition, From: from, To: to}
+	return Transition{Kind: engine.TransitionFlow, From: from, To: to}
 }
 
 // AtomMove is an atom transition.
 func AtomMove(from flow.State, rec engine.AtomRecord) Transition {
-	return Transition{Kind: AtomTransition, From: from, Atom: rec}
+	return Transition{Kind: engine.TransitionAtom, From: from, Atom: rec}
 }
 
 // SetValues records the initial store values.
 func SetValues(values map[string]any) Transition {
-	return Transition{Kind: ValuesTransition, Values: values}
+	return Transition{Kind: engine.TransitionValues, Values: values}
 }
 
 // Run is the fenced handle on one run: it implements engine.Storage. Every
@@ -63,7 +47,7 @@ type Run struct {
 	dead  error // set by a fence or a write of unknown outcome
 }
 
-var _ engine.Storage = (*Run)(nil)
+var _ engine.Batcher = (*Run)(nil)
 
 // ID returns the run's id.
 func (r *Run) ID() string { return r.id }
@@ -91,7 +75,7 @@ func (r *Run) Load(ctx context.Context) (engine.Snapshot, error) {
 	}
 	for _, a := range atoms {
 		rec := engine.AtomRecord{Name: a.Name, Version: a.Version, State: a.State,
-			Failure: a.Failure, RevertFailure: a.RevertFailure, History: a.History}
+			Failure: a.Failure, RevertFailure: a.RevertFailure, History: a.History, Decision: a.Decision}
 		if a.Result != nil {
 			rec.Result = a.Result
 		}
@@ -159,7 +143,7 @@ func (r *Run) batch(ts []Transition) (*Batch, error) {
 	for i := range ts {
 		t := &ts[i]
 		switch t.Kind {
-		case FlowTransition:
+		case engine.TransitionFlow:
 			if hasFlow && t.From != flowAt {
 				return nil, &ConflictError{Run: r.id, Expected: t.From, Actual: flowAt}
 			}
@@ -169,7 +153,7 @@ func (r *Run) batch(ts []Transition) (*Batch, error) {
 			}
 			flowAt = t.To
 			b.FlowTo = t.To.String()
-		case AtomTransition:
+		case engine.TransitionAtom:
 			p := atoms[t.Atom.Name]
 			if p == nil {
 				p = &pending{from: t.From}
@@ -182,7 +166,7 @@ func (r *Run) batch(ts []Transition) (*Batch, error) {
 			if t.Atom.State == flow.StateRunning {
 				p.start = true
 			}
-		case ValuesTransition:
+		case engine.TransitionValues:
 			v := t.Values
 			if v == nil {
 				v = map[string]any{}

@@ -264,7 +264,7 @@ func (d *Driver) LoadAtoms(ctx context.Context, id string) ([]store.AtomRow, err
 		var a store.AtomRow
 		var started, finished pgtype.Timestamptz
 		if err := rows.Scan(&a.Name, &a.Version, &a.State, &a.Attempts, &a.Result, &a.Failure, &a.RevertFailure,
-			&a.History, &started, &finished, &a.Updated); err != nil {
+			&a.History, &a.Decision, &started, &finished, &a.Updated); err != nil {
 			return nil, err
 		}
 		a.Started, a.Finished, a.Updated = tstz(started), tstz(finished), a.Updated.UTC()
@@ -287,7 +287,7 @@ func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
 			}
 			r := &w.Row
 			batch.Queue(q, b.Run, r.Name, r.Version, r.State, text(r.Result), text(r.Failure),
-				text(r.RevertFailure), text(r.History), w.Start, w.Finish, b.Now, w.From)
+				text(r.RevertFailure), text(r.History), w.Start, w.Finish, b.Now, w.From, r.Decision)
 		}
 		res := tx.SendBatch(ctx, &batch)
 		miss := -2 // -1: the run row; i: atom i

@@ -323,7 +323,7 @@ func (d *Driver) LoadAtoms(ctx context.Context, id string) ([]store.AtomRow, err
 		var a store.AtomRow
 		var result, failure, rfail, hist sql.NullString
 		var started, finished, updated sql.NullInt64
-		if err := rows.Scan(&a.Name, &a.Version, &a.State, &a.Attempts, &result, &failure, &rfail, &hist,
+		if err := rows.Scan(&a.Name, &a.Version, &a.State, &a.Attempts, &result, &failure, &rfail, &hist, &a.Decision,
 			&started, &finished, &updated); err != nil {
 			return nil, err
 		}
@@ -369,7 +369,7 @@ func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
 			}
 			r := &w.Row
 			res, err := tx.ExecContext(ctx, q, b.Run, r.Name, r.Version, r.State, text(r.Result), text(r.Failure),
-				text(r.RevertFailure), text(r.History), bit(w.Start), bit(w.Finish), now, w.From)
+				text(r.RevertFailure), text(r.History), bit(w.Start), bit(w.Finish), now, w.From, r.Decision)
 			if err != nil {
 				return err
 			}

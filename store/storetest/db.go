@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ostask/ostask/engine"
+	"github.com/ostask/ostask/engine/enginetest"
 	"github.com/ostask/ostask/flow"
 	"github.com/ostask/ostask/store"
 )
@@ -47,6 +48,7 @@ func DB(t *testing.T, h Harness) {
 	t.Run("Secrets", func(t *testing.T) { testSecrets(t, h) })
 	t.Run("Corrupt", func(t *testing.T) { testCorrupt(t, h) })
 	t.Run("Schema", func(t *testing.T) { testSchema(t, h) })
+	t.Run("Resume", func(t *testing.T) { testResume(t, h) })
 	t.Run("ConcurrentRuns", func(t *testing.T) {
 		db := h.Open(t)
 		var wg sync.WaitGroup
@@ -649,5 +651,31 @@ func testSchema(t *testing.T, h Harness) {
 	}
 	if _, err := db.Get(ctx, "keep"); err != nil {
 		t.Fatalf("the refused open touched the data: %v", err)
+	}
+}
+
+// sequential hides SaveBatch: the engine then saves one transition at a
+// time, and a crash can fall between any two.
+type sequential struct{ engine.Storage }
+
+// testResume runs the engine's resume checks on runs of this database:
+// a crash after every write (every batch, and every single save when the
+// engine cannot batch), a crash every write until the run ends, and a
+// suspension at every write.
+func testResume(t *testing.T, h Harness) {
+	db := h.Open(t)
+	n := 0
+	newRun := func() engine.Storage {
+		n++
+		return create(t, db, fmt.Sprintf("resume-%d", n))
+	}
+	newSequential := func() engine.Storage { return sequential{newRun()} }
+	for _, c := range enginetest.Cases() {
+		t.Run(c.Name, func(t *testing.T) {
+			enginetest.CrashAtEverySave(t, c, newRun)
+			enginetest.CrashAtEverySave(t, c, newSequential)
+			enginetest.CrashEvery(t, c, 1, newRun)
+			enginetest.InterruptAtEverySave(t, c, enginetest.Suspend, true, newRun)
+		})
 	}
 }

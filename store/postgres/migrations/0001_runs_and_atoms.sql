@@ -24,6 +24,7 @@ CREATE TABLE ostask_atoms (
 	result         json,
 	failure        json,
 	revert_failure json,
+	decision       text        NOT NULL DEFAULT '',
 	history        json,
 	started_at     timestamptz,
 	finished_at    timestamptz,

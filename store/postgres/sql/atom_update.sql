@@ -6,6 +6,7 @@ SET version = $3,
 	failure = $6,
 	revert_failure = $7,
 	history = $8,
+	decision = $13,
 	started_at = CASE WHEN $9::boolean THEN $11::timestamptz ELSE started_at END,
 	finished_at = CASE WHEN $10::boolean THEN $11::timestamptz WHEN $9::boolean THEN NULL ELSE finished_at END,
 	updated_at = $11

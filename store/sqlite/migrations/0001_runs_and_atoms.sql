@@ -24,6 +24,7 @@ CREATE TABLE ostask_atoms (
 	result         TEXT,
 	failure        TEXT,
 	revert_failure TEXT,
+	decision       TEXT    NOT NULL DEFAULT '',
 	history        TEXT,
 	started_at     INTEGER,
 	finished_at    INTEGER,

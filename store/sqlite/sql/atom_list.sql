@@ -1,3 +1,3 @@
-SELECT name, version, state, attempts, result, failure, revert_failure, history, started_at, finished_at, updated_at
+SELECT name, version, state, attempts, result, failure, revert_failure, history, decision, started_at, finished_at, updated_at
 FROM ostask_atoms
 WHERE run_id = ?1
