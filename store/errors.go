@@ -44,7 +44,9 @@ func (e *FencedError) Error() string {
 }
 
 // Is matches ErrFenced and engine.ErrConflict.
-func (e *FencedError) Is(target error) bool { return target == ErrFenced || target == engine.ErrConflict }
+func (e *FencedError) Is(target error) bool {
+	return target == ErrFenced || target == engine.ErrConflict
+}
 
 // ConflictError is a compare-and-set that found another state than the one
 // expected. It matches engine.ErrConflict.

@@ -56,7 +56,9 @@ func (f *faulty) GetRun(ctx context.Context, id string) (store.RunRow, error) {
 	return f.Driver.GetRun(ctx, id)
 }
 
-func (f *faulty) Retryable(err error) bool { return errors.Is(err, errTransient) || f.Driver.Retryable(err) }
+func (f *faulty) Retryable(err error) bool {
+	return errors.Is(err, errTransient) || f.Driver.Retryable(err)
+}
 
 // sleeps records the waits between retries without waiting.
 type sleeps struct{ d []time.Duration }
