@@ -25,32 +25,13 @@ var migrations embed.FS
 //go:embed sql/*.sql
 var queries embed.FS
 
-func query(name string) string {
-	b, err := queries.ReadFile("sql/" + name + ".sql")
+var q = func() store.Statements {
+	sub, err := fs.Sub(queries, "sql")
 	if err != nil {
-		panic(err) // a query the binary does not embed is a build mistake
+		panic(err)
 	}
-	return string(b)
-}
-
-var (
-	qSchemaTable   = query("schema_table")
-	qSchemaLock    = query("schema_lock")
-	qSchemaExists  = query("schema_exists")
-	qSchemaVersion = query("schema_version")
-	qSchemaInsert  = query("schema_insert")
-	qRunInsert     = query("run_insert")
-	qRunGet        = query("run_get")
-	qRunList       = query("run_list")
-	qRunClaim      = query("run_claim")
-	qRunWrite      = query("run_write")
-	qRunFence      = query("run_fence")
-	qRunDelete     = query("run_delete")
-	qAtomInsert    = query("atom_insert")
-	qAtomUpdate    = query("atom_update")
-	qAtomState     = query("atom_state")
-	qAtomList      = query("atom_list")
-)
+	return store.LoadStatements(sub)
+}()
 
 // Option configures the driver.
 type Option func(*Driver)
@@ -135,25 +116,25 @@ func (d *Driver) Close() error {
 // SchemaVersion implements store.Driver.
 func (d *Driver) SchemaVersion(ctx context.Context) (int, error) {
 	var exists bool
-	if err := d.pool.QueryRow(ctx, qSchemaExists).Scan(&exists); err != nil || !exists {
+	if err := d.pool.QueryRow(ctx, q.SchemaExists).Scan(&exists); err != nil || !exists {
 		return 0, err
 	}
 	var v int
-	err := d.pool.QueryRow(ctx, qSchemaVersion).Scan(&v)
+	err := d.pool.QueryRow(ctx, q.SchemaVersion).Scan(&v)
 	return v, err
 }
 
 // ApplyMigration implements store.Driver.
 func (d *Driver) ApplyMigration(ctx context.Context, m store.Migration) error {
 	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, qSchemaLock); err != nil {
+		if _, err := tx.Exec(ctx, q.SchemaLock); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, qSchemaTable); err != nil {
+		if _, err := tx.Exec(ctx, q.SchemaTable); err != nil {
 			return err
 		}
 		var v int
-		if err := tx.QueryRow(ctx, qSchemaVersion).Scan(&v); err != nil {
+		if err := tx.QueryRow(ctx, q.SchemaVersion).Scan(&v); err != nil {
 			return err
 		}
 		if v >= m.Version {
@@ -162,7 +143,7 @@ func (d *Driver) ApplyMigration(ctx context.Context, m store.Migration) error {
 		if _, err := tx.Exec(ctx, m.SQL); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, qSchemaInsert, m.Version, m.Name)
+		_, err := tx.Exec(ctx, q.SchemaInsert, m.Version, m.Name)
 		return err
 	})
 }
@@ -191,7 +172,7 @@ func scanRun(s pgx.Row) (store.RunRow, error) {
 
 // CreateRun implements store.Driver.
 func (d *Driver) CreateRun(ctx context.Context, r store.RunRow) error {
-	_, err := d.pool.Exec(ctx, qRunInsert, r.ID, r.Flow, r.Version, string(r.Params), r.State, r.Owner,
+	_, err := d.pool.Exec(ctx, q.RunInsert, r.ID, r.Flow, r.Version, string(r.Params), r.State, r.Owner,
 		r.Epoch, r.Seq, r.Created, r.Updated)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" { // unique_violation
@@ -202,7 +183,7 @@ func (d *Driver) CreateRun(ctx context.Context, r store.RunRow) error {
 
 // GetRun implements store.Driver.
 func (d *Driver) GetRun(ctx context.Context, id string) (store.RunRow, error) {
-	r, err := scanRun(d.pool.QueryRow(ctx, qRunGet, id))
+	r, err := scanRun(d.pool.QueryRow(ctx, q.RunGet, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, store.ErrNotFound
 	}
@@ -215,7 +196,7 @@ func (d *Driver) ListRuns(ctx context.Context, f store.RunFilter) ([]store.RunRo
 	if f.Limit > 0 {
 		limit = f.Limit
 	}
-	rows, err := d.pool.Query(ctx, qRunList, f.Flow, f.State, limit)
+	rows, err := d.pool.Query(ctx, q.RunList, f.Flow, f.State, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +214,7 @@ func (d *Driver) ListRuns(ctx context.Context, f store.RunFilter) ([]store.RunRo
 
 // ClaimRun implements store.Driver.
 func (d *Driver) ClaimRun(ctx context.Context, id, owner string, now time.Time) (store.RunRow, error) {
-	r, err := scanRun(d.pool.QueryRow(ctx, qRunClaim, id, owner, now))
+	r, err := scanRun(d.pool.QueryRow(ctx, q.RunClaim, id, owner, now))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, store.ErrNotFound
 	}
@@ -242,7 +223,7 @@ func (d *Driver) ClaimRun(ctx context.Context, id, owner string, now time.Time) 
 
 // DeleteRun implements store.Driver.
 func (d *Driver) DeleteRun(ctx context.Context, id string) error {
-	tag, err := d.pool.Exec(ctx, qRunDelete, id)
+	tag, err := d.pool.Exec(ctx, q.RunDelete, id)
 	if err != nil {
 		return err
 	}
@@ -254,7 +235,7 @@ func (d *Driver) DeleteRun(ctx context.Context, id string) error {
 
 // LoadAtoms implements store.Driver.
 func (d *Driver) LoadAtoms(ctx context.Context, id string) ([]store.AtomRow, error) {
-	rows, err := d.pool.Query(ctx, qAtomList, id)
+	rows, err := d.pool.Query(ctx, q.AtomList, id)
 	if err != nil {
 		return nil, err
 	}
@@ -278,15 +259,15 @@ func (d *Driver) LoadAtoms(ctx context.Context, id string) ([]store.AtomRow, err
 func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
 	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
 		var batch pgx.Batch
-		batch.Queue(qRunWrite, b.Now, b.FlowTo, text(b.Params), b.Run, b.Epoch, b.Seq, b.FlowFrom)
+		batch.Queue(q.RunWrite, b.Now, b.FlowTo, text(b.Params), b.Run, b.Epoch, b.Seq, b.FlowFrom)
 		for i := range b.Atoms {
 			w := &b.Atoms[i]
-			q := qAtomUpdate
+			stmt := q.AtomUpdate
 			if w.From == "PENDING" {
-				q = qAtomInsert
+				stmt = q.AtomInsert
 			}
 			r := &w.Row
-			batch.Queue(q, b.Run, r.Name, r.Version, r.State, text(r.Result), text(r.Failure),
+			batch.Queue(stmt, b.Run, r.Name, r.Version, r.State, text(r.Result), text(r.Failure),
 				text(r.RevertFailure), text(r.History), w.Start, w.Finish, b.Now, w.From, r.Decision)
 		}
 		res := tx.SendBatch(ctx, &batch)
@@ -307,7 +288,7 @@ func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
 		switch {
 		case miss == -1:
 			m := &store.RunMismatch{Found: true}
-			err := tx.QueryRow(ctx, qRunFence, b.Run).Scan(&m.Epoch, &m.Seq, &m.State, &m.Owner)
+			err := tx.QueryRow(ctx, q.RunFence, b.Run).Scan(&m.Epoch, &m.Seq, &m.State, &m.Owner)
 			if errors.Is(err, pgx.ErrNoRows) {
 				m.Found = false
 			} else if err != nil {
@@ -316,7 +297,7 @@ func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
 			return m
 		case miss >= 0:
 			m := &store.AtomMismatch{Atom: b.Atoms[miss].Row.Name, Found: true}
-			err := tx.QueryRow(ctx, qAtomState, b.Run, m.Atom).Scan(&m.State)
+			err := tx.QueryRow(ctx, q.AtomState, b.Run, m.Atom).Scan(&m.State)
 			if errors.Is(err, pgx.ErrNoRows) {
 				m.Found = false
 			} else if err != nil {

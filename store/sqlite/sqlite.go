@@ -25,31 +25,13 @@ var migrations embed.FS
 //go:embed sql/*.sql
 var queries embed.FS
 
-func query(name string) string {
-	b, err := queries.ReadFile("sql/" + name + ".sql")
+var q = func() store.Statements {
+	sub, err := fs.Sub(queries, "sql")
 	if err != nil {
-		panic(err) // a query the binary does not embed is a build mistake
+		panic(err)
 	}
-	return string(b)
-}
-
-var (
-	qSchemaTable   = query("schema_table")
-	qSchemaExists  = query("schema_exists")
-	qSchemaVersion = query("schema_version")
-	qSchemaInsert  = query("schema_insert")
-	qRunInsert     = query("run_insert")
-	qRunGet        = query("run_get")
-	qRunList       = query("run_list")
-	qRunClaim      = query("run_claim")
-	qRunWrite      = query("run_write")
-	qRunFence      = query("run_fence")
-	qRunDelete     = query("run_delete")
-	qAtomInsert    = query("atom_insert")
-	qAtomUpdate    = query("atom_update")
-	qAtomState     = query("atom_state")
-	qAtomList      = query("atom_list")
-)
+	return store.LoadStatements(sub)
+}()
 
 // Durability is when a commit returns.
 type Durability int
@@ -161,11 +143,11 @@ func (d *Driver) Close() error { return errors.Join(d.r.Close(), d.w.Close()) }
 // SchemaVersion implements store.Driver.
 func (d *Driver) SchemaVersion(ctx context.Context) (int, error) {
 	var n int
-	if err := d.r.QueryRowContext(ctx, qSchemaExists).Scan(&n); err != nil || n == 0 {
+	if err := d.r.QueryRowContext(ctx, q.SchemaExists).Scan(&n); err != nil || n == 0 {
 		return 0, err
 	}
 	var v int
-	err := d.r.QueryRowContext(ctx, qSchemaVersion).Scan(&v)
+	err := d.r.QueryRowContext(ctx, q.SchemaVersion).Scan(&v)
 	return v, err
 }
 
@@ -173,11 +155,11 @@ func (d *Driver) SchemaVersion(ctx context.Context) (int, error) {
 // lock first, so a concurrent opener waits and then finds it applied.
 func (d *Driver) ApplyMigration(ctx context.Context, m store.Migration) error {
 	return d.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, qSchemaTable); err != nil {
+		if _, err := tx.ExecContext(ctx, q.SchemaTable); err != nil {
 			return err
 		}
 		var v int
-		if err := tx.QueryRowContext(ctx, qSchemaVersion).Scan(&v); err != nil {
+		if err := tx.QueryRowContext(ctx, q.SchemaVersion).Scan(&v); err != nil {
 			return err
 		}
 		if v >= m.Version {
@@ -186,7 +168,7 @@ func (d *Driver) ApplyMigration(ctx context.Context, m store.Migration) error {
 		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, qSchemaInsert, m.Version, m.Name, time.Now().UnixNano())
+		_, err := tx.ExecContext(ctx, q.SchemaInsert, m.Version, m.Name, time.Now().UnixNano())
 		return err
 	})
 }
@@ -246,7 +228,7 @@ func scanRun(s scanner) (store.RunRow, error) {
 
 // CreateRun implements store.Driver.
 func (d *Driver) CreateRun(ctx context.Context, r store.RunRow) error {
-	_, err := d.w.ExecContext(ctx, qRunInsert, r.ID, r.Flow, r.Version, string(r.Params), r.State, r.Owner,
+	_, err := d.w.ExecContext(ctx, q.RunInsert, r.ID, r.Flow, r.Version, string(r.Params), r.State, r.Owner,
 		r.Epoch, r.Seq, r.Created.UnixNano(), r.Updated.UnixNano())
 	if code(err) == sqlite3.SQLITE_CONSTRAINT {
 		return store.ErrExists
@@ -256,7 +238,7 @@ func (d *Driver) CreateRun(ctx context.Context, r store.RunRow) error {
 
 // GetRun implements store.Driver.
 func (d *Driver) GetRun(ctx context.Context, id string) (store.RunRow, error) {
-	r, err := scanRun(d.r.QueryRowContext(ctx, qRunGet, id))
+	r, err := scanRun(d.r.QueryRowContext(ctx, q.RunGet, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, store.ErrNotFound
 	}
@@ -269,7 +251,7 @@ func (d *Driver) ListRuns(ctx context.Context, f store.RunFilter) ([]store.RunRo
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := d.r.QueryContext(ctx, qRunList, f.Flow, f.State, limit)
+	rows, err := d.r.QueryContext(ctx, q.RunList, f.Flow, f.State, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +272,7 @@ func (d *Driver) ClaimRun(ctx context.Context, id, owner string, now time.Time) 
 	var r store.RunRow
 	err := d.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		r, err = scanRun(tx.QueryRowContext(ctx, qRunClaim, id, owner, now.UnixNano()))
+		r, err = scanRun(tx.QueryRowContext(ctx, q.RunClaim, id, owner, now.UnixNano()))
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) {
@@ -301,7 +283,7 @@ func (d *Driver) ClaimRun(ctx context.Context, id, owner string, now time.Time) 
 
 // DeleteRun implements store.Driver.
 func (d *Driver) DeleteRun(ctx context.Context, id string) error {
-	res, err := d.w.ExecContext(ctx, qRunDelete, id)
+	res, err := d.w.ExecContext(ctx, q.RunDelete, id)
 	if err != nil {
 		return err
 	}
@@ -313,7 +295,7 @@ func (d *Driver) DeleteRun(ctx context.Context, id string) error {
 
 // LoadAtoms implements store.Driver.
 func (d *Driver) LoadAtoms(ctx context.Context, id string) ([]store.AtomRow, error) {
-	rows, err := d.r.QueryContext(ctx, qAtomList, id)
+	rows, err := d.r.QueryContext(ctx, q.AtomList, id)
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +327,7 @@ func nullBytes(s sql.NullString) []byte {
 func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
 	return d.tx(ctx, func(tx *sql.Tx) error {
 		now := b.Now.UnixNano()
-		res, err := tx.ExecContext(ctx, qRunWrite, now, b.FlowTo, text(b.Params), b.Run, b.Epoch, b.Seq, b.FlowFrom)
+		res, err := tx.ExecContext(ctx, q.RunWrite, now, b.FlowTo, text(b.Params), b.Run, b.Epoch, b.Seq, b.FlowFrom)
 		if err != nil {
 			return err
 		}
@@ -353,7 +335,7 @@ func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
 			return err
 		} else if n == 0 {
 			m := &store.RunMismatch{Found: true}
-			err := tx.QueryRowContext(ctx, qRunFence, b.Run).Scan(&m.Epoch, &m.Seq, &m.State, &m.Owner)
+			err := tx.QueryRowContext(ctx, q.RunFence, b.Run).Scan(&m.Epoch, &m.Seq, &m.State, &m.Owner)
 			if errors.Is(err, sql.ErrNoRows) {
 				m.Found = false
 			} else if err != nil {
@@ -363,12 +345,12 @@ func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
 		}
 		for i := range b.Atoms {
 			w := &b.Atoms[i]
-			q := qAtomUpdate
+			stmt := q.AtomUpdate
 			if w.From == "PENDING" {
-				q = qAtomInsert
+				stmt = q.AtomInsert
 			}
 			r := &w.Row
-			res, err := tx.ExecContext(ctx, q, b.Run, r.Name, r.Version, r.State, text(r.Result), text(r.Failure),
+			res, err := tx.ExecContext(ctx, stmt, b.Run, r.Name, r.Version, r.State, text(r.Result), text(r.Failure),
 				text(r.RevertFailure), text(r.History), bit(w.Start), bit(w.Finish), now, w.From, r.Decision)
 			if err != nil {
 				return err
@@ -377,7 +359,7 @@ func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
 				return err
 			} else if n == 0 {
 				m := &store.AtomMismatch{Atom: r.Name, Found: true}
-				err := tx.QueryRowContext(ctx, qAtomState, b.Run, r.Name).Scan(&m.State)
+				err := tx.QueryRowContext(ctx, q.AtomState, b.Run, r.Name).Scan(&m.State)
 				if errors.Is(err, sql.ErrNoRows) {
 					m.Found = false
 				} else if err != nil {

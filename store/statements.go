@@ -1,0 +1,58 @@
+package store
+
+import (
+	"fmt"
+	"io/fs"
+)
+
+// Statements are a driver's SQL statements, one file each (NAME.sql) in
+// the directory a driver embeds. Every driver has the same set, so that the
+// same guarded writes exist on every database; Optional ones may be absent.
+type Statements struct {
+	SchemaTable   string // create the schema version table if missing
+	SchemaLock    string // optional: serialise concurrent migrations
+	SchemaExists  string // does the version table exist
+	SchemaVersion string // newest applied version
+	SchemaInsert  string // record a version
+	RunInsert     string
+	RunGet        string
+	RunList       string
+	RunClaim      string // epoch+1, new owner, RETURNING the row
+	RunWrite      string // the fenced write: epoch, sequence, expected flow state
+	RunFence      string // the run row's epoch, sequence, state and owner
+	RunDelete     string
+	AtomInsert    string // leave PENDING (a missing row is PENDING)
+	AtomUpdate    string // any other guarded move
+	AtomState     string
+	AtomList      string
+}
+
+// LoadStatements reads the statements of fsys. A missing required file is
+// a build mistake: it panics.
+func LoadStatements(fsys fs.FS) Statements {
+	read := func(name string, optional bool) string {
+		b, err := fs.ReadFile(fsys, name+".sql")
+		if err != nil && !optional {
+			panic(fmt.Sprintf("store: statement %s.sql: %v", name, err))
+		}
+		return string(b)
+	}
+	return Statements{
+		SchemaTable:   read("schema_table", false),
+		SchemaLock:    read("schema_lock", true),
+		SchemaExists:  read("schema_exists", false),
+		SchemaVersion: read("schema_version", false),
+		SchemaInsert:  read("schema_insert", false),
+		RunInsert:     read("run_insert", false),
+		RunGet:        read("run_get", false),
+		RunList:       read("run_list", false),
+		RunClaim:      read("run_claim", false),
+		RunWrite:      read("run_write", false),
+		RunFence:      read("run_fence", false),
+		RunDelete:     read("run_delete", false),
+		AtomInsert:    read("atom_insert", false),
+		AtomUpdate:    read("atom_update", false),
+		AtomState:     read("atom_state", false),
+		AtomList:      read("atom_list", false),
+	}
+}
