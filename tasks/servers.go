@@ -106,7 +106,7 @@ func (t *createServer) Execute(ctx context.Context, in flow.Inputs) (any, error)
 // Revert deletes what the create made (see CreateServer).
 func (t *createServer) Revert(ctx context.Context, in flow.Inputs, o flow.Outcome) error {
 	ids := []string{failedID(o.Failure)}
-	if id, ok := o.Result.(string); ok {
+	if id, err := flow.As[string](o.Result); err == nil && id != "" { // raw JSON after a resume
 		ids = append(ids, id)
 	}
 	var lookErr error
@@ -292,7 +292,7 @@ func (t *createImage) deleteImage(ctx context.Context, id string) (*ops.Operatio
 // Revert deletes the snapshot.
 func (t *createImage) Revert(ctx context.Context, in flow.Inputs, o flow.Outcome) error {
 	ids := []string{failedID(o.Failure)}
-	if id, ok := o.Result.(string); ok {
+	if id, err := flow.As[string](o.Result); err == nil && id != "" { // raw JSON after a resume
 		ids = append(ids, id)
 	}
 	var lookErr error

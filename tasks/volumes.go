@@ -71,7 +71,7 @@ func (t *createVolume) Execute(ctx context.Context, in flow.Inputs) (any, error)
 // Revert deletes what the create made.
 func (t *createVolume) Revert(ctx context.Context, in flow.Inputs, o flow.Outcome) error {
 	ids := []string{failedID(o.Failure)}
-	if id, ok := o.Result.(string); ok {
+	if id, err := flow.As[string](o.Result); err == nil && id != "" { // raw JSON after a resume
 		ids = append(ids, id)
 	}
 	var lookErr error
