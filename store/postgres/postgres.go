@@ -254,59 +254,58 @@ func (d *Driver) LoadAtoms(ctx context.Context, id string) ([]store.AtomRow, err
 	return out, rows.Err()
 }
 
-// Apply implements store.Driver: the statements go in one round trip
-// inside the transaction.
+// Apply implements store.Driver: the whole write is one round trip, a
+// pipeline that PostgreSQL runs as one implicit transaction. A guard that
+// finds nothing fails with division_by_zero, which aborts the rest; what
+// the guard missed is read afterwards, for the error.
 func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
-	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
-		var batch pgx.Batch
-		batch.Queue(q.RunWrite, b.Now, b.FlowTo, text(b.Params), b.Run, b.Epoch, b.Seq, b.FlowFrom)
-		for i := range b.Atoms {
-			w := &b.Atoms[i]
-			stmt := q.AtomUpdate
-			if w.From == "PENDING" {
-				stmt = q.AtomInsert
-			}
-			r := &w.Row
-			batch.Queue(stmt, b.Run, r.Name, r.Version, r.State, text(r.Result), text(r.Failure),
-				text(r.RevertFailure), text(r.History), w.Start, w.Finish, b.Now, w.From, r.Decision)
+	var batch pgx.Batch
+	batch.Queue(q.RunWrite, b.Now, b.FlowTo, text(b.Params), b.Run, b.Epoch, b.Seq, b.FlowFrom)
+	for i := range b.Atoms {
+		w := &b.Atoms[i]
+		stmt := q.AtomUpdate
+		if w.From == "PENDING" {
+			stmt = q.AtomInsert
 		}
-		res := tx.SendBatch(ctx, &batch)
-		miss := -2 // -1: the run row; i: atom i
-		for i := -1; i < len(b.Atoms); i++ {
-			tag, err := res.Exec()
-			if err != nil {
-				res.Close()
-				return err
-			}
-			if tag.RowsAffected() == 0 && miss == -2 {
+		r := &w.Row
+		batch.Queue(stmt, b.Run, r.Name, r.Version, r.State, text(r.Result), text(r.Failure),
+			text(r.RevertFailure), text(r.History), w.Start, w.Finish, b.Now, w.From, r.Decision)
+	}
+	res := d.pool.SendBatch(ctx, &batch)
+	miss := -2 // -1: the run row; i: atom i
+	var err error
+	for i := -1; i < len(b.Atoms) && err == nil; i++ {
+		if _, err = res.Exec(); err != nil {
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) && pe.Code == "22012" { // division_by_zero: a guard
 				miss = i
 			}
 		}
-		if err := res.Close(); err != nil {
+	}
+	if cerr := res.Close(); err == nil {
+		err = cerr
+	}
+	switch {
+	case miss == -1:
+		m := &store.RunMismatch{Found: true}
+		err := d.pool.QueryRow(ctx, q.RunFence, b.Run).Scan(&m.Epoch, &m.Seq, &m.State, &m.Owner)
+		if errors.Is(err, pgx.ErrNoRows) {
+			m.Found = false
+		} else if err != nil {
 			return err
 		}
-		switch {
-		case miss == -1:
-			m := &store.RunMismatch{Found: true}
-			err := tx.QueryRow(ctx, q.RunFence, b.Run).Scan(&m.Epoch, &m.Seq, &m.State, &m.Owner)
-			if errors.Is(err, pgx.ErrNoRows) {
-				m.Found = false
-			} else if err != nil {
-				return err
-			}
-			return m
-		case miss >= 0:
-			m := &store.AtomMismatch{Atom: b.Atoms[miss].Row.Name, Found: true}
-			err := tx.QueryRow(ctx, q.AtomState, b.Run, m.Atom).Scan(&m.State)
-			if errors.Is(err, pgx.ErrNoRows) {
-				m.Found = false
-			} else if err != nil {
-				return err
-			}
-			return m
+		return m
+	case miss >= 0:
+		m := &store.AtomMismatch{Atom: b.Atoms[miss].Row.Name, Found: true}
+		err := d.pool.QueryRow(ctx, q.AtomState, b.Run, m.Atom).Scan(&m.State)
+		if errors.Is(err, pgx.ErrNoRows) {
+			m.Found = false
+		} else if err != nil {
+			return err
 		}
-		return nil
-	})
+		return m
+	}
+	return err
 }
 
 // Retryable implements store.Driver: an error from the server is worth

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -67,6 +68,46 @@ type Driver struct {
 	durability Durability
 	busy       time.Duration
 	w, r       *sql.DB
+
+	// The statements of every write, prepared once on the writing
+	// connection: parsing them again for each write costs more than the
+	// write itself in the relaxed mode.
+	prepMu   sync.Mutex
+	prepared *writeStmts
+}
+
+type writeStmts struct{ run, fence, insert, update, state *sql.Stmt }
+
+// stmts prepares the write statements on first use (after the migrations
+// made their tables).
+func (d *Driver) stmts(ctx context.Context) (*writeStmts, error) {
+	d.prepMu.Lock()
+	defer d.prepMu.Unlock()
+	if d.prepared != nil {
+		return d.prepared, nil
+	}
+	ws := &writeStmts{}
+	for _, p := range []struct {
+		dst **sql.Stmt
+		q   string
+	}{{&ws.run, q.RunWrite}, {&ws.fence, q.RunFence}, {&ws.insert, q.AtomInsert}, {&ws.update, q.AtomUpdate}, {&ws.state, q.AtomState}} {
+		st, err := d.w.PrepareContext(ctx, p.q)
+		if err != nil {
+			ws.close()
+			return nil, err
+		}
+		*p.dst = st
+	}
+	d.prepared = ws
+	return ws, nil
+}
+
+func (ws *writeStmts) close() {
+	for _, st := range []*sql.Stmt{ws.run, ws.fence, ws.insert, ws.update, ws.state} {
+		if st != nil {
+			st.Close()
+		}
+	}
 }
 
 var _ store.Driver = (*Driver)(nil)
@@ -138,7 +179,15 @@ func (d *Driver) Migrations() fs.FS {
 }
 
 // Close implements store.Driver.
-func (d *Driver) Close() error { return errors.Join(d.r.Close(), d.w.Close()) }
+func (d *Driver) Close() error {
+	d.prepMu.Lock()
+	if d.prepared != nil {
+		d.prepared.close()
+		d.prepared = nil
+	}
+	d.prepMu.Unlock()
+	return errors.Join(d.r.Close(), d.w.Close())
+}
 
 // SchemaVersion implements store.Driver.
 func (d *Driver) SchemaVersion(ctx context.Context) (int, error) {
@@ -325,9 +374,13 @@ func nullBytes(s sql.NullString) []byte {
 
 // Apply implements store.Driver.
 func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
+	ws, err := d.stmts(ctx)
+	if err != nil {
+		return err
+	}
 	return d.tx(ctx, func(tx *sql.Tx) error {
 		now := b.Now.UnixNano()
-		res, err := tx.ExecContext(ctx, q.RunWrite, now, b.FlowTo, text(b.Params), b.Run, b.Epoch, b.Seq, b.FlowFrom)
+		res, err := tx.StmtContext(ctx, ws.run).ExecContext(ctx, now, b.FlowTo, text(b.Params), b.Run, b.Epoch, b.Seq, b.FlowFrom)
 		if err != nil {
 			return err
 		}
@@ -335,7 +388,7 @@ func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
 			return err
 		} else if n == 0 {
 			m := &store.RunMismatch{Found: true}
-			err := tx.QueryRowContext(ctx, q.RunFence, b.Run).Scan(&m.Epoch, &m.Seq, &m.State, &m.Owner)
+			err := tx.StmtContext(ctx, ws.fence).QueryRowContext(ctx, b.Run).Scan(&m.Epoch, &m.Seq, &m.State, &m.Owner)
 			if errors.Is(err, sql.ErrNoRows) {
 				m.Found = false
 			} else if err != nil {
@@ -345,12 +398,12 @@ func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
 		}
 		for i := range b.Atoms {
 			w := &b.Atoms[i]
-			stmt := q.AtomUpdate
+			stmt := ws.update
 			if w.From == "PENDING" {
-				stmt = q.AtomInsert
+				stmt = ws.insert
 			}
 			r := &w.Row
-			res, err := tx.ExecContext(ctx, stmt, b.Run, r.Name, r.Version, r.State, text(r.Result), text(r.Failure),
+			res, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, b.Run, r.Name, r.Version, r.State, text(r.Result), text(r.Failure),
 				text(r.RevertFailure), text(r.History), bit(w.Start), bit(w.Finish), now, w.From, r.Decision)
 			if err != nil {
 				return err
@@ -359,7 +412,7 @@ func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
 				return err
 			} else if n == 0 {
 				m := &store.AtomMismatch{Atom: r.Name, Found: true}
-				err := tx.QueryRowContext(ctx, q.AtomState, b.Run, r.Name).Scan(&m.State)
+				err := tx.StmtContext(ctx, ws.state).QueryRowContext(ctx, b.Run, r.Name).Scan(&m.State)
 				if errors.Is(err, sql.ErrNoRows) {
 					m.Found = false
 				} else if err != nil {

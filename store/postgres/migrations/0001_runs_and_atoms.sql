@@ -1,5 +1,7 @@
 -- Runs and their atoms. JSON columns use json, not jsonb: values come
--- back byte for byte as written, and jsonb would refuse \u0000.
+-- back byte for byte as written, and jsonb would refuse \u0000. Rows are
+-- updated at every transition: free room in each page (fillfactor) lets
+-- PostgreSQL update them in place (HOT) instead of touching the indexes.
 CREATE TABLE ostask_runs (
 	id         text        NOT NULL PRIMARY KEY,
 	flow       text        NOT NULL,
@@ -11,7 +13,7 @@ CREATE TABLE ostask_runs (
 	seq        bigint      NOT NULL,
 	created_at timestamptz NOT NULL,
 	updated_at timestamptz NOT NULL
-);
+) WITH (fillfactor = 50);
 
 CREATE INDEX ostask_runs_created ON ostask_runs (created_at DESC);
 
@@ -30,4 +32,4 @@ CREATE TABLE ostask_atoms (
 	finished_at    timestamptz,
 	updated_at     timestamptz NOT NULL,
 	PRIMARY KEY (run_id, name)
-);
+) WITH (fillfactor = 70);

@@ -1,3 +1,5 @@
+-- Zero rows divides by zero (see run_write).
+WITH w AS (
 UPDATE ostask_atoms
 SET version = $3,
 	state = $4,
@@ -11,3 +13,6 @@ SET version = $3,
 	finished_at = CASE WHEN $10::boolean THEN $11::timestamptz WHEN $9::boolean THEN NULL ELSE finished_at END,
 	updated_at = $11
 WHERE run_id = $1 AND name = $2 AND state = $12
+RETURNING 1
+)
+SELECT 1 / count(*) FROM w
