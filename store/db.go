@@ -30,6 +30,7 @@ func DefaultRetryPolicy() retry.Policy {
 }
 
 type config struct {
+	hook    func(WriteStage)
 	now     func() time.Time
 	policy  retry.Policy
 	sleep   retry.SleepFunc
@@ -53,6 +54,21 @@ func WithRetrySleep(fn retry.SleepFunc) Option { return func(c *config) { c.slee
 // WithOwner names this process in the runs it creates or acquires without
 // an explicit owner (default: host name and process id).
 func WithOwner(owner string) Option { return func(c *config) { c.owner = owner } }
+
+// WriteStage is a point of a run's write, for WithWriteHook.
+type WriteStage uint8
+
+// Stages of a write.
+const (
+	BeforeWrite WriteStage = iota + 1 // nothing of it sent yet
+	InsideWrite                       // the statements ran, the commit has not
+	AfterWrite                        // committed, not yet returned to the engine
+)
+
+// WithWriteHook calls fn at each stage of every write of a Run handle. It
+// exists for crash tests, which kill the process at each stage of each
+// write in turn.
+func WithWriteHook(fn func(WriteStage)) Option { return func(c *config) { c.hook = fn } }
 
 // WithSecrets registers secret values that must never be written; see
 // DB.AddSecrets.

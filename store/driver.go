@@ -107,6 +107,10 @@ type Batch struct {
 	Params []byte
 	Atoms  []AtomWrite
 	Now    time.Time
+	// BeforeCommit, when set, is called after the statements and before
+	// the commit (or, where the driver sends the whole write at once,
+	// before sending it). For crash tests.
+	BeforeCommit func()
 }
 
 // AtomWrite is one atom's compare-and-set: the row must be in state From

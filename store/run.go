@@ -103,7 +103,7 @@ func (r *Run) SaveValues(ctx context.Context, values map[string]any) error {
 // durable when SaveBatch returns nil. Successive transitions of one atom
 // (or of the flow) must chain: each starts from the state the previous
 // one reached.
-func (r *Run) SaveBatch(ctx context.Context, ts []Transition) error {
+func (r *Run) SaveBatch(ctx context.Context, ts []Transition) (err error) {
 	if len(ts) == 0 {
 		return nil
 	}
@@ -116,7 +116,16 @@ func (r *Run) SaveBatch(ctx context.Context, ts []Transition) error {
 	if err != nil {
 		return err
 	}
-	if err := r.apply(ctx, b); err != nil {
+	if hook := r.db.cfg.hook; hook != nil {
+		hook(BeforeWrite)
+		b.BeforeCommit = func() { hook(InsideWrite) }
+		defer func() {
+			if err == nil {
+				hook(AfterWrite)
+			}
+		}()
+	}
+	if err = r.apply(ctx, b); err != nil {
 		var fe *FencedError
 		var ue *UnavailableError
 		if errors.As(err, &fe) || errors.As(err, &ue) {

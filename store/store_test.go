@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -230,5 +231,35 @@ func TestSecretKey(t *testing.T) {
 		if got := store.SecretKey(key); got != want {
 			t.Errorf("SecretKey(%q) = %v, want %v", key, got, want)
 		}
+	}
+}
+
+// The write hook sees each stage of each write, in order, and AfterWrite
+// only for a write that committed.
+func TestWriteHook(t *testing.T) {
+	ctx := context.Background()
+	var stages []store.WriteStage
+	d, err := sqlite.NewDriver(filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.New(ctx, d, store.WithWriteHook(func(s store.WriteStage) { stages = append(stages, s) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	run, err := db.Create(ctx, store.NewRun{ID: "h", Flow: "f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.SaveFlow(ctx, flow.StatePending, flow.StateRunning); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.SaveFlow(ctx, flow.StatePending, flow.StateRunning); !errors.Is(err, engine.ErrConflict) {
+		t.Fatal(err)
+	}
+	want := []store.WriteStage{store.BeforeWrite, store.InsideWrite, store.AfterWrite, store.BeforeWrite}
+	if fmt.Sprint(stages) != fmt.Sprint(want) {
+		t.Fatalf("stages %v, want %v", stages, want)
 	}
 }

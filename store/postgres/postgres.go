@@ -271,6 +271,9 @@ func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
 		batch.Queue(stmt, b.Run, r.Name, r.Version, r.State, text(r.Result), text(r.Failure),
 			text(r.RevertFailure), text(r.History), w.Start, w.Finish, b.Now, w.From, r.Decision)
 	}
+	if b.BeforeCommit != nil {
+		b.BeforeCommit()
+	}
 	res := d.pool.SendBatch(ctx, &batch)
 	miss := -2 // -1: the run row; i: atom i
 	var err error

@@ -421,6 +421,9 @@ func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
 				return m
 			}
 		}
+		if b.BeforeCommit != nil {
+			b.BeforeCommit()
+		}
 		return nil
 	})
 }
