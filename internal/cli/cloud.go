@@ -66,6 +66,9 @@ type session struct {
 	cloud *ops.Cloud
 	sim   *cloudsim.Sim
 	pub   *cloudsim.AMQPPublisher // --sim --notifications amqp://…
+	// secrets are the credentials the cloud was dialled with: a durable
+	// store scrubs them from everything it writes.
+	secrets []string
 }
 
 func (s *session) Close() {
@@ -172,6 +175,8 @@ func (f *cloudFlags) connect(ctx context.Context, cfg ops.Config) (*session, err
 		return nil, fmt.Errorf("connect: %s", describe(err))
 	}
 	s.cloud = cloud
+	o := auth.Options
+	s.secrets = []string{o.Password, o.TokenID, o.ApplicationCredentialSecret, o.Passcode}
 	return s, nil
 }
 

@@ -20,16 +20,19 @@ import (
 	"github.com/ostask/ostask/engine"
 	"github.com/ostask/ostask/flow"
 	"github.com/ostask/ostask/ops"
+	"github.com/ostask/ostask/store"
 	"github.com/ostask/ostask/tasks"
 )
 
 func newFlowCmd(cf *cloudFlags) *cobra.Command {
 	c := &cobra.Command{Use: "flow", Short: "Run ready-made OpenStack flows that revert everything they made on failure"}
 	run := &cobra.Command{Use: "run FLOW", Short: "Run a ready-made flow with live progress of each task (see 'ostask flow list')"}
+	var storeFlag string
 	for _, d := range tasks.Flows() {
-		run.AddCommand(newFlowRunCmd(cf, d))
+		run.AddCommand(newFlowRunCmd(cf, d, &storeFlag))
 	}
-	c.AddCommand(newFlowListCmd(), run)
+	c.AddCommand(newFlowListCmd(), run, newFlowResumeCmd(cf, &storeFlag), newFlowRunsCmd(&storeFlag), newFlowShowCmd(&storeFlag))
+	c.PersistentFlags().StringVar(&storeFlag, "store", "", storeUsage)
 	// Registered here rather than in newRoot, which registers the cloud
 	// flags of "server" and "volume" by name.
 	cf.register(c)
@@ -109,7 +112,7 @@ type flowRunFlags struct {
 	resume  string // the command that re-runs this run (same --run-id)
 }
 
-func newFlowRunCmd(cf *cloudFlags, d tasks.Definition) *cobra.Command {
+func newFlowRunCmd(cf *cloudFlags, d tasks.Definition, storeFlag *string) *cobra.Command {
 	var rf flowRunFlags
 	strs := map[string]*string{}
 	ints := map[string]*int{}
@@ -118,10 +121,14 @@ func newFlowRunCmd(cf *cloudFlags, d tasks.Definition) *cobra.Command {
 		Short: d.Help,
 		Long: d.Help + `.
 
-The run id (printed at the start; --run-id to choose it) names everything
-the run makes: running the same command again with --run-id RUN adopts what
-an interrupted or killed run made instead of making it twice. On failure,
-every task that ran is reverted.
+The run is recorded in a store (--store; by default a SQLite file under
+the state directory) before each step: if the process is interrupted or
+killed, 'ostask flow resume RUN' continues it where it stopped, in this
+process or another, without redoing or duplicating what was done. The run
+id (printed at the start; --run-id to choose it) also names everything the
+run makes: with --store none, running the same command again with --run-id
+RUN adopts what an earlier run made instead of making it twice. On
+failure, every task that ran is reverted.
 
 With --json the output is JSON lines (NDJSON), one object per line:
   {"event":"start","flow":...,"run_id":...,"resume":"ostask flow run ... --run-id ..."}
@@ -174,19 +181,57 @@ The first line is written before any call to the cloud.`,
 				}
 				values[p.Name] = v
 			}
-			f, store, err := d.Prepare(s.cloud, values, tasks.WithRetries(rf.retries), tasks.WithTimeout(rf.timeout))
+			topts := []tasks.Option{tasks.WithRetries(rf.retries), tasks.WithTimeout(rf.timeout)}
+			f, values, err := d.Prepare(s.cloud, values, topts...)
 			if err != nil {
 				return &ExitError{Code: 2, Err: err}
 			}
-			rf.resume = resumeWith(argsOf(ctx), "--run-id", rf.runID)
+			url, err := storeURL(*storeFlag)
+			if err != nil {
+				return err
+			}
+			db, err := openStore(ctx, url, store.WithSecrets(s.secrets...))
+			if err != nil {
+				return err
+			}
+			var e *engine.Engine
+			if db == nil {
+				rf.resume = resumeWith(argsOf(ctx), "--run-id", rf.runID)
+				c, err := flow.Compile(f, flow.WithInputs(keysOf(values)...))
+				if err != nil {
+					return err
+				}
+				if e, err = engine.NewCompiled(c, engine.Parallel(0), engine.WithStore(values)); err != nil {
+					return err
+				}
+			} else {
+				defer db.Close()
+				rf.resume = flowResumeCommand(rf.runID, *storeFlag)
+				reg := &store.Registry{}
+				if err := tasks.Register(reg, s.cloud, topts...); err != nil {
+					return err
+				}
+				e, _, err = db.Start(ctx, reg, store.NewRun{ID: rf.runID, Flow: d.Name, Version: tasks.FlowsVersion, Params: values},
+					engine.Parallel(0))
+				if errors.Is(err, store.ErrExists) {
+					return usageError("run %s is already recorded in %s; continue it with: %s", rf.runID, redactURL(url), rf.resume)
+				}
+				if err != nil {
+					return err
+				}
+			}
 			if !rf.json && generated {
-				fmt.Fprintf(cmd.ErrOrStderr(), "ostask: flow %s run id %s; if this run is cut short, run this to adopt what it made instead of making more:\n  %s\n",
-					d.Name, rf.runID, rf.resume)
+				what := "adopt what it made instead of making more"
+				if db != nil {
+					what = "continue it"
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "ostask: flow %s run id %s; if this run is cut short, run this to %s:\n  %s\n",
+					d.Name, rf.runID, what, rf.resume)
 			}
 			errOut := cmd.ErrOrStderr()
 			stop := warnMonitors(s.cloud.Stats, func(line string) { fmt.Fprintln(errOut, line) })
 			defer stop()
-			return runFlow(ctx, cmd.OutOrStdout(), f, store, rf)
+			return runFlow(ctx, cmd.OutOrStdout(), e, rf, nil)
 		},
 	}
 	c.Flags().StringVar(&rf.runID, "run-id", "", "id of this run (default: a new one); re-running with the same id adopts what an earlier run made")
@@ -344,6 +389,26 @@ func (fp *flowProgress) OnEvent(ev engine.Event) {
 	}
 }
 
+// recorded shows the states a resumed run had reached.
+func (fp *flowProgress) recorded(atoms []store.AtomInfo) {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	for _, a := range atoms {
+		tl, ok := fp.tasks[a.Name]
+		if !ok {
+			continue
+		}
+		tl.rep.State = a.State.String()
+		if id, err := flow.As[string](a.Result); err == nil && a.State == flow.StateSuccess {
+			tl.rep.ID = id
+		}
+		if a.Failure != nil {
+			tl.rep.Error = oneLine(a.Failure.Message)
+		}
+		fp.status[a.Name] = tl.rep.State + " (recorded)"
+	}
+}
+
 // finish ends the live display.
 func (fp *flowProgress) finish() {
 	if fp.p == nil {
@@ -367,14 +432,12 @@ func (fp *flowProgress) report() []taskReport {
 	return out
 }
 
-// runFlow runs f with live progress and reports like the other commands:
+// runFlow runs e with live progress and reports like the other commands:
 // a plain summary line (or JSON), and an *ExitError with a one-line
 // reason — the original failure first — when the flow did not succeed.
-func runFlow(ctx context.Context, out io.Writer, f *flow.Flow, store map[string]any, rf flowRunFlags) error {
-	c, err := flow.Compile(f, flow.WithInputs(keysOf(store)...))
-	if err != nil {
-		return err
-	}
+// recorded holds what a resumed run had done, to show from the start.
+func runFlow(ctx context.Context, out io.Writer, e *engine.Engine, rf flowRunFlags, recorded []store.AtomInfo) error {
+	c := e.Compiled()
 	if rf.json {
 		start := struct {
 			Event  string `json:"event"`
@@ -387,10 +450,9 @@ func runFlow(ctx context.Context, out io.Writer, f *flow.Flow, store map[string]
 		}
 	}
 	fp := newFlowProgress(ctx, out, rf.json, c)
-	e, err := engine.NewCompiled(c, engine.Parallel(0), engine.WithStore(store), engine.WithListener(fp))
-	if err != nil {
-		return err
-	}
+	fp.recorded(recorded)
+	remove := e.AddListener(fp)
+	defer remove()
 	runErr := e.Run(ctx)
 	fp.finish()
 	rep := flowReport{Event: "end", Flow: c.Name(), RunID: rf.runID, State: e.State().String(), Tasks: fp.report()}
@@ -415,7 +477,9 @@ func runFlow(ctx context.Context, out io.Writer, f *flow.Flow, store map[string]
 	case runErr == nil:
 		return nil
 	case errors.Is(runErr, engine.ErrSuspended):
-		return &interruptError{msg: fmt.Sprintf("flow %s interrupted; to adopt what it made, run: %s", c.Name(), rf.resume)}
+		return &interruptError{msg: fmt.Sprintf("flow %s interrupted; to continue, run: %s", c.Name(), rf.resume)}
+	case errors.Is(runErr, engine.ErrStorage):
+		return &ExitError{Code: 1, Err: fmt.Errorf("%s; the run stays as last recorded: fix the store, then run: %s", rep.Error, rf.resume)}
 	}
 	return &ExitError{Code: 1, Err: errors.New(rep.Error)}
 }

@@ -68,7 +68,7 @@ func TestFlowRunJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[0]), &startRaw); err != nil {
 		t.Fatalf("first line: %v\n%s", err, out)
 	}
-	if startRaw["event"] != "start" || startRaw["run_id"] != "cli-1" || !strings.HasSuffix(startRaw["resume"], " --run-id cli-1") {
+	if startRaw["event"] != "start" || startRaw["run_id"] != "cli-1" || startRaw["resume"] != "ostask flow resume cli-1" {
 		t.Fatalf("first line %q", lines[0])
 	}
 	tasksSeen := map[string]bool{}
@@ -158,15 +158,15 @@ func TestFlowRunBadInput(t *testing.T) {
 	}
 }
 
-// Without --run-id, the run id and the command that resumes are printed
-// before the run, and the report names the same id.
+// Without --run-id, the run id and the command that resumes it from the
+// store are printed before the run, and the report names the same id.
 func TestFlowRunPrintsRunIDAtStart(t *testing.T) {
 	noLeaks(t)
 	code, out, stderr := run(t, bfvArgs...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	m := regexp.MustCompile(`^ostask: flow boot-from-volume run id ([0-9a-f-]{36}); if this run is cut short, run this to adopt what it made instead of making more:\n  (ostask flow run boot-from-volume .* --run-id ([0-9a-f-]{36}))\n$`).FindStringSubmatch(stderr)
+	m := regexp.MustCompile(`^ostask: flow boot-from-volume run id ([0-9a-f-]{36}); if this run is cut short, run this to continue it:\n  (ostask flow resume ([0-9a-f-]{36}))\n$`).FindStringSubmatch(stderr)
 	if m == nil || m[1] != m[3] {
 		t.Fatalf("stderr %q", stderr)
 	}

@@ -28,7 +28,16 @@ func TestMain(m *testing.M) {
 		os.Args = append([]string{"ostask"}, args...)
 		os.Exit(Exec())
 	}
-	os.Exit(m.Run())
+	// Flow runs are recorded in the state directory by default: keep the
+	// tests' runs out of the user's.
+	dir, err := os.MkdirTemp("", "ostask-cli-test-state")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_STATE_HOME", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // startChild runs ostask args in a child process (this test binary) with
