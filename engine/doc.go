@@ -115,5 +115,20 @@
 // Storage is deliberately small: flow state, atom records (state, result,
 // failure, revert failure, retry history and decision) and the initial
 // store values, each save a compare-and-set on the previous state. Memory
-// is the in-memory implementation.
+// is the in-memory implementation; package store and its drivers
+// (store/sqlite, store/postgres) are the durable ones.
+//
+// The engine records what it decides before it acts on it. A Storage that
+// is a Batcher gets everything decided at one moment in one SaveBatch (a
+// parallel flow's completions and the starts they allow; a linear task's
+// SUCCESS and its successor's RUNNING): one durable write per step, and no
+// successor starts before its predecessor's SUCCESS is durable. Events are
+// announced after the write. A storage error (ErrStorage; a fenced-out
+// writer's conflict too) stops the run and records nothing more, so the
+// run can be resumed from what was written.
+//
+// A durable Storage gives values back as raw JSON (json.RawMessage):
+// flow.Get, flow.As, Fetch and FuncTask's revert decode them into the type
+// their reader asks for; Inputs.Lookup, FetchAll and a decider's results
+// hand them over as they are.
 package engine

@@ -260,8 +260,15 @@ func (r *Run) apply(ctx context.Context, b *Batch) error {
 		}
 		return retry.Permanent(err)
 	}, opts...)
-	if err != nil {
-		return fmt.Errorf("store: save run %q: %w", r.id, db.retryError("save", r.id, attempts, err))
+	if err := db.retryError("save", r.id, attempts, err); err != nil {
+		var ue *UnavailableError
+		var ce *ConflictError
+		var fe *FencedError
+		var co *CorruptError
+		if errors.As(err, &ue) || errors.As(err, &ce) || errors.As(err, &fe) || errors.As(err, &co) {
+			return err // they name the run already
+		}
+		return fmt.Errorf("store: save run %q: %w", r.id, err)
 	}
 	return nil
 }

@@ -263,3 +263,50 @@ func TestWriteHook(t *testing.T) {
 		t.Fatalf("stages %v, want %v", stages, want)
 	}
 }
+
+// A database that stays down stops the engine with a typed error after
+// bounded retries; nothing more is recorded, and the run resumes once the
+// database is back.
+func TestEngineStopsOnStorageFailureAndResumes(t *testing.T) {
+	ctx := context.Background()
+	f, db, run, _ := setup(t)
+	ran := map[string]int{}
+	task := func(name string) flow.Task {
+		return flow.TaskFunc(name, func(context.Context, flow.Inputs) (string, error) {
+			ran[name]++
+			if name == "a" && ran[name] == 1 {
+				f.failBefore.Store(1000) // the database goes away while a runs
+			}
+			return name, nil
+		})
+	}
+	fl := flow.Linear("l", task("a"), task("b"))
+	e, err := engine.New(fl, engine.WithStorage(run))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = e.Run(ctx)
+	var fe *engine.FlowError
+	if !errors.As(err, &fe) || !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, engine.ErrStorage) {
+		t.Fatalf("Run = %v, want a *FlowError with the store's unavailable error", err)
+	}
+	if n := f.applies.Load(); n > int32(1+policy.MaxAttempts) {
+		t.Fatalf("%d writes: the engine kept writing after the store failed", n)
+	}
+	info, err := db.Get(ctx, "r")
+	if err != nil || info.State != flow.StateRunning {
+		t.Fatalf("recorded flow state %v (%v), want RUNNING: resumable", info.State, err)
+	}
+	f.failBefore.Store(0)
+	again, err := db.Acquire(ctx, "r", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ = engine.New(fl, engine.WithStorage(again))
+	if err := e.Run(ctx); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if ran["a"] != 2 || ran["b"] != 1 {
+		t.Fatalf("ran %v: a's SUCCESS was never recorded, so a runs again; b once", ran)
+	}
+}
