@@ -389,7 +389,9 @@ func concurrentRuns(ctx context.Context, db *store.DB, k, n int) (int, float64, 
 // rebuild it, take the run over, load, continue to the end).
 func resume(ctx context.Context, db *store.DB, n, times int) (load, full time.Duration, err error) {
 	reg := &store.Registry{}
-	build := func(map[string]json.RawMessage) (*flow.Flow, map[string]any, error) { return linear(n), map[string]any{}, nil }
+	build := func(map[string]json.RawMessage) (*flow.Flow, map[string]any, error) {
+		return linear(n), map[string]any{}, nil
+	}
 	if err := reg.Register("linear", "1", build); err != nil {
 		return 0, 0, err
 	}
