@@ -399,7 +399,8 @@ func (fp *flowProgress) recorded(atoms []store.AtomInfo) {
 			continue
 		}
 		tl.rep.State = a.State.String()
-		if id, err := flow.As[string](a.Result); err == nil && a.State == flow.StateSuccess {
+		// Like a live run's report, the id stays after a revert.
+		if id, err := flow.As[string](a.Result); err == nil {
 			tl.rep.ID = id
 		}
 		if a.Failure != nil {
