@@ -138,6 +138,12 @@ func (db *DB) Start(ctx context.Context, reg *Registry, nr NewRun, opts ...engin
 	if err != nil {
 		return nil, nil, err
 	}
+	return engineFor(c, values, run, opts)
+}
+
+// engineFor returns an engine for compiled flow c recording in run: the
+// builder's store values first, so that opts may replace them.
+func engineFor(c *flow.Compiled, values map[string]any, run *Run, opts []engine.Option) (*engine.Engine, *Run, error) {
 	e, err := engine.NewCompiled(c, append([]engine.Option{engine.WithStore(values)}, append(opts, engine.WithStorage(run))...)...)
 	if err != nil {
 		return nil, nil, err
@@ -170,9 +176,5 @@ func (db *DB) Resume(ctx context.Context, reg *Registry, id, owner string, opts 
 	if err != nil {
 		return nil, nil, err
 	}
-	e, err := engine.NewCompiled(c, append([]engine.Option{engine.WithStore(values)}, append(opts, engine.WithStorage(run))...)...)
-	if err != nil {
-		return nil, nil, err
-	}
-	return e, run, nil
+	return engineFor(c, values, run, opts)
 }
