@@ -112,6 +112,27 @@ func TestDemoSmall(t *testing.T) {
 	}
 }
 
+// With --events the demo's server operations complete from cloudsim's
+// notifications, and the server monitor only reconciles.
+func TestDemoEvents(t *testing.T) {
+	code, out, stderr := run(t, "demo", "--servers", "12", "--snapshots", "2", "--timing", "fast", "--events", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var s demoSummary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("json: %v\n%s", err, out)
+	}
+	if !s.Events || s.Leaked != 0 || s.Succeeded+s.Failed != 12 {
+		t.Fatalf("summary %+v", s)
+	}
+	// Every server is created and deleted at least once: that many
+	// operations at least completed by events, none found by polling first.
+	if s.EventCompletions < 24 || s.EventMissed != 0 {
+		t.Errorf("%d completions by events, %d found first by polling; want >= 24 and 0", s.EventCompletions, s.EventMissed)
+	}
+}
+
 // `ostask sim` writes its clouds.yaml where --clouds-yaml says and stops
 // cleanly when its context ends (SIGINT/SIGTERM cancel it in Exec).
 func TestSimStopsOnSignal(t *testing.T) {

@@ -42,6 +42,13 @@ type demoSummary struct {
 	FaultPlan       string         `json:"fault_plan"`
 	Timing          string         `json:"timing"`
 	FailureReasons  map[string]int `json:"failure_reasons,omitempty"`
+	// Events: --events, the servers' operations completed from cloudsim's
+	// notifications; EventCompletions of them by an event, EventMissed
+	// found first by a reconciliation round.
+	Events           bool  `json:"events"`
+	EventCompletions int64 `json:"event_completions,omitempty"`
+	EventMissed      int64 `json:"event_missed,omitempty"`
+	ServerListRounds int64 `json:"server_list_rounds"`
 }
 
 func newDemoCmd() *cobra.Command {
@@ -51,6 +58,7 @@ func newDemoCmd() *cobra.Command {
 		retries      int
 		buildTimeout time.Duration
 		asJSON       bool
+		events       bool
 	)
 	c := &cobra.Command{
 		Use:   "demo",
@@ -69,6 +77,7 @@ number (a fault or not) depends on the order in which requests reach the
 simulator, which timing decides. Two runs with one seed can therefore differ
 by a few in succeeded, failed and retried; leaked is 0 in every run.`,
 		Example: `  ostask demo --servers 20 --timing fast
+  ostask demo --servers 20 --timing fast --events
   ostask demo --servers 5 --timing fast --fault-plan server.create.error=0.3,api.503=0.05 --seed 7 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -97,6 +106,11 @@ by a few in succeeded, failed and retried; leaked is 0 in every run.`,
 					buildTimeout = fastBuildTimeout
 				}
 			}
+			if events {
+				// Server operations complete from Nova's notifications,
+				// as cloudsim publishes them; polling only reconciles.
+				ocfg.Notifications = &ops.NotificationConfig{Stream: sim.Notifications()}
+			}
 			cloud, err := ops.Dial(ctx, simAuth(sim, false), ocfg)
 			if err != nil {
 				return err
@@ -108,7 +122,7 @@ by a few in succeeded, failed and retried; leaked is 0 in every run.`,
 			if err != nil {
 				return err
 			}
-			sum.FaultPlan, sum.Timing = sf.faultPlan, sf.timing
+			sum.FaultPlan, sum.Timing, sum.Events = sf.faultPlan, sf.timing, events
 			if asJSON {
 				if err := printJSON(cmd.OutOrStdout(), sum); err != nil {
 					return err
@@ -128,6 +142,7 @@ by a few in succeeded, failed and retried; leaked is 0 in every run.`,
 	c.Flags().IntVar(&retries, "retries", 4, retriesUsage+" per create")
 	c.Flags().DurationVar(&buildTimeout, "build-timeout", 15*time.Second, "give up on a build (and retry) after this long (with --timing fast: 2s unless set)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON (no progress display)")
+	c.Flags().BoolVar(&events, "events", false, "complete server operations from cloudsim's notifications (Nova's versioned notifications), polling only to reconcile; compare the summary's requests with a run without it")
 	return c
 }
 
@@ -256,6 +271,10 @@ func (d *demo) run(ctx context.Context) (demoSummary, error) {
 	waitingGETs := cs.Matching("GET /compute") + cs.Matching("GET /volume") + cs.Matching("GET /image")
 	sum.WaitingRequests, sum.PollingWaiting = waitingGETs, d.waited.Load()
 	sum.PollingEstimate = sum.APIRequests - waitingGETs + d.waited.Load()
+	sum.ServerListRounds = st.Monitors[ops.KindServer].Rounds
+	if st.Notifications != nil {
+		sum.EventCompletions, sum.EventMissed = st.Notifications.Completions, st.Notifications.Missed
+	}
 	return sum, nil
 }
 
@@ -429,6 +448,12 @@ func printSummary(w io.Writer, s demoSummary) {
 	}
 	fmt.Fprintf(w, "  API requests     %d in all, %d of them to wait (%d throttled answers)\n", s.APIRequests, s.WaitingRequests, s.Throttled)
 	fmt.Fprintf(w, "  polling instead  about %d in all, %d to wait (one GET per resource per second)\n", s.PollingEstimate, s.PollingWaiting)
+	if s.Events {
+		fmt.Fprintf(w, "  events           %d server operations completed by notifications, %d found first by polling; %d server list rounds\n",
+			s.EventCompletions, s.EventMissed, s.ServerListRounds)
+	} else {
+		fmt.Fprintf(w, "  server lists     %d rounds (--events completes server operations from notifications instead)\n", s.ServerListRounds)
+	}
 	fmt.Fprintf(w, "  wall time        %.1fs\n", s.WallSeconds)
 	if len(s.FailureReasons) > 0 {
 		fmt.Fprintf(w, "  failures seen (and handled):\n")
