@@ -112,6 +112,28 @@ func TestDemoSmall(t *testing.T) {
 	}
 }
 
+// Lost answers alone never fail anything and never leave anything: with
+// the default options every create has a key and every action is checked
+// before it is sent again, so the demo succeeds in full.
+func TestDemoLostResponses(t *testing.T) {
+	code, out, stderr := run(t, "demo", "--servers", "12", "--snapshots", "3", "--timing", "fast",
+		"--fault-plan", "api.lose-response=0.3", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var s demoSummary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("json: %v\n%s", err, out)
+	}
+	if s.RecoveredAnswers == 0 {
+		t.Fatal("no lost answer was recovered: the fault plan did not bite, the test proves nothing")
+	}
+	if s.Succeeded != 12 || s.Failed != 0 || s.Leaked != 0 || s.Snapshots != 3 {
+		t.Fatalf("with only lost answers: %d succeeded, %d failed, %d leaked, %d snapshots; want 12, 0, 0, 3 (reasons: %v)",
+			s.Succeeded, s.Failed, s.Leaked, s.Snapshots, s.FailureReasons)
+	}
+}
+
 // With --events the demo's server operations complete from cloudsim's
 // notifications, and the server monitor only reconciles.
 func TestDemoEvents(t *testing.T) {

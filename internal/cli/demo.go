@@ -49,6 +49,10 @@ type demoSummary struct {
 	EventCompletions int64 `json:"event_completions,omitempty"`
 	EventMissed      int64 `json:"event_missed,omitempty"`
 	ServerListRounds int64 `json:"server_list_rounds"`
+	// RecoveredAnswers counts calls whose answer was lost (a dropped
+	// connection, a 5xx after the cloud acted) and which completed from
+	// what the call had done, without doing it twice.
+	RecoveredAnswers int64 `json:"recovered_answers"`
 }
 
 func newDemoCmd() *cobra.Command {
@@ -157,6 +161,9 @@ type demo struct {
 
 	waited  atomic.Int64 // estimated per-resource polling GETs (1/s of every wait)
 	retried atomic.Int64
+	// recovered counts operations whose call's answer was lost and which
+	// ops completed from what the call had done.
+	recovered atomic.Int64
 	extra   atomic.Int64
 	cleaned atomic.Int64
 	snaps   atomic.Int64
@@ -169,6 +176,9 @@ func waitOp[T any](ctx context.Context, d *demo, op *ops.Operation[T]) (T, error
 	t0 := time.Now()
 	v, err := op.Result(ctx)
 	d.waited.Add(int64(time.Since(t0)/time.Second) + 1)
+	if op.Initial().Recovered {
+		d.recovered.Add(1)
+	}
 	return v, err
 }
 
@@ -272,6 +282,7 @@ func (d *demo) run(ctx context.Context) (demoSummary, error) {
 	sum.WaitingRequests, sum.PollingWaiting = waitingGETs, d.waited.Load()
 	sum.PollingEstimate = sum.APIRequests - waitingGETs + d.waited.Load()
 	sum.ServerListRounds = st.Monitors[ops.KindServer].Rounds
+	sum.RecoveredAnswers = d.recovered.Load()
 	if st.Notifications != nil {
 		sum.EventCompletions, sum.EventMissed = st.Notifications.Completions, st.Notifications.Missed
 	}
@@ -442,6 +453,9 @@ func printSummary(w io.Writer, s demoSummary) {
 	fmt.Fprintf(w, "  retried          %d operations (%d extra attempts)\n", s.Retried, s.ExtraAttempts)
 	fmt.Fprintf(w, "  cleaned up       %d failed resources before retrying\n", s.CleanedUp)
 	fmt.Fprintf(w, "  snapshots        %d\n", s.Snapshots)
+	if s.RecoveredAnswers > 0 {
+		fmt.Fprintf(w, "  lost answers     %d calls recovered (done once, found by key or evidence)\n", s.RecoveredAnswers)
+	}
 	fmt.Fprintf(w, "  leaked           %d\n", s.Leaked)
 	for _, id := range s.LeakedIDs {
 		fmt.Fprintf(w, "    %s\n", id)
