@@ -164,11 +164,11 @@ type demo struct {
 	// recovered counts operations whose call's answer was lost and which
 	// ops completed from what the call had done.
 	recovered atomic.Int64
-	extra   atomic.Int64
-	cleaned atomic.Int64
-	snaps   atomic.Int64
-	mu      sync.Mutex
-	reasons map[string]int
+	extra     atomic.Int64
+	cleaned   atomic.Int64
+	snaps     atomic.Int64
+	mu        sync.Mutex
+	reasons   map[string]int
 }
 
 // wait waits for op and adds what a per-resource poller would have spent.
