@@ -2,6 +2,7 @@ package cloudsim
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -443,7 +444,9 @@ func (s *Sim) apiFault(r *http.Request, rc *reqCtx) *apiError {
 		if d == 0 {
 			d = defaultSlowDelay
 		}
-		s.sleep(r.Context(), d)
+		// A busy API keeps a request after its client gave up on it and
+		// still carries it out: the sleep does not end with the request.
+		s.sleep(context.WithoutCancel(r.Context()), d)
 	}
 	switch status {
 	case 0:

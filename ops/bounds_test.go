@@ -165,3 +165,48 @@ func TestDialPermanent429(t *testing.T) {
 		})
 	}
 }
+
+// A create whose answer never came (the API is slow: it carries the
+// request out after the client gave up waiting) is looked for under its
+// key for a whole response timeout before it is sent again, so the late
+// server is adopted, not doubled — even when the wait spent the call's
+// retry budget.
+func TestUnansweredCreateCarriedOutLate(t *testing.T) {
+	ctx := ctxT(t)
+	plan := &cloudsim.FaultPlan{API: cloudsim.APIFaults{Match: "POST /compute/v2.1/servers", Slow: 1, SlowDelay: 150 * time.Millisecond}}
+	sim, err := cloudsim.Start(ctx, cloudsim.Config{Faults: plan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	// The first answer is awaited 100 ms: the budget (100 ms) is spent
+	// by then, so only the check's own budget lets it look.
+	cloud, err := ops.Dial(ctx, authFor(sim, false), ops.Config{MinInterval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond,
+		ResponseTimeout: 100 * time.Millisecond, RetryBudget: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cloud.Close()
+	op, err := cloud.CreateServer(ctx, serverOpts("late"))
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if _, err := op.Result(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !op.Initial().Recovered {
+		t.Errorf("initial %+v: the create's answer was never received, so it must say Recovered", op.Initial())
+	}
+	if n := sim.Counters().Get("POST", "/compute/v2.1/servers"); n != 1 {
+		t.Errorf("%d POSTs; the first was carried out late and must not have been sent again", n)
+	}
+	var named int
+	for _, s := range sim.Servers(false) {
+		if s.Name == "late" {
+			named++
+		}
+	}
+	if named != 1 {
+		t.Errorf("%d servers named late, want 1", named)
+	}
+}

@@ -50,13 +50,14 @@ var callPolicy = retry.Policy{MaxAttempts: 5, Initial: time.Second, Max: 16 * ti
 // budget, so that retries never multiply (gophercloud's own 429 retries
 // are off).
 type caller struct {
-	clock  Clock
-	budget time.Duration
-	policy retry.Policy
+	clock           Clock
+	budget          time.Duration
+	responseTimeout time.Duration // how long a request waits for its answer
+	policy          retry.Policy
 }
 
 func newCaller(cfg Config) caller {
-	return caller{clock: cfg.Clock, budget: cfg.RetryBudget, policy: callPolicy}
+	return caller{clock: cfg.Clock, budget: cfg.RetryBudget, responseTimeout: cfg.ResponseTimeout, policy: callPolicy}
 }
 
 // budgetEnd carries the end of the budget of the call a nested call (a
@@ -83,6 +84,7 @@ var errBudgetSpent = errors.New("ostask: retry budget spent")
 // rejection; a check that fails ends the call with an
 // *UnknownOutcomeError, and the request is not sent again.
 func (cl caller) run(ctx context.Context, do func(context.Context) error, took func(context.Context) (bool, error)) error {
+	parent := ctx
 	now := cl.clock.Now()
 	end := now.Add(cl.budget)
 	if outer, ok := ctx.Value(budgetEnd{}).(time.Time); ok && outer.Before(end) {
@@ -104,7 +106,7 @@ func (cl caller) run(ctx context.Context, do func(context.Context) error, took f
 		last = err
 		maybe := mayHaveCommitted(err)
 		if took != nil && (maybe || ambiguousBefore && rejected(err)) {
-			ok, terr := took(ctx)
+			ok, terr := cl.check(parent, took, errors.Is(err, ErrUnresponsive))
 			switch {
 			case terr != nil:
 				last = &UnknownOutcomeError{Err: err, CheckErr: terr}
@@ -145,6 +147,38 @@ func (cl caller) run(ctx context.Context, do func(context.Context) error, took f
 		return last
 	}
 	return errors.Join(last, context.Cause(ctx))
+}
+
+// check asks took whether a request whose answer was lost took effect.
+// It has a budget of its own: the call's may have been spent by the very
+// wait that lost the answer, and giving up the check would leave the
+// outcome unknown (and what the request made, unowned).
+//
+// A request that got no answer at all may still sit in the cloud's queue
+// (a busy API keeps its requests after the client gave up on them) and
+// take effect later, so in that case a "no" is looked at again, every
+// quarter of the response timeout, until a whole response timeout has
+// passed: only then is the request sent again.
+func (cl caller) check(ctx context.Context, took func(context.Context) (bool, error), unanswered bool) (bool, error) {
+	budget := max(cl.budget, cl.responseTimeout+cl.responseTimeout/4)
+	end := cl.clock.Now().Add(budget)
+	ctx = context.WithValue(ctx, budgetEnd{}, end)
+	ctx, cancel := context.WithTimeoutCause(ctx, budget, errBudgetSpent)
+	defer cancel()
+	ok, err := took(ctx)
+	if err != nil || ok || !unanswered || cl.responseTimeout <= 0 {
+		return ok, err
+	}
+	step := cl.responseTimeout / 4
+	for waited := time.Duration(0); waited < cl.responseTimeout; waited += step {
+		if err := sleepOn(ctx, cl.clock, step); err != nil {
+			return false, err
+		}
+		if ok, err = took(ctx); err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
 }
 
 // getOrNil makes get as one call (retried like any); a 404 gives nil and

@@ -20,10 +20,15 @@ import (
 	"github.com/ostask/ostask/ops"
 )
 
+// cliCalls is how many calls `ostask server create --count N` makes at
+// once (internal/cli's maxCalls).
+const cliCalls = 16
+
 // realResult is one boot of n servers on a real cloud.
 type realResult struct {
 	n                 int
 	failed            int
+	found             int // servers of the run found by name afterwards (n - failed if none is unowned)
 	lists, listRounds int64
 	unstableRounds    int64
 	perServerGETs     int64
@@ -67,9 +72,9 @@ func runReal(ctx context.Context, cloudName string, counts []int, flavor, image,
 		}
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "N\tfailed\tlist requests\trounds\tunstable rounds\tper-server GETs\t5xx\tlist form\tfirst ACTIVE\tlast ACTIVE\tlast reported\tp50 latency\tp99 latency\tmax latency\tlate\t\n")
+	fmt.Fprintf(tw, "N\tfailed\tservers found\tlist requests\trounds\tunstable rounds\tper-server GETs\t5xx\tlist form\tfirst ACTIVE\tlast ACTIVE\tlast reported\tp50 latency\tp99 latency\tmax latency\tlate\t\n")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", r.n, r.failed, r.lists, r.listRounds,
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", r.n, r.failed, r.found, r.lists, r.listRounds,
 			r.unstableRounds, r.perServerGETs, fmt5xx(r.status5xx), r.form,
 			"+"+r.firstActive.Round(100*time.Millisecond).String(), "+"+r.lastActive.Round(100*time.Millisecond).String(),
 			"+"+r.lastReported.Round(100*time.Millisecond).String(),
@@ -170,12 +175,17 @@ func bootReal(ctx context.Context, cloudName string, n int, flavor, image, prefi
 	start := time.Now()
 	var lastCall time.Time
 	var callErr error
+	// As `ostask server create --count N` does: at most cliCalls calls at
+	// once (waiting is free).
+	calls := make(chan struct{}, cliCalls)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			calls <- struct{}{}
 			op, err := cloud.CreateServer(ctx, ops.ServerCreateOpts{Name: fmt.Sprintf("%s-%03d", name, i),
 				FlavorRef: flavorID, ImageRef: imageID, Networks: "none"}, ops.WithRetries(3))
+			<-calls
 			mu.Lock()
 			if now := time.Now(); now.After(lastCall) {
 				lastCall = now
@@ -252,15 +262,25 @@ func bootReal(ctx context.Context, cloudName string, n int, flavor, image, prefi
 	if len(lat) > 0 {
 		r.p50, r.p99, r.maxL = lat[len(lat)/2], lat[(len(lat)*99)/100], lat[len(lat)-1]
 	}
-	// Clean up every server of this run.
+	// Clean up every server of this run, found by name: a create that
+	// failed may have left one without telling its id.
 	var dels []*ops.Operation[struct{}]
-	for _, x := range recs {
-		if x.id == "" {
-			continue
-		}
-		op, err := cloud.DeleteServer(ctx, x.id, ops.WithRetries(3))
+	left, err := servers.List(cloud.Compute, servers.ListOpts{Name: "^" + name + "-"}).AllPages(ctx)
+	if err != nil {
+		return r, fmt.Errorf("list the run's servers: %w", err)
+	}
+	ss, err := servers.ExtractServers(left)
+	if err != nil {
+		return r, err
+	}
+	if len(ss) > n-r.failed {
+		fmt.Fprintf(os.Stderr, "bench/monitor: %d servers named %s-*, %d reported: %d unowned\n", len(ss), name, n-r.failed, len(ss)-(n-r.failed))
+	}
+	r.found = len(ss)
+	for _, s := range ss {
+		op, err := cloud.DeleteServer(ctx, s.ID, ops.WithRetries(3))
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "bench/monitor: delete %s: %v\n", x.id, err)
+			fmt.Fprintf(os.Stderr, "bench/monitor: delete %s: %v\n", s.ID, err)
 			continue
 		}
 		dels = append(dels, op)
