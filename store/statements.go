@@ -21,6 +21,7 @@ type Statements struct {
 	RunWrite      string // the fenced write: epoch, sequence, expected flow state
 	RunFence      string // the run row's epoch, sequence, state and owner
 	RunDelete     string
+	AtomDelete    string // optional: a run's atoms, where no foreign key cascades
 	AtomInsert    string // leave PENDING (a missing row is PENDING)
 	AtomUpdate    string // any other guarded move
 	AtomState     string
@@ -50,6 +51,7 @@ func LoadStatements(fsys fs.FS) Statements {
 		RunWrite:      read("run_write", false),
 		RunFence:      read("run_fence", false),
 		RunDelete:     read("run_delete", false),
+		AtomDelete:    read("atom_delete", true),
 		AtomInsert:    read("atom_insert", false),
 		AtomUpdate:    read("atom_update", false),
 		AtomState:     read("atom_state", false),

@@ -221,9 +221,21 @@ func (d *Driver) ClaimRun(ctx context.Context, id, owner string, now time.Time) 
 	return r, err
 }
 
-// DeleteRun implements store.Driver.
+// DeleteRun implements store.Driver: the run row, then its atoms (no
+// foreign key cascades; see migration 0002), in one round trip and one
+// implicit transaction.
 func (d *Driver) DeleteRun(ctx context.Context, id string) error {
-	tag, err := d.pool.Exec(ctx, q.RunDelete, id)
+	var batch pgx.Batch
+	batch.Queue(q.RunDelete, id)
+	batch.Queue(q.AtomDelete, id)
+	res := d.pool.SendBatch(ctx, &batch)
+	tag, err := res.Exec()
+	if err == nil {
+		_, err = res.Exec()
+	}
+	if cerr := res.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
+	"github.com/ostask/ostask/engine"
+	"github.com/ostask/ostask/flow"
 	"github.com/ostask/ostask/store"
 	"github.com/ostask/ostask/store/postgres"
 	"github.com/ostask/ostask/store/postgres/pgtest"
@@ -47,3 +49,48 @@ func harness() storetest.Harness {
 }
 
 func TestConformance(t *testing.T) { storetest.DB(t, harness()) }
+
+// A database made by schema version 1 (atoms with a foreign key to their
+// run) moves to version 2 on open: the key goes, the rows stay, and
+// deleting a run still removes its atoms.
+func TestMigrateFromVersion1(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.Open(t)
+	pool := driverOf(db).Pool()
+	run, err := db.Create(ctx, store.NewRun{ID: "old", Flow: "f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.SaveAtom(ctx, flow.StatePending, engine.AtomRecord{Name: "a", State: flow.StateRunning}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"ALTER TABLE ostask_atoms ADD CONSTRAINT ostask_atoms_run_id_fkey FOREIGN KEY (run_id) REFERENCES ostask_runs (id) ON DELETE CASCADE",
+		"DELETE FROM ostask_schema WHERE version > 1",
+	} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	again, err := pgtest.OpenSchema(t, pool.Config().ConnString(), driverOf(db).Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from, to := again.Migrated(); from != 1 || to != 2 {
+		t.Fatalf("migrated %d -> %d, want 1 -> 2", from, to)
+	}
+	var keys int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM pg_constraint WHERE conrelid = 'ostask_atoms'::regclass AND contype = 'f'").Scan(&keys); err != nil || keys != 0 {
+		t.Fatalf("%d foreign keys left (%v)", keys, err)
+	}
+	if _, atoms, err := again.Show(ctx, "old"); err != nil || len(atoms) != 1 || atoms[0].State != flow.StateRunning {
+		t.Fatalf("after the migration: %+v %v", atoms, err)
+	}
+	if err := again.Delete(ctx, "old"); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM ostask_atoms").Scan(&left); err != nil || left != 0 {
+		t.Fatalf("%d atoms left after Delete (%v)", left, err)
+	}
+}

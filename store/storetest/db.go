@@ -234,6 +234,14 @@ func testCatalogue(t *testing.T, h Harness) {
 		if got := fmt.Sprint(ids(store.RunFilter{})); got != "[r3 r1]" {
 			t.Fatal(got)
 		}
+		// The atoms went with the run: a new run of the same id starts
+		// empty.
+		if _, err := db.Create(ctx, store.NewRun{ID: "r2", Flow: "resize", Version: "1"}); err != nil {
+			t.Fatal(err)
+		}
+		if atoms := atomsByName(t, db, "r2"); len(atoms) != 0 {
+			t.Fatalf("the deleted run's atoms are still there: %+v", atoms)
+		}
 	})
 }
 
