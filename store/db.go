@@ -36,6 +36,7 @@ type config struct {
 	sleep   retry.SleepFunc
 	owner   string
 	secrets []string
+	group   int
 }
 
 // Option configures a DB.
@@ -85,13 +86,14 @@ type DB struct {
 	redact   redactor
 	from, to int
 	closed   atomic.Bool
+	group    *committer // nil: every write alone
 }
 
 // New opens a DB over a driver, applying the driver's migrations. It fails
 // with a *SchemaError when the database is newer than the migrations, and
 // closes the driver on any error.
 func New(ctx context.Context, d Driver, opts ...Option) (*DB, error) {
-	cfg := config{now: time.Now, policy: DefaultRetryPolicy()}
+	cfg := config{now: time.Now, policy: DefaultRetryPolicy(), group: DefaultGroupCommit}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -114,6 +116,9 @@ func New(ctx context.Context, d Driver, opts ...Option) (*DB, error) {
 		d.Close()
 		return nil, err
 	}
+	if gd, ok := d.(GroupDriver); ok && cfg.group > 1 {
+		db.group = newCommitter(gd, cfg.group)
+	}
 	return db, nil
 }
 
@@ -127,12 +132,25 @@ func (db *DB) Migrated() (from, to int) { return db.from, db.to }
 // that are replaced by Redacted in everything written from now on.
 func (db *DB) AddSecrets(secrets ...string) { db.redact.add(secrets...) }
 
-// Close closes the database. Handles of runs fail afterwards.
+// Close closes the database. Handles of runs fail afterwards; writes
+// waiting to share a commit fail with ErrClosed.
 func (db *DB) Close() error {
 	if db.closed.Swap(true) {
 		return nil
 	}
+	if db.group != nil {
+		db.group.close()
+	}
 	return db.d.Close()
+}
+
+// write writes one run's batch: with the writes of other runs when a
+// committer shares commits, else alone.
+func (db *DB) write(ctx context.Context, b *Batch) error {
+	if db.group != nil {
+		return db.group.write(ctx, b)
+	}
+	return db.d.Apply(ctx, b)
 }
 
 func (db *DB) now() time.Time { return db.cfg.now().UTC().Truncate(time.Microsecond) }

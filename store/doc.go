@@ -12,7 +12,10 @@
 //
 // Every write is one transaction guarded by the epoch its handle holds
 // and by the states it expects; a lost race is a *FencedError or a
-// *ConflictError, never a silent overwrite. Values are written as JSON
+// *ConflictError, never a silent overwrite. Writes of different runs that
+// are ready at the same moment share one transaction (group commit, see
+// WithGroupCommit): each still returns only when its own batch is
+// durable, and a batch that fails its guards fails alone. Values are written as JSON
 // with secrets removed and come back as json.RawMessage. Database
 // failures are retried with backoff a bounded number of times, then
 // reported as *UnavailableError.

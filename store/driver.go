@@ -52,6 +52,37 @@ type Driver interface {
 	Close() error
 }
 
+// GroupDriver is a Driver that also writes the batches of several runs in
+// one transaction, so that they share one commit. DB does so when writes
+// of different runs are ready at the same moment (group commit).
+type GroupDriver interface {
+	Driver
+	// ApplyGroup writes bs in one transaction, in order, all or nothing,
+	// each batch guarded as Apply guards it. When batch i cannot be
+	// written (a guard found nothing, or its statements failed), nothing
+	// is written and the error is a *BatchError naming i, its Err what
+	// Apply would have returned for that batch alone. Any other error
+	// (the commit, the connection) concerns every batch, and, as with
+	// Apply, a retryable one may hide a commit that happened.
+	ApplyGroup(ctx context.Context, bs []*Batch) error
+	// GroupWriters is how many transactions the database usefully writes
+	// at once: 1 for a single writing connection.
+	GroupWriters() int
+}
+
+// BatchError is ApplyGroup's answer when one batch of the group could not
+// be written; nothing of the group was.
+type BatchError struct {
+	Index int
+	Err   error
+}
+
+func (e *BatchError) Error() string {
+	return fmt.Sprintf("store: batch %d of the group: %v", e.Index, e.Err)
+}
+
+func (e *BatchError) Unwrap() error { return e.Err }
+
 // Migration is one versioned schema change.
 type Migration struct {
 	Version int

@@ -99,8 +99,9 @@ func (r *Run) SaveValues(ctx context.Context, values map[string]any) error {
 	return r.SaveBatch(ctx, []Transition{SetValues(values)})
 }
 
-// SaveBatch applies ts in one transaction, in order, all or nothing: it is
-// durable when SaveBatch returns nil. Successive transitions of one atom
+// SaveBatch applies ts in one transaction (which writes of other runs of
+// the DB may share), in order, all or nothing: it is durable when
+// SaveBatch returns nil. Successive transitions of one atom
 // (or of the flow) must chain: each starts from the state the previous
 // one reached.
 func (r *Run) SaveBatch(ctx context.Context, ts []Transition) (err error) {
@@ -226,7 +227,7 @@ func (r *Run) apply(ctx context.Context, b *Batch) error {
 	}
 	err := retry.Do(ctx, db.cfg.policy, func(ctx context.Context, attempt int) error {
 		attempts = attempt
-		err := db.d.Apply(ctx, b)
+		err := db.write(ctx, b)
 		if err == nil {
 			return nil
 		}

@@ -43,18 +43,31 @@ func WithSchema(schema string) Option { return func(d *Driver) { d.schema = sche
 // WithMaxConns bounds the connection pool (default: pgxpool's).
 func WithMaxConns(n int32) Option { return func(d *Driver) { d.maxConns = n } }
 
+// DefaultGroupWriters is how many transactions of grouped writes (see
+// store.WithGroupCommit) a DB sends at once unless WithGroupWriters says
+// otherwise. With two, a group is executed while the previous one is
+// being flushed, and two runs alone never wait for each other; more rarely
+// helps, since the server flushes its log one flush at a time.
+const DefaultGroupWriters = 2
+
+// WithGroupWriters sets how many transactions of grouped writes are sent
+// at once (default DefaultGroupWriters, at least 1, at most the pool's
+// connections).
+func WithGroupWriters(n int) Option { return func(d *Driver) { d.writers = n } }
+
 // Driver is the PostgreSQL store.Driver over a pgx pool.
 type Driver struct {
 	pool     *pgxpool.Pool
 	schema   string
 	maxConns int32
+	writers  int
 }
 
-var _ store.Driver = (*Driver)(nil)
+var _ store.GroupDriver = (*Driver)(nil)
 
 // NewDriver connects to the database at url (postgres://...).
 func NewDriver(ctx context.Context, url string, opts ...Option) (*Driver, error) {
-	d := &Driver{}
+	d := &Driver{writers: DefaultGroupWriters}
 	for _, o := range opts {
 		o(d)
 	}
@@ -65,6 +78,7 @@ func NewDriver(ctx context.Context, url string, opts ...Option) (*Driver, error)
 	if d.maxConns > 0 {
 		cfg.MaxConns = d.maxConns
 	}
+	d.writers = min(max(d.writers, 1), int(cfg.MaxConns))
 	if d.schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = d.schema
 	}
@@ -271,37 +285,80 @@ func (d *Driver) LoadAtoms(ctx context.Context, id string) ([]store.AtomRow, err
 // finds nothing fails with division_by_zero, which aborts the rest; what
 // the guard missed is read afterwards, for the error.
 func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
-	var batch pgx.Batch
-	batch.Queue(q.RunWrite, b.Now, b.FlowTo, text(b.Params), b.Run, b.Epoch, b.Seq, b.FlowFrom)
-	for i := range b.Atoms {
-		w := &b.Atoms[i]
-		stmt := q.AtomUpdate
-		if w.From == "PENDING" {
-			stmt = q.AtomInsert
-		}
-		r := &w.Row
-		batch.Queue(stmt, b.Run, r.Name, r.Version, r.State, text(r.Result), text(r.Failure),
-			text(r.RevertFailure), text(r.History), w.Start, w.Finish, b.Now, w.From, r.Decision)
-	}
 	if b.BeforeCommit != nil {
 		b.BeforeCommit()
 	}
-	res := d.pool.SendBatch(ctx, &batch)
-	miss := -2 // -1: the run row; i: atom i
-	var err error
-	for i := -1; i < len(b.Atoms) && err == nil; i++ {
-		if _, err = res.Exec(); err != nil {
-			var pe *pgconn.PgError
-			if errors.As(err, &pe) && pe.Code == "22012" { // division_by_zero: a guard
-				miss = i
+	_, stmt, err := d.send(ctx, []*store.Batch{b})
+	return d.explain(ctx, b, stmt, err)
+}
+
+// ApplyGroup implements store.GroupDriver: the statements of every batch
+// in one pipeline, one implicit transaction, one round trip. The first
+// statement that fails aborts it all; when it is a guard, or an error
+// that no retry clears, the batch it belongs to is named.
+func (d *Driver) ApplyGroup(ctx context.Context, bs []*store.Batch) error {
+	for _, b := range bs {
+		if b.BeforeCommit != nil {
+			b.BeforeCommit()
+		}
+	}
+	i, stmt, err := d.send(ctx, bs)
+	if i < 0 || ctx.Err() != nil || d.Retryable(err) {
+		return err
+	}
+	return &store.BatchError{Index: i, Err: d.explain(ctx, bs[i], stmt, err)}
+}
+
+// GroupWriters implements store.GroupDriver.
+func (d *Driver) GroupWriters() int { return d.writers }
+
+// send writes bs in one pipeline. When a statement fails on the server it
+// returns the batch it belongs to and which of its statements it was (-1:
+// the run row, i: atom i); otherwise batch -1.
+func (d *Driver) send(ctx context.Context, bs []*store.Batch) (batch, stmt int, err error) {
+	var p pgx.Batch
+	for _, b := range bs {
+		p.Queue(q.RunWrite, b.Now, b.FlowTo, text(b.Params), b.Run, b.Epoch, b.Seq, b.FlowFrom)
+		for i := range b.Atoms {
+			w := &b.Atoms[i]
+			sql := q.AtomUpdate
+			if w.From == "PENDING" {
+				sql = q.AtomInsert
+			}
+			r := &w.Row
+			p.Queue(sql, b.Run, r.Name, r.Version, r.State, text(r.Result), text(r.Failure),
+				text(r.RevertFailure), text(r.History), w.Start, w.Finish, b.Now, w.From, r.Decision)
+		}
+	}
+	res := d.pool.SendBatch(ctx, &p)
+	batch, stmt = -1, -1
+read:
+	for i, b := range bs {
+		for s := -1; s < len(b.Atoms); s++ {
+			if _, err = res.Exec(); err != nil {
+				var pe *pgconn.PgError
+				if errors.As(err, &pe) {
+					batch, stmt = i, s
+				}
+				break read
 			}
 		}
 	}
 	if cerr := res.Close(); err == nil {
 		err = cerr
 	}
-	switch {
-	case miss == -1:
+	return batch, stmt, err
+}
+
+// explain turns the failure of a guard (division_by_zero, see run_write)
+// into what it missed, read afterwards: a *store.RunMismatch when the run
+// row's guard failed (stmt -1), an *store.AtomMismatch for atom stmt.
+func (d *Driver) explain(ctx context.Context, b *store.Batch, stmt int, err error) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "22012" {
+		return err
+	}
+	if stmt < 0 {
 		m := &store.RunMismatch{Found: true}
 		err := d.pool.QueryRow(ctx, q.RunFence, b.Run).Scan(&m.Epoch, &m.Seq, &m.State, &m.Owner)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -310,17 +367,15 @@ func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
 			return err
 		}
 		return m
-	case miss >= 0:
-		m := &store.AtomMismatch{Atom: b.Atoms[miss].Row.Name, Found: true}
-		err := d.pool.QueryRow(ctx, q.AtomState, b.Run, m.Atom).Scan(&m.State)
-		if errors.Is(err, pgx.ErrNoRows) {
-			m.Found = false
-		} else if err != nil {
-			return err
-		}
-		return m
 	}
-	return err
+	m := &store.AtomMismatch{Atom: b.Atoms[stmt].Row.Name, Found: true}
+	err = d.pool.QueryRow(ctx, q.AtomState, b.Run, m.Atom).Scan(&m.State)
+	if errors.Is(err, pgx.ErrNoRows) {
+		m.Found = false
+	} else if err != nil {
+		return err
+	}
+	return m
 }
 
 // Retryable implements store.Driver: an error from the server is worth

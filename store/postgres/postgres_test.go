@@ -2,9 +2,12 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/goleak"
 
 	"github.com/ostask/ostask/engine"
@@ -92,5 +95,58 @@ func TestMigrateFromVersion1(t *testing.T) {
 	var left int
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM ostask_atoms").Scan(&left); err != nil || left != 0 {
 		t.Fatalf("%d atoms left after Delete (%v)", left, err)
+	}
+}
+
+func TestGroupWriters(t *testing.T) {
+	url, schema := pgtest.Schema(t)
+	tests := []struct {
+		name string
+		opts []postgres.Option
+		want int
+	}{
+		{"default", nil, postgres.DefaultGroupWriters},
+		{"at least one", []postgres.Option{postgres.WithGroupWriters(0)}, 1},
+		{"at most the pool", []postgres.Option{postgres.WithGroupWriters(10), postgres.WithMaxConns(3)}, 3},
+		{"as asked", []postgres.Option{postgres.WithGroupWriters(3)}, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := postgres.NewDriver(context.Background(), url, append(tc.opts, postgres.WithSchema(schema))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if got := d.GroupWriters(); got != tc.want {
+				t.Fatalf("GroupWriters = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// A statement that the server refuses (not a guard) names its batch, and
+// the group writes nothing.
+func TestGroupStatementError(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.Open(t)
+	d := driverOf(db)
+	for _, id := range []string{"a", "b"} {
+		if _, err := db.Create(ctx, store.NewRun{ID: id, Flow: "f"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UTC()
+	write := func(id, result string) *store.Batch {
+		return &store.Batch{Run: id, Epoch: 1, Now: now, Atoms: []store.AtomWrite{
+			{From: "PENDING", Row: store.AtomRow{Name: "x", State: "SUCCESS", Result: []byte(result)}}}}
+	}
+	err := d.ApplyGroup(ctx, []*store.Batch{write("a", `1`), write("b", `{not json`)})
+	var be *store.BatchError
+	var pe *pgconn.PgError
+	if !errors.As(err, &be) || be.Index != 1 || !errors.As(be.Err, &pe) || pe.Code != "22P02" {
+		t.Fatalf("ApplyGroup = %v, want a *BatchError for batch 1 with the server's invalid_text_representation", err)
+	}
+	if _, atoms, err := db.Show(ctx, "a"); err != nil || len(atoms) != 0 {
+		t.Fatalf("run a: %+v %v: the failed group wrote", atoms, err)
 	}
 }

@@ -110,7 +110,7 @@ func (ws *writeStmts) close() {
 	}
 }
 
-var _ store.Driver = (*Driver)(nil)
+var _ store.GroupDriver = (*Driver)(nil)
 
 // ErrBadPath is returned for a database path SQLite cannot take.
 var ErrBadPath = errors.New("sqlite: bad database path")
@@ -379,16 +379,83 @@ func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
 		return err
 	}
 	return d.tx(ctx, func(tx *sql.Tx) error {
-		now := b.Now.UnixNano()
-		res, err := tx.StmtContext(ctx, ws.run).ExecContext(ctx, now, b.FlowTo, text(b.Params), b.Run, b.Epoch, b.Seq, b.FlowFrom)
+		if err := d.write(ctx, tx, ws, b); err != nil {
+			return err
+		}
+		if b.BeforeCommit != nil {
+			b.BeforeCommit()
+		}
+		return nil
+	})
+}
+
+// ApplyGroup implements store.GroupDriver: the batches one after the
+// other in one transaction. A batch's guard that finds nothing, or a
+// statement of its that fails for good, rolls the whole transaction back
+// and names the batch; a failure that may clear (a lock, a full disk, an
+// I/O error) or a context that ended concerns them all.
+func (d *Driver) ApplyGroup(ctx context.Context, bs []*store.Batch) error {
+	ws, err := d.stmts(ctx)
+	if err != nil {
+		return err
+	}
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		for i, b := range bs {
+			if err := d.write(ctx, tx, ws, b); err != nil {
+				if ctx.Err() != nil || d.Retryable(err) {
+					return err
+				}
+				return &store.BatchError{Index: i, Err: err}
+			}
+		}
+		for _, b := range bs {
+			if b.BeforeCommit != nil {
+				b.BeforeCommit()
+			}
+		}
+		return nil
+	})
+}
+
+// GroupWriters implements store.GroupDriver: one writing connection.
+func (d *Driver) GroupWriters() int { return 1 }
+
+// write runs the statements of one batch in tx.
+func (d *Driver) write(ctx context.Context, tx *sql.Tx, ws *writeStmts, b *store.Batch) error {
+	now := b.Now.UnixNano()
+	res, err := tx.StmtContext(ctx, ws.run).ExecContext(ctx, now, b.FlowTo, text(b.Params), b.Run, b.Epoch, b.Seq, b.FlowFrom)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		m := &store.RunMismatch{Found: true}
+		err := tx.StmtContext(ctx, ws.fence).QueryRowContext(ctx, b.Run).Scan(&m.Epoch, &m.Seq, &m.State, &m.Owner)
+		if errors.Is(err, sql.ErrNoRows) {
+			m.Found = false
+		} else if err != nil {
+			return err
+		}
+		return m
+	}
+	for i := range b.Atoms {
+		w := &b.Atoms[i]
+		stmt := ws.update
+		if w.From == "PENDING" {
+			stmt = ws.insert
+		}
+		r := &w.Row
+		res, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, b.Run, r.Name, r.Version, r.State, text(r.Result), text(r.Failure),
+			text(r.RevertFailure), text(r.History), bit(w.Start), bit(w.Finish), now, w.From, r.Decision)
 		if err != nil {
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			m := &store.RunMismatch{Found: true}
-			err := tx.StmtContext(ctx, ws.fence).QueryRowContext(ctx, b.Run).Scan(&m.Epoch, &m.Seq, &m.State, &m.Owner)
+			m := &store.AtomMismatch{Atom: r.Name, Found: true}
+			err := tx.StmtContext(ctx, ws.state).QueryRowContext(ctx, b.Run, r.Name).Scan(&m.State)
 			if errors.Is(err, sql.ErrNoRows) {
 				m.Found = false
 			} else if err != nil {
@@ -396,36 +463,8 @@ func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
 			}
 			return m
 		}
-		for i := range b.Atoms {
-			w := &b.Atoms[i]
-			stmt := ws.update
-			if w.From == "PENDING" {
-				stmt = ws.insert
-			}
-			r := &w.Row
-			res, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, b.Run, r.Name, r.Version, r.State, text(r.Result), text(r.Failure),
-				text(r.RevertFailure), text(r.History), bit(w.Start), bit(w.Finish), now, w.From, r.Decision)
-			if err != nil {
-				return err
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return err
-			} else if n == 0 {
-				m := &store.AtomMismatch{Atom: r.Name, Found: true}
-				err := tx.StmtContext(ctx, ws.state).QueryRowContext(ctx, b.Run, r.Name).Scan(&m.State)
-				if errors.Is(err, sql.ErrNoRows) {
-					m.Found = false
-				} else if err != nil {
-					return err
-				}
-				return m
-			}
-		}
-		if b.BeforeCommit != nil {
-			b.BeforeCommit()
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 func code(err error) int {

@@ -49,6 +49,7 @@ func DB(t *testing.T, h Harness) {
 	t.Run("Corrupt", func(t *testing.T) { testCorrupt(t, h) })
 	t.Run("Schema", func(t *testing.T) { testSchema(t, h) })
 	t.Run("Resume", func(t *testing.T) { testResume(t, h) })
+	t.Run("Group", func(t *testing.T) { testGroup(t, h) })
 	t.Run("ConcurrentRuns", func(t *testing.T) {
 		db := h.Open(t)
 		var wg sync.WaitGroup
@@ -686,4 +687,107 @@ func testResume(t *testing.T, h Harness) {
 			enginetest.InterruptAtEverySave(t, c, enginetest.Suspend, true, newRun)
 		})
 	}
+}
+
+// testGroup checks a GroupDriver's ApplyGroup: several runs' batches in one
+// transaction, all or nothing, and the batch that could not be written
+// named with what its guard found.
+func testGroup(t *testing.T, h Harness) {
+	ctx := context.Background()
+	db := h.Open(t)
+	d, ok := db.Driver().(store.GroupDriver)
+	if !ok {
+		t.Skipf("%s does not write groups", db.Driver().Name())
+	}
+	if d.GroupWriters() < 1 {
+		t.Fatalf("GroupWriters %d", d.GroupWriters())
+	}
+	ids := []string{"g0", "g1", "g2"}
+	for _, id := range ids {
+		create(t, db, id)
+	}
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	start := func(id string, seq int64, atom string) *store.Batch {
+		return &store.Batch{Run: id, Epoch: 1, Seq: seq, FlowFrom: "PENDING", FlowTo: "RUNNING", Now: now,
+			Atoms: []store.AtomWrite{{From: "PENDING", Row: store.AtomRow{Name: atom, State: "RUNNING"}, Start: true}}}
+	}
+	finish := func(id string, seq int64, atom, from string) *store.Batch {
+		return &store.Batch{Run: id, Epoch: 1, Seq: seq, Now: now,
+			Atoms: []store.AtomWrite{{From: from, Row: store.AtomRow{Name: atom, State: "SUCCESS", Result: []byte(`"ok"`)}, Finish: true}}}
+	}
+	// unchanged checks that a failed group wrote nothing.
+	unchanged := func(t *testing.T, want map[string]flow.State) {
+		t.Helper()
+		for id, st := range want {
+			if got := atomsByName(t, db, id)["a"].State; got != st {
+				t.Fatalf("%s atom a is %v, want %v: a failed group wrote", id, got, st)
+			}
+		}
+	}
+
+	if err := d.ApplyGroup(ctx, []*store.Batch{start("g0", 0, "a"), start("g1", 0, "a"), start("g2", 0, "a")}); err != nil {
+		t.Fatalf("ApplyGroup: %v", err)
+	}
+	for _, id := range ids {
+		if info, _ := db.Get(ctx, id); info.State != flow.StateRunning {
+			t.Fatalf("%s: flow %v", id, info.State)
+		}
+		if a := atomsByName(t, db, id)["a"]; a.State != flow.StateRunning || a.Attempts != 1 || !a.Started.Equal(now) {
+			t.Fatalf("%s: atom %+v", id, a)
+		}
+	}
+	running := map[string]flow.State{"g0": flow.StateRunning, "g1": flow.StateRunning, "g2": flow.StateRunning}
+
+	failures := []struct {
+		name  string
+		group []*store.Batch
+		index int
+		check func(t *testing.T, err error)
+	}{
+		{"a stale epoch", []*store.Batch{finish("g0", 1, "a", "RUNNING"), {Run: "g1", Epoch: 7, Seq: 1, Now: now}, finish("g2", 1, "a", "RUNNING")}, 1,
+			func(t *testing.T, err error) {
+				var m *store.RunMismatch
+				if !errors.As(err, &m) || !m.Found || m.Epoch != 1 || m.Seq != 1 || m.State != "RUNNING" {
+					t.Fatalf("err %v, want a *RunMismatch with the row", err)
+				}
+			}},
+		{"a run that is not there", []*store.Batch{finish("g0", 1, "a", "RUNNING"), {Run: "nope", Epoch: 1, Now: now}}, 1,
+			func(t *testing.T, err error) {
+				var m *store.RunMismatch
+				if !errors.As(err, &m) || m.Found {
+					t.Fatalf("err %v, want a *RunMismatch, not found", err)
+				}
+			}},
+		{"an atom in another state", []*store.Batch{finish("g0", 1, "a", "RUNNING"), finish("g1", 1, "a", "RUNNING"), finish("g2", 1, "a", "REVERTING")}, 2,
+			func(t *testing.T, err error) {
+				var m *store.AtomMismatch
+				if !errors.As(err, &m) || m.Atom != "a" || !m.Found || m.State != "RUNNING" {
+					t.Fatalf("err %v, want an *AtomMismatch: a is RUNNING", err)
+				}
+			}},
+		{"an atom that is not there", []*store.Batch{finish("g0", 1, "b", "RUNNING"), finish("g1", 1, "a", "RUNNING")}, 0,
+			func(t *testing.T, err error) {
+				var m *store.AtomMismatch
+				if !errors.As(err, &m) || m.Atom != "b" || m.Found {
+					t.Fatalf("err %v, want an *AtomMismatch: b missing", err)
+				}
+			}},
+	}
+	for _, tc := range failures {
+		t.Run(tc.name, func(t *testing.T) {
+			err := d.ApplyGroup(ctx, tc.group)
+			var be *store.BatchError
+			if !errors.As(err, &be) || be.Index != tc.index {
+				t.Fatalf("ApplyGroup = %v, want a *BatchError for batch %d", err, tc.index)
+			}
+			tc.check(t, be.Err)
+			unchanged(t, running)
+		})
+	}
+	// The sequences did not move: the same group without its failed batch
+	// goes through.
+	if err := d.ApplyGroup(ctx, []*store.Batch{finish("g0", 1, "a", "RUNNING"), finish("g2", 1, "a", "RUNNING")}); err != nil {
+		t.Fatalf("ApplyGroup after the failures: %v", err)
+	}
+	unchanged(t, map[string]flow.State{"g0": flow.StateSuccess, "g1": flow.StateRunning, "g2": flow.StateSuccess})
 }
