@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/ostask/ostask/engine"
 	"github.com/ostask/ostask/flow"
@@ -44,4 +45,48 @@ func Example() {
 	// <nil>
 	// hello SUCCESS 1
 	// true 1 2 2
+}
+
+// Runs of one process share commits: their writes that are ready at the
+// same moment go in one transaction, and each engine still goes on only
+// once its own transition is durable.
+func ExampleWithGroupCommit() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "ostask-example")
+	defer os.RemoveAll(dir)
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "ostask.db"), store.WithGroupCommit(32))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer db.Close()
+
+	step := func(name string) flow.Task {
+		return flow.TaskFunc(name, func(ctx context.Context, in flow.Inputs) (string, error) { return name, nil })
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run, err := db.Create(ctx, store.NewRun{ID: fmt.Sprint("run-", i), Flow: "steps", Version: "1"})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			e, err := engine.New(flow.Linear("steps", step("a"), step("b"), step("c")), engine.WithStorage(run))
+			if err == nil {
+				err = e.Run(ctx)
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	fmt.Println(errors.Join(errs...))
+	runs, _ := db.List(ctx, store.RunFilter{State: "SUCCESS"})
+	fmt.Println(len(runs), "runs succeeded")
+	// Output:
+	// <nil>
+	// 8 runs succeeded
 }
