@@ -30,9 +30,8 @@ export function useLocation() {
 // match returns the path's parameters for a pattern such as
 // "/tasks/:id", or null.
 export function match(pattern, path) {
-  const p = pattern.split('/');
+  const p = pattern.replace(/\/+$/, '').split('/');
   const s = path.replace(/\/+$/, '').split('/');
-  if (path === '/') s.length = 1;
   if (p.length !== s.length) return null;
   const params = {};
   for (let i = 0; i < p.length; i++) {
