@@ -11,8 +11,9 @@ import (
 const DefaultCloudName = "ostask-sim"
 
 // CloudsYAML returns a clouds.yaml document with one cloud, name, that
-// logs in as the demo user (member of project demo) and, as name+"-admin",
-// one that logs in as admin. Point any OpenStack client at it with
+// logs in as the demo user (member of project demo), as name+"-admin",
+// one that logs in as admin, and as name+"-alt", one that logs in as the
+// alt user (member of project alt, which sees nothing of demo's). Point any OpenStack client at it with
 // OS_CLIENT_CONFIG_FILE=<file> OS_CLOUD=<name>.
 func (s *Sim) CloudsYAML(name string) []byte {
 	cloud := func(user, project string) map[string]any {
@@ -27,6 +28,7 @@ func (s *Sim) CloudsYAML(name string) []byte {
 	doc := map[string]any{"clouds": map[string]any{
 		name:            cloud("demo", "demo"),
 		name + "-admin": cloud("admin", "admin"),
+		name + "-alt":   cloud("alt", "alt"),
 	}}
 	out, err := yaml.Marshal(doc)
 	if err != nil {
@@ -52,6 +54,11 @@ type Credentials struct {
 // DemoCredentials logs in as the demo user in project demo (member role).
 func (s *Sim) DemoCredentials() Credentials {
 	return Credentials{s.AuthURL(), "demo", s.cfg.Password, "demo", "Default", s.cfg.Region}
+}
+
+// AltCredentials logs in as the alt user in project alt (member role).
+func (s *Sim) AltCredentials() Credentials {
+	return Credentials{s.AuthURL(), "alt", s.cfg.Password, "alt", "Default", s.cfg.Region}
 }
 
 // AdminCredentials logs in as admin in project admin (admin role).

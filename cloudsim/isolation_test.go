@@ -248,3 +248,37 @@ func TestHandlerPanicDefaultLogger(t *testing.T) {
 		t.Fatalf("%d, default logger got %q", rec.Code, logs.String())
 	}
 }
+
+// The alt user is a member of project alt only: it sees none of demo's
+// servers, cannot scope to demo, and cannot validate demo's tokens.
+func TestAltProjectIsolated(t *testing.T) {
+	e := newNovaEnv(t, nil)
+	id := e.create("demo's")
+	alt := issueToken(t, e, "alt", "alt")
+	demo := issueToken(t, e, "demo", "demo")
+	r := e.do("GET", "/compute/v2.1/servers", alt, "", nil)
+	if r.code != 200 || strings.Contains(r.text, id) {
+		t.Fatalf("alt lists servers: %d %s (must not show %s)", r.code, r.text, id)
+	}
+	if r := e.do("GET", "/compute/v2.1/servers/"+id, alt, "", nil); r.code != 404 {
+		t.Fatalf("alt gets demo's server: %d, want 404", r.code)
+	}
+	if r := e.do("GET", "/identity/v3/auth/tokens", alt, "", nil); r.code != 404 {
+		t.Fatalf("validate without a subject: %d", r.code)
+	}
+	r = e.do("POST", "/identity/v3/auth/tokens", "", "", `{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"alt","domain":{"id":"default"},"password":"secret"}}},"scope":{"project":{"name":"demo","domain":{"id":"default"}}}}}`)
+	if r.code != 401 {
+		t.Fatalf("alt scoped to demo: %d, want 401", r.code)
+	}
+	req, _ := http.NewRequest("GET", e.sim.URL()+"/identity/v3/auth/tokens", nil)
+	req.Header.Set("X-Auth-Token", alt)
+	req.Header.Set("X-Subject-Token", demo)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Fatalf("alt validates demo's token: %d, want 403", resp.StatusCode)
+	}
+}

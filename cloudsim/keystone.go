@@ -34,10 +34,15 @@ const (
 	DemoProjectID  = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 	AdminUserID    = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 	DemoUserID     = "d3e4f5a6b7c80912a3b4c5d6e7f80912"
-	DefaultDomain  = "default"
-	adminRoleID    = "2a1f0b3c4d5e6f708192a3b4c5d6e7f8"
-	memberRoleID   = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
-	readerRoleID   = "5e4d3c2b1a0f9e8d7c6b5a4938271605"
+	// AltProjectID and AltUserID are a second ordinary project and its
+	// member ("alt", password as every user's), for tests of isolation
+	// between projects.
+	AltProjectID  = "7a1b2c3d4e5f60718293a4b5c6d7e8f9"
+	AltUserID     = "e5f6a7b8c9d00112b3c4d5e6f7a80913"
+	DefaultDomain = "default"
+	adminRoleID   = "2a1f0b3c4d5e6f708192a3b4c5d6e7f8"
+	memberRoleID  = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+	readerRoleID  = "5e4d3c2b1a0f9e8d7c6b5a4938271605"
 )
 
 var roleIDs = map[string]string{"admin": adminRoleID, "member": memberRoleID, "reader": readerRoleID}
@@ -46,12 +51,15 @@ func (s *Sim) seedIdentity() {
 	s.projects = map[string]*project{
 		AdminProjectID: {ID: AdminProjectID, Name: "admin", DomainID: DefaultDomain},
 		DemoProjectID:  {ID: DemoProjectID, Name: "demo", DomainID: DefaultDomain},
+		AltProjectID:   {ID: AltProjectID, Name: "alt", DomainID: DefaultDomain},
 	}
 	s.users = map[string]*user{
 		AdminUserID: {ID: AdminUserID, Name: "admin", DomainID: DefaultDomain, Roles: map[string][]string{
 			AdminProjectID: {"admin", "member", "reader"}, DemoProjectID: {"admin", "member", "reader"}}},
 		DemoUserID: {ID: DemoUserID, Name: "demo", DomainID: DefaultDomain, Roles: map[string][]string{
 			DemoProjectID: {"member", "reader"}}},
+		AltUserID: {ID: AltUserID, Name: "alt", DomainID: DefaultDomain, Roles: map[string][]string{
+			AltProjectID: {"member", "reader"}}},
 	}
 }
 
