@@ -1,0 +1,481 @@
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/ostask/ostask/store"
+)
+
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
+var migrationFiles embed.FS
+
+//go:embed sql/*.sql
+var sqlFiles embed.FS
+
+// queries holds the statements of sql/*.sql by file name (without .sql).
+// Both databases run the same text: numbered parameters ($1) and Unix
+// nanosecond times work in SQLite and PostgreSQL alike; only the
+// migrations differ.
+var queries = func() map[string]string {
+	m := map[string]string{}
+	ents, err := fs.ReadDir(sqlFiles, "sql")
+	if err != nil {
+		panic(err)
+	}
+	for _, e := range ents {
+		b, err := sqlFiles.ReadFile("sql/" + e.Name())
+		if err != nil {
+			panic(err)
+		}
+		m[strings.TrimSuffix(e.Name(), ".sql")] = string(b)
+	}
+	return m
+}()
+
+func qry(name string) string {
+	s, ok := queries[name]
+	if !ok {
+		panic("jobs: no statement " + name)
+	}
+	return s
+}
+
+// row scans one row; rows iterates.
+type row interface{ Scan(dst ...any) error }
+
+type rows interface {
+	Next() bool
+	Scan(dst ...any) error
+	Err() error
+	Close()
+}
+
+// querier is what both a pool and a transaction do, on either database.
+type querier interface {
+	exec(ctx context.Context, q string, args ...any) (int64, error)
+	query(ctx context.Context, q string, args ...any) (rows, error)
+	queryRow(ctx context.Context, q string, args ...any) row
+}
+
+type tx interface {
+	querier
+	commit(ctx context.Context) error
+	rollback(ctx context.Context) error
+}
+
+// database is one of the two databases with the River client that goes
+// with it.
+type database interface {
+	querier
+	name() string
+	begin(ctx context.Context) (tx, error)
+	// insertJobs inserts River jobs in t.
+	insertJobs(ctx context.Context, t tx, ps []river.InsertManyParams) ([]int64, error)
+	// newClient makes a River client on this database (insert-only when
+	// cfg has no workers).
+	newClient(cfg *river.Config) (riverClient, error)
+	migrateRiver(ctx context.Context) error
+	// riverCurrent reports whether River's migrations are all applied.
+	riverCurrent(ctx context.Context) error
+	// uniqueViolation reports whether err is a unique constraint failure.
+	uniqueViolation(err error) bool
+	close()
+}
+
+// riverClient is the part of a River client the queue uses, whatever
+// its transaction type.
+type riverClient interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	StopAndCancel(ctx context.Context) error
+	Stopped() <-chan struct{}
+	insertMany(ctx context.Context, t tx, ps []river.InsertManyParams) ([]int64, error)
+	JobCancel(ctx context.Context, id int64) (*rivertype.JobRow, error)
+}
+
+// openDatabase opens url: postgres:// or postgresql:// for PostgreSQL
+// (schema, when set, holds the tables), anything else a SQLite file
+// (PATH or sqlite:PATH).
+func openDatabase(ctx context.Context, url, schema string) (database, error) {
+	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
+		return openPostgres(ctx, url, schema)
+	}
+	return openSQLite(strings.TrimPrefix(url, "sqlite:"))
+}
+
+// --- SQLite
+
+type sqliteDB struct {
+	db     *sql.DB
+	driver *riversqlite.Driver
+	client *river.Client[*sql.Tx] // the insert-only client
+}
+
+func openSQLite(path string) (*sqliteDB, error) {
+	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") || path == ":memory:" {
+		return nil, fmt.Errorf("jobs: bad SQLite path %q", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	f.Close()
+	dsn := path + "?_busy_timeout=10000&_journal_mode=WAL&_synchronous=FULL&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	// One connection: SQLite has one writer, River's SQLite driver asks
+	// for it, and nothing here holds a transaction while it queries the
+	// pool.
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	d := &sqliteDB{db: db, driver: riversqlite.New(db)}
+	if d.client, err = river.NewClient(d.driver, &river.Config{}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	return d, nil
+}
+
+func (d *sqliteDB) name() string { return "sqlite" }
+func (d *sqliteDB) close()       { d.db.Close() }
+
+func (d *sqliteDB) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	return sqlExec(ctx, d.db, q, args...)
+}
+func (d *sqliteDB) query(ctx context.Context, q string, args ...any) (rows, error) {
+	r, err := d.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{r}, nil
+}
+func (d *sqliteDB) queryRow(ctx context.Context, q string, args ...any) row {
+	return d.db.QueryRowContext(ctx, q, args...)
+}
+
+func (d *sqliteDB) begin(ctx context.Context) (tx, error) {
+	t, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &sqlTx{t}, nil
+}
+
+func (d *sqliteDB) insertJobs(ctx context.Context, t tx, ps []river.InsertManyParams) ([]int64, error) {
+	return insertMany(ctx, d.client, t.(*sqlTx).tx, ps)
+}
+
+func (d *sqliteDB) newClient(cfg *river.Config) (riverClient, error) {
+	c, err := river.NewClient(d.driver, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &client[*sql.Tx]{Client: c, unwrap: func(t tx) *sql.Tx { return t.(*sqlTx).tx }}, nil
+}
+
+func (d *sqliteDB) migrateRiver(ctx context.Context) error {
+	m, err := rivermigrate.New(d.driver, nil)
+	if err != nil {
+		return err
+	}
+	_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	return err
+}
+
+func (d *sqliteDB) riverCurrent(ctx context.Context) error {
+	m, err := rivermigrate.New(d.driver, nil)
+	if err != nil {
+		return err
+	}
+	return riverCurrent(ctx, m.ExistingVersions, m.AllVersions)
+}
+
+func (d *sqliteDB) uniqueViolation(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+type sqlTx struct{ tx *sql.Tx }
+
+func (t *sqlTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	return sqlExec(ctx, t.tx, q, args...)
+}
+func (t *sqlTx) query(ctx context.Context, q string, args ...any) (rows, error) {
+	r, err := t.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{r}, nil
+}
+func (t *sqlTx) queryRow(ctx context.Context, q string, args ...any) row {
+	return t.tx.QueryRowContext(ctx, q, args...)
+}
+func (t *sqlTx) commit(context.Context) error   { return t.tx.Commit() }
+func (t *sqlTx) rollback(context.Context) error { return t.tx.Rollback() }
+
+type sqlExecer interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+}
+
+func sqlExec(ctx context.Context, e sqlExecer, q string, args ...any) (int64, error) {
+	res, err := e.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { r.Rows.Close() }
+
+// --- PostgreSQL
+
+type pgDB struct {
+	pool   *pgxpool.Pool
+	driver *riverpgxv5.Driver
+	client *river.Client[pgx.Tx]
+}
+
+func openPostgres(ctx context.Context, url, schema string) (*pgDB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	if schema != "" {
+		cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	}
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "ostask-jobs"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	if schema != "" {
+		if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("jobs: create schema %q: %w", schema, err)
+		}
+	}
+	d := &pgDB{pool: pool, driver: riverpgxv5.New(pool)}
+	if d.client, err = river.NewClient(d.driver, &river.Config{}); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	return d, nil
+}
+
+func (d *pgDB) name() string { return "postgres" }
+func (d *pgDB) close()       { d.pool.Close() }
+
+func (d *pgDB) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	tag, err := d.pool.Exec(ctx, q, args...)
+	return tag.RowsAffected(), err
+}
+func (d *pgDB) query(ctx context.Context, q string, args ...any) (rows, error) {
+	r, err := d.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgRows{r}, nil
+}
+func (d *pgDB) queryRow(ctx context.Context, q string, args ...any) row {
+	return d.pool.QueryRow(ctx, q, args...)
+}
+
+func (d *pgDB) begin(ctx context.Context) (tx, error) {
+	t, err := d.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pgTx{t}, nil
+}
+
+func (d *pgDB) insertJobs(ctx context.Context, t tx, ps []river.InsertManyParams) ([]int64, error) {
+	return insertMany(ctx, d.client, t.(*pgTx).tx, ps)
+}
+
+func (d *pgDB) newClient(cfg *river.Config) (riverClient, error) {
+	c, err := river.NewClient(d.driver, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &client[pgx.Tx]{Client: c, unwrap: func(t tx) pgx.Tx { return t.(*pgTx).tx }}, nil
+}
+
+func (d *pgDB) migrateRiver(ctx context.Context) error {
+	m, err := rivermigrate.New(d.driver, nil)
+	if err != nil {
+		return err
+	}
+	_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	return err
+}
+
+func (d *pgDB) riverCurrent(ctx context.Context) error {
+	m, err := rivermigrate.New(d.driver, nil)
+	if err != nil {
+		return err
+	}
+	return riverCurrent(ctx, m.ExistingVersions, m.AllVersions)
+}
+
+func (d *pgDB) uniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+type pgTx struct{ tx pgx.Tx }
+
+func (t *pgTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	tag, err := t.tx.Exec(ctx, q, args...)
+	return tag.RowsAffected(), err
+}
+func (t *pgTx) query(ctx context.Context, q string, args ...any) (rows, error) {
+	r, err := t.tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgRows{r}, nil
+}
+func (t *pgTx) queryRow(ctx context.Context, q string, args ...any) row {
+	return t.tx.QueryRow(ctx, q, args...)
+}
+func (t *pgTx) commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
+func (t *pgTx) rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
+
+type pgRows struct{ pgx.Rows }
+
+// --- River, either database
+
+type client[TTx any] struct {
+	*river.Client[TTx]
+	unwrap func(tx) TTx
+}
+
+func (c *client[TTx]) insertMany(ctx context.Context, t tx, ps []river.InsertManyParams) ([]int64, error) {
+	return insertMany(ctx, c.Client, c.unwrap(t), ps)
+}
+
+func insertMany[TTx any](ctx context.Context, c *river.Client[TTx], t TTx, ps []river.InsertManyParams) ([]int64, error) {
+	res, err := c.InsertManyTx(ctx, t, ps)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(res))
+	for i, r := range res {
+		ids[i] = r.Job.ID
+	}
+	return ids, nil
+}
+
+func riverCurrent(ctx context.Context, existing func(context.Context) ([]rivermigrate.Migration, error), all func() []rivermigrate.Migration) error {
+	have, err := existing(ctx)
+	if err != nil {
+		return err
+	}
+	want := all()
+	if len(want) == 0 {
+		return nil
+	}
+	top := want[len(want)-1].Version
+	for _, m := range have {
+		if m.Version == top {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: River's migrations are not current (want version %d)", ErrNotReady, top)
+}
+
+// --- our migrations
+
+// migrate applies jobs' own migrations, recorded in ostask_jobs_schema.
+func migrate(ctx context.Context, d database) error {
+	sub, err := fs.Sub(migrationFiles, "migrations/"+d.name())
+	if err != nil {
+		return err
+	}
+	ms, err := store.ParseMigrations(sub)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if err := applyMigration(ctx, d, m); err != nil {
+			return fmt.Errorf("jobs: migration %s: %w", m.Name, err)
+		}
+	}
+	return nil
+}
+
+const schemaTable = `CREATE TABLE IF NOT EXISTS ostask_jobs_schema (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL)`
+
+func applyMigration(ctx context.Context, d database, m store.Migration) error {
+	t, err := d.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer t.rollback(ctx)
+	if d.name() == "postgres" {
+		// Serialise concurrent openers.
+		if _, err := t.exec(ctx, `SELECT pg_advisory_xact_lock(4242017)`); err != nil {
+			return err
+		}
+	}
+	if _, err := t.exec(ctx, schemaTable); err != nil {
+		return err
+	}
+	var v int
+	if err := t.queryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM ostask_jobs_schema`).Scan(&v); err != nil {
+		return err
+	}
+	if v >= m.Version {
+		return t.commit(ctx)
+	}
+	if _, err := t.exec(ctx, m.SQL); err != nil {
+		return err
+	}
+	if _, err := t.exec(ctx, `INSERT INTO ostask_jobs_schema (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+		return err
+	}
+	return t.commit(ctx)
+}
+
+// schemaCurrent reports whether every migration is applied.
+func schemaCurrent(ctx context.Context, d database) error {
+	sub, _ := fs.Sub(migrationFiles, "migrations/"+d.name())
+	ms, err := store.ParseMigrations(sub)
+	if err != nil {
+		return err
+	}
+	var v int
+	if err := d.queryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM ostask_jobs_schema`).Scan(&v); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotReady, err)
+	}
+	if want := ms[len(ms)-1].Version; v < want {
+		return fmt.Errorf("%w: schema version %d, want %d", ErrNotReady, v, want)
+	}
+	return d.riverCurrent(ctx)
+}

@@ -1,0 +1,105 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ostask/ostask/flow"
+)
+
+// ErrCancelled is the failure of the step a cancel request stopped; the
+// flow then reverts.
+var ErrCancelled = errors.New("jobs: task cancelled")
+
+// ErrTaskTimeout is the failure of the step running when the task's
+// timeout passed; the flow then reverts.
+var ErrTaskTimeout = errors.New("jobs: task timed out")
+
+// gate stops a running flow so that it reverts: once fired, every step
+// that runs or would start fails with the gate's reason. The engine
+// suspends (rather than reverts) a flow whose Run context is cancelled;
+// failing the steps instead is what makes it undo what it did.
+type gate struct {
+	mu     sync.Mutex
+	reason error
+	ch     chan struct{}
+}
+
+func newGate() *gate { return &gate{ch: make(chan struct{})} }
+
+func (g *gate) fire(reason error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.reason == nil {
+		g.reason = reason
+		close(g.ch)
+	}
+}
+
+func (g *gate) fired() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.reason
+}
+
+// gated wraps a task's Execute; Revert is left alone (a revert must run
+// to the end).
+type gated struct {
+	flow.Task
+	g *gate
+}
+
+func (t *gated) Execute(ctx context.Context, in flow.Inputs) (any, error) {
+	if err := t.g.fired(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-t.g.ch:
+			cancel(t.g.fired())
+		case <-done:
+		}
+	}()
+	v, err := t.Task.Execute(ctx, in)
+	if reason := t.g.fired(); reason != nil && err != nil && context.Cause(ctx) == reason {
+		return nil, fmt.Errorf("%w (%s stopped: %v)", reason, t.Spec().Name, err)
+	}
+	return v, err
+}
+
+// gateFlow returns f with every task gated by g. The kinds' flows use
+// patterns, data dependencies and no explicit links or retry
+// controllers other than those carried over here.
+func gateFlow(f *flow.Flow, g *gate) *flow.Flow {
+	items := f.Items()
+	out := make([]flow.Item, len(items))
+	for i, it := range items {
+		switch x := it.(type) {
+		case *flow.Flow:
+			out[i] = gateFlow(x, g)
+		case flow.Task:
+			out[i] = &gated{Task: x, g: g}
+		default:
+			out[i] = it
+		}
+	}
+	var nf *flow.Flow
+	switch f.Pattern() {
+	case flow.LinearPattern:
+		nf = flow.Linear(f.Name(), out...)
+	case flow.UnorderedPattern:
+		nf = flow.Unordered(f.Name(), out...)
+	default:
+		nf = flow.Graph(f.Name(), out...)
+	}
+	if r := f.Retry(); r != nil {
+		nf.WithRetry(r)
+	}
+	return nf
+}

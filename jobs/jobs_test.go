@@ -1,0 +1,446 @@
+package jobs_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"go.uber.org/goleak"
+
+	"github.com/ostask/ostask/cloudsim"
+	"github.com/ostask/ostask/jobs"
+	"github.com/ostask/ostask/ops"
+	"github.com/ostask/ostask/store/postgres/pgtest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		// pgx pools close their connections in the background.
+		goleak.IgnoreTopFunction("github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck"),
+	)
+}
+
+// databases runs fn on a fresh SQLite file and a fresh PostgreSQL schema.
+func databases(t *testing.T, fn func(t *testing.T, cfg jobs.Config)) {
+	t.Run("sqlite", func(t *testing.T) {
+		fn(t, jobs.Config{URL: filepath.Join(t.TempDir(), "ostask.db"), PollInterval: 20 * time.Millisecond})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		url, schema := pgtest.Schema(t)
+		fn(t, jobs.Config{URL: url, Schema: schema, PollInterval: 20 * time.Millisecond})
+	})
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func open(t *testing.T, cfg jobs.Config) *jobs.Queue {
+	t.Helper()
+	q, err := jobs.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	return q
+}
+
+// startWorker runs a worker until the test ends.
+func startWorker(t *testing.T, q *jobs.Queue, cfg jobs.WorkerConfig) *jobs.Worker {
+	t.Helper()
+	w, err := jobs.NewWorker(q, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	})
+	return w
+}
+
+// waitFinal waits until the task is final and returns it.
+func waitFinal(t *testing.T, ctx context.Context, q *jobs.Queue, id string) jobs.Task {
+	t.Helper()
+	var after int64
+	for {
+		task, err := q.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if task.Status.Final() {
+			return task
+		}
+		evs, err := q.Events(ctx, id, after, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) > 0 {
+			after = evs[len(evs)-1].Seq
+		}
+		if err := q.WaitEvents(ctx, id, after); err != nil {
+			t.Fatalf("task %s: %v (status %s)", id, err, task.Status)
+		}
+	}
+}
+
+func TestKinds(t *testing.T) {
+	q := open(t, jobs.Config{URL: filepath.Join(t.TempDir(), "k.db")})
+	var names []string
+	for _, k := range q.Kinds() {
+		names = append(names, k.Name)
+		var doc map[string]any
+		if err := json.Unmarshal(k.Schema, &doc); err != nil || doc["type"] != "object" {
+			t.Errorf("%s: schema %s: %v", k.Name, k.Schema, err)
+		}
+	}
+	want := []string{"boot-from-volume", "noop", "server-with-volumes", "server.create", "server.delete", "server.migrate",
+		"server.resize", "server.snapshot", "snapshot-and-replace", "volume.attach", "volume.create", "volume.delete", "volume.detach"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("kinds %v, want %v", names, want)
+	}
+}
+
+func TestCreateValidates(t *testing.T) {
+	databases(t, func(t *testing.T, cfg jobs.Config) {
+		q := open(t, cfg)
+		ctx := ctxT(t, time.Minute)
+		_, _, err := q.Create(ctx, jobs.NewTask{Kind: "server.explode", Project: "p"})
+		if !errors.Is(err, jobs.ErrUnknownKind) {
+			t.Fatalf("unknown kind: %v", err)
+		}
+		for _, tc := range []struct {
+			params string
+			opts   jobs.Options
+			fields []string
+		}{
+			{`{}`, jobs.Options{}, []string{"params"}},
+			{`{"name":"a","flavor":"1","image":"x","colour":"red"}`, jobs.Options{}, []string{"params"}},
+			{`{"name":"","flavor":1,"image":"x"}`, jobs.Options{}, []string{"params.name", "params.flavor"}},
+			{`{"name":"a","flavor":"1","image":"x"}`, jobs.Options{Retries: 99, Timeout: jobs.Duration(time.Millisecond)}, []string{"options.timeout", "options.retries"}},
+			{`[1,2]`, jobs.Options{}, []string{"params"}},
+			{`{"name":`, jobs.Options{}, []string{"params"}},
+		} {
+			_, _, err := q.Create(ctx, jobs.NewTask{Kind: "server.create", Project: "p", Params: json.RawMessage(tc.params), Options: tc.opts})
+			var ve *jobs.ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("%s: want a ValidationError, got %v", tc.params, err)
+			}
+			var got []string
+			for _, f := range ve.Fields {
+				if f.Message == "" {
+					t.Errorf("%s: field %s without a message", tc.params, f.Field)
+				}
+				got = append(got, f.Field)
+			}
+			slices.Sort(got)
+			got = slices.Compact(got)
+			want := slices.Clone(tc.fields)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: fields %v (%v), want %v", tc.params, got, ve, want)
+			}
+		}
+		p, err := q.List(ctx, jobs.Filter{})
+		if err != nil || len(p.Tasks) != 0 {
+			t.Fatalf("invalid requests stored tasks: %v %v", p.Tasks, err)
+		}
+	})
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	databases(t, func(t *testing.T, cfg jobs.Config) {
+		q := open(t, cfg)
+		ctx := ctxT(t, time.Minute)
+		nt := jobs.NewTask{Kind: "noop", Project: "p", Params: json.RawMessage(`{"note":"a"}`), IdempotencyKey: "k1"}
+		first, replayed, err := q.Create(ctx, nt)
+		if err != nil || replayed {
+			t.Fatal(err, replayed)
+		}
+		// Concurrent replays share commits with each other and one new task.
+		var wg sync.WaitGroup
+		errs := make(chan error, 20)
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n := nt
+				if i%2 == 1 {
+					n = jobs.NewTask{Kind: "noop", Project: "p", Params: json.RawMessage(`{"note":"other"}`), IdempotencyKey: "k1"}
+				}
+				got, replayed, err := q.Create(ctx, n)
+				switch {
+				case i%2 == 1 && !errors.Is(err, jobs.ErrKeyReused):
+					errs <- errors.New("other request with the key: " + errString(err))
+				case i%2 == 0 && (err != nil || !replayed || got.ID != first.ID):
+					errs <- errors.New("replay: " + errString(err))
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		// The same key in another project is another task.
+		other, replayed, err := q.Create(ctx, jobs.NewTask{Kind: "noop", Project: "p2", Params: nt.Params, IdempotencyKey: "k1"})
+		if err != nil || replayed || other.ID == first.ID {
+			t.Fatalf("other project: %v %v %v", other.ID, replayed, err)
+		}
+		p, err := q.List(ctx, jobs.Filter{})
+		if err != nil || len(p.Tasks) != 2 {
+			t.Fatalf("want 2 tasks, got %d: %v", len(p.Tasks), err)
+		}
+	})
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return err.Error()
+}
+
+func TestNoopTasksRunAndList(t *testing.T) {
+	databases(t, func(t *testing.T, cfg jobs.Config) {
+		q := open(t, cfg)
+		ctx := ctxT(t, 2*time.Minute)
+		const n = 30
+		ids := make([]string, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				task, _, err := q.Create(ctx, jobs.NewTask{Kind: "noop", Project: "p", Params: json.RawMessage(`{}`)})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if task.Status != jobs.Queued {
+					t.Errorf("new task %s", task.Status)
+				}
+				ids[i] = task.ID
+			}()
+		}
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		_, cursor, err := q.Changes(ctx, jobs.Filter{}, 0)
+		if err != nil || cursor == 0 {
+			t.Fatal(cursor, err)
+		}
+		startWorker(t, q, jobs.WorkerConfig{ID: "w1"})
+		for _, id := range ids {
+			task := waitFinal(t, ctx, q, id)
+			if task.Status != jobs.Succeeded || task.Progress.Done != 1 || task.Progress.Total != 1 || task.Attempts != 1 || task.FinishedAt == nil {
+				t.Fatalf("task %+v", task)
+			}
+			evs, err := q.Events(ctx, id, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tos []string
+			for i, ev := range evs {
+				if ev.Seq != int64(i+1) {
+					t.Fatalf("event seqs %v", evs)
+				}
+				tos = append(tos, ev.Step+":"+ev.To)
+			}
+			want := []string{":queued", ":running", ":RUNNING", "noop:RUNNING", "noop:SUCCESS", ":SUCCESS", ":succeeded"}
+			if !slices.Equal(tos, want) {
+				t.Fatalf("events %v, want %v", tos, want)
+			}
+			claims, err := q.Claims(ctx, id)
+			if err != nil || len(claims) != 1 || claims[0].Worker != "w1" {
+				t.Fatalf("claims %v %v", claims, err)
+			}
+		}
+		// Every task changed after the first cursor.
+		changed, _, err := q.Changes(ctx, jobs.Filter{Status: jobs.Succeeded}, cursor)
+		if err != nil || len(changed) != n {
+			t.Fatalf("changes: %d %v", len(changed), err)
+		}
+		if err := q.WaitChanges(ctxT(t, time.Second), cursor); err != nil {
+			t.Fatal(err)
+		}
+		// Pages, newest first.
+		var listed []string
+		marker := ""
+		for {
+			p, err := q.List(ctx, jobs.Filter{Project: "p", Kind: "noop", Limit: 7, Marker: marker})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, task := range p.Tasks {
+				listed = append(listed, task.ID)
+			}
+			if p.Next == "" {
+				break
+			}
+			marker = p.Next
+		}
+		want := slices.Clone(ids)
+		slices.Sort(want)
+		slices.Reverse(want)
+		if !slices.Equal(listed, want) {
+			t.Fatalf("listed %d tasks, want %d newest first", len(listed), len(want))
+		}
+		if _, err := q.List(ctx, jobs.Filter{Marker: "nope"}); !errors.Is(err, jobs.ErrBadMarker) {
+			t.Fatalf("bad marker: %v", err)
+		}
+		if _, err := q.Cancel(ctx, ids[0]); !errors.Is(err, jobs.ErrFinished) {
+			t.Fatalf("cancel of a finished task: %v", err)
+		}
+		g, err := q.Graph(ctx, ids[0])
+		if err != nil || len(g.Nodes) != 1 || g.Nodes[0].State != "SUCCESS" {
+			t.Fatalf("graph %+v %v", g, err)
+		}
+		if err := q.Ready(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestCancelQueued(t *testing.T) {
+	databases(t, func(t *testing.T, cfg jobs.Config) {
+		q := open(t, cfg)
+		ctx := ctxT(t, time.Minute)
+		task, _, err := q.Create(ctx, jobs.NewTask{Kind: "noop", Project: "p"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := q.Cancel(ctx, task.ID)
+		if err != nil || got.Status != jobs.Cancelled {
+			t.Fatalf("cancel: %v %v", got.Status, err)
+		}
+		// A worker started later does not run it.
+		startWorker(t, q, jobs.WorkerConfig{})
+		other, _, err := q.Create(ctx, jobs.NewTask{Kind: "noop", Project: "p"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFinal(t, ctx, q, other.ID)
+		got, err = q.Get(ctx, task.ID)
+		if err != nil || got.Status != jobs.Cancelled || got.Attempts != 0 {
+			t.Fatalf("cancelled task: %+v %v", got, err)
+		}
+		if _, err := q.Get(ctx, "nope"); !errors.Is(err, jobs.ErrNotFound) {
+			t.Fatal(err)
+		}
+	})
+}
+
+// --- with a cloud
+
+type simEnv struct {
+	sim   *cloudsim.Sim
+	cloud *ops.Cloud
+}
+
+func startSim(t *testing.T, plan *cloudsim.FaultPlan) *simEnv {
+	t.Helper()
+	ctx := context.Background()
+	sim, err := cloudsim.Start(ctx, cloudsim.Config{Faults: plan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	cred := sim.DemoCredentials()
+	auth := ops.Auth{Options: gophercloud.AuthOptions{IdentityEndpoint: cred.AuthURL, Username: cred.Username,
+		Password: cred.Password, DomainName: cred.DomainName, TenantName: cred.ProjectName}}
+	cloud, err := ops.Dial(ctx, auth, ops.Config{MinInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond,
+		RateLimit: 1000, Burst: 100, DefaultTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cloud.Close() })
+	return &simEnv{sim: sim, cloud: cloud}
+}
+
+func (e *simEnv) clouds(ctx context.Context, project string) (*ops.Cloud, error) {
+	if project != "demo" {
+		return nil, jobs.ErrNoCredentials
+	}
+	return e.cloud, nil
+}
+
+func TestServerTasks(t *testing.T) {
+	databases(t, func(t *testing.T, cfg jobs.Config) {
+		e := startSim(t, &cloudsim.FaultPlan{Scripted: []cloudsim.Scripted{
+			{Op: cloudsim.OpVolumeCreate, Kind: cloudsim.FaultError},
+		}})
+		cfg.Clouds = e.clouds
+		q := open(t, cfg)
+		ctx := ctxT(t, 2*time.Minute)
+		if _, _, err := q.Create(ctx, jobs.NewTask{Kind: "server.create", Project: "nobody",
+			Params: json.RawMessage(`{"name":"web","flavor":"1","image":"` + cloudsim.CirrosImageID + `","network":"none"}`)}); !errors.Is(err, jobs.ErrNoCredentials) {
+			t.Fatalf("a project without credentials: %v", err)
+		}
+		startWorker(t, q, jobs.WorkerConfig{})
+		task, _, err := q.Create(ctx, jobs.NewTask{Kind: "server.create", Project: "demo",
+			Params: json.RawMessage(`{"name":"web","flavor":"1","image":"` + cloudsim.CirrosImageID + `","network":"none"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		task = waitFinal(t, ctx, q, task.ID)
+		var server string
+		if task.Status != jobs.Succeeded || json.Unmarshal(task.Result["server"], &server) != nil || server == "" {
+			t.Fatalf("server.create: %+v", task)
+		}
+		if !slices.Contains(task.Resources, jobs.Resource{Type: "server", ID: server}) {
+			t.Fatalf("resources %v", task.Resources)
+		}
+		p, err := q.List(ctx, jobs.Filter{Resource: "server/" + server})
+		if err != nil || len(p.Tasks) != 1 || p.Tasks[0].ID != task.ID {
+			t.Fatalf("resource history: %+v %v", p, err)
+		}
+		// A failed volume create (one attempt) reverts, with the cloud's fault.
+		vt, _, err := q.Create(ctx, jobs.NewTask{Kind: "volume.create", Project: "demo", Params: json.RawMessage(`{"name":"v","size":1}`), Options: jobs.Options{Retries: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		vt = waitFinal(t, ctx, q, vt.ID)
+		if vt.Status != jobs.Reverted || vt.Error == nil || vt.Error.Step != "create-volume" {
+			t.Fatalf("failed volume.create: %+v %+v", vt, vt.Error)
+		}
+		if len(vt.Resources) == 0 {
+			t.Fatalf("the failed create names no resource: %+v", vt)
+		}
+		fault, err := q.ResourceFault(ctx, "demo", vt.Resources[0].Type+"/"+vt.Resources[0].ID)
+		if err != nil || fault.ID != vt.ID {
+			t.Fatalf("fault: %v %v", fault.ID, err)
+		}
+		// Delete what was made: nothing left.
+		dt, _, err := q.Create(ctx, jobs.NewTask{Kind: "server.delete", Project: "demo", Params: json.RawMessage(`{"server":"` + server + `"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dt = waitFinal(t, ctx, q, dt.ID); dt.Status != jobs.Succeeded {
+			t.Fatalf("server.delete: %+v", dt)
+		}
+		if s := e.sim.Servers(false); len(s) != 0 {
+			t.Fatalf("servers left: %v", s)
+		}
+		if v := e.sim.Volumes(); len(v) != 0 {
+			t.Fatalf("volumes left: %v", v)
+		}
+	})
+}

@@ -1,0 +1,1 @@
+SELECT value FROM ostask_counters WHERE name = 'change'

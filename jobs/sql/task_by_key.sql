@@ -1,0 +1,1 @@
+SELECT id, project, kind, status, params, options, idem_key, request_hash, job_id, progress_done, progress_total, progress_current, result, resources, error, attempts, losses, worker, epoch, lease_until, cancel_requested, events, change, deadline, created_at, updated_at, started_at, finished_at FROM ostask_tasks WHERE project = $1 AND idem_key = $2

@@ -1,0 +1,1 @@
+SELECT status, count(*) FROM ostask_tasks GROUP BY status

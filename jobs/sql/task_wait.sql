@@ -1,0 +1,1 @@
+SELECT events, status FROM ostask_tasks WHERE id = $1

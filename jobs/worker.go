@@ -1,0 +1,882 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/ostask/ostask/engine"
+	"github.com/ostask/ostask/flow"
+	"github.com/ostask/ostask/ops"
+	"github.com/ostask/ostask/store"
+	"github.com/ostask/ostask/tasks"
+)
+
+// Defaults of WorkerConfig.
+const (
+	DefaultConcurrency     = 16
+	DefaultLeaseTTL        = 10 * time.Second
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultMaxLosses       = 3
+	DefaultParallel        = 8
+)
+
+// maxJobAttempts bounds River's attempts of one ticket whose work fails
+// (the flow cannot be built, the database is down): the last attempt
+// fails the task with the reason.
+const maxJobAttempts = 5
+
+// WorkerConfig configures a Worker.
+type WorkerConfig struct {
+	// ID names the worker in tasks, events and the fencing history
+	// (default: host name, process id and a random suffix).
+	ID string
+	// Concurrency is how many tasks the worker runs at once.
+	Concurrency int
+	// LeaseTTL is how long a task's lease lasts unless renewed; the
+	// worker renews it every LeaseTTL/3. A dead worker's tasks are taken
+	// over about LeaseTTL + ReapInterval after its last renewal.
+	LeaseTTL time.Duration
+	// ReapInterval is how often the worker looks for expired leases
+	// (default LeaseTTL/4).
+	ReapInterval time.Duration
+	// ShutdownTimeout bounds Run's return after its context is
+	// cancelled: running tasks are suspended and handed back.
+	ShutdownTimeout time.Duration
+	// MaxLosses is how many times a task may lose its worker (lease
+	// expired) before it is failed as a poison task.
+	MaxLosses int
+	// Parallel bounds the steps of one task run at once.
+	Parallel int
+	// FetchPollInterval is how often River looks for new jobs when it is
+	// not notified (default: 100ms on SQLite, River's default on
+	// PostgreSQL, which notifies).
+	FetchPollInterval time.Duration
+}
+
+// Worker runs tasks: a River client whose jobs are task tickets, a
+// lease per running task, and a reaper of expired leases.
+type Worker struct {
+	q      *Queue
+	cfg    WorkerConfig
+	id     string
+	log    *slog.Logger
+	client riverClient
+
+	mu       sync.Mutex
+	stopping bool
+	work     context.Context // cancelled to hand running tasks back
+	stopWork context.CancelFunc
+}
+
+// NewWorker makes a worker on q.
+func NewWorker(q *Queue, cfg WorkerConfig) (*Worker, error) {
+	if cfg.ID == "" {
+		host, _ := os.Hostname()
+		var b [3]byte
+		rand.Read(b[:])
+		cfg.ID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	if cfg.ReapInterval <= 0 {
+		cfg.ReapInterval = cfg.LeaseTTL / 4
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.MaxLosses <= 0 {
+		cfg.MaxLosses = DefaultMaxLosses
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = DefaultParallel
+	}
+	w := &Worker{q: q, cfg: cfg, id: cfg.ID, log: q.log.With("worker", cfg.ID)}
+	w.work, w.stopWork = context.WithCancel(context.Background())
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, &ticketWorker{w: w}); err != nil {
+		return nil, err
+	}
+	rc := &river.Config{
+		ID:          cfg.ID,
+		Logger:      slog.New(levelHandler{slog.LevelWarn, q.log.Handler()}),
+		Queues:      map[string]river.QueueConfig{queueName: {MaxWorkers: cfg.Concurrency}},
+		Workers:     workers,
+		JobTimeout:  -1, // tasks have their own timeout
+		MaxAttempts: maxJobAttempts,
+		RetryPolicy: shortRetry{},
+	}
+	if cfg.FetchPollInterval > 0 {
+		rc.FetchPollInterval = cfg.FetchPollInterval
+	} else if q.db.name() == "sqlite" {
+		rc.FetchPollInterval = 100 * time.Millisecond
+	}
+	rc.FetchCooldown = min(10*time.Millisecond, rc.FetchPollInterval)
+	if rc.FetchPollInterval == 0 {
+		rc.FetchCooldown = 10 * time.Millisecond
+	}
+	c, err := q.db.newClient(rc)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: River client: %w", err)
+	}
+	w.client = c
+	return w, nil
+}
+
+// ID returns the worker's name.
+func (w *Worker) ID() string { return w.id }
+
+// Run works until ctx is cancelled; then it stops claiming, suspends its
+// running tasks and hands them back (another worker resumes them at
+// once), and returns within ShutdownTimeout.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.client.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("jobs: start River: %w", err)
+	}
+	reapDone := make(chan struct{})
+	reapCtx, stopReap := context.WithCancel(context.Background())
+	go func() {
+		defer close(reapDone)
+		w.reaper(reapCtx)
+	}()
+	<-ctx.Done()
+	w.log.Info("worker stopping: handing running tasks back")
+	w.mu.Lock()
+	w.stopping = true
+	w.mu.Unlock()
+	stopCtx, cancel := context.WithTimeout(context.Background(), w.cfg.ShutdownTimeout)
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- w.client.Stop(stopCtx) }()
+	w.stopWork()
+	err := <-stopped
+	if err != nil {
+		hard, cancelHard := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancelHard()
+		err = errors.Join(err, w.client.StopAndCancel(hard))
+	}
+	stopReap()
+	<-reapDone
+	if err != nil {
+		return fmt.Errorf("jobs: worker stop: %w", err)
+	}
+	return nil
+}
+
+// shortRetry retries a failed ticket after a second or two: what failed
+// it is a database hiccup or a flow that cannot be built, which the last
+// attempt turns into a failed task.
+type shortRetry struct{}
+
+func (shortRetry) NextRetry(job *rivertype.JobRow) time.Time {
+	return time.Now().Add(time.Duration(min(job.Attempt, 4)) * 500 * time.Millisecond)
+}
+
+// levelHandler drops River's records below a level.
+type levelHandler struct {
+	min slog.Level
+	slog.Handler
+}
+
+func (h levelHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+type ticketWorker struct {
+	river.WorkerDefaults[taskArgs]
+	w *Worker
+}
+
+func (t *ticketWorker) Work(ctx context.Context, job *river.Job[taskArgs]) error {
+	return t.w.runTask(ctx, job.Args.TaskID, job.Attempt >= job.MaxAttempts)
+}
+
+// --- one task
+
+// run is one worker's hold on one task.
+type run struct {
+	w       *Worker
+	tr      taskRow
+	kind    *kind
+	epoch   int64
+	gate    *gate
+	nodes   map[string]flow.Node
+	states  map[string]flow.State
+	total   int
+	current string
+	res     []Resource
+	resSeen map[Resource]bool
+	fenced  chan struct{}
+	fenceMu sync.Once
+	mu      sync.Mutex // serialises the run's writes
+}
+
+func (w *Worker) now() time.Time { return time.Now() }
+
+// runTask takes the task's lease and runs or resumes its flow. It
+// returns nil when the ticket is done with (the task ran, ended, was
+// handed back, or someone else holds it), an error to have River try the
+// ticket again.
+func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error {
+	q := w.q
+	var tr taskRow
+	err := q.inTx(ctx, func(t tx, change int64) error {
+		now := w.now()
+		var err error
+		tr, err = scanTask(t.queryRow(ctx, qry("task_lease"), id, w.id, now.Add(w.cfg.LeaseTTL).UnixNano(), now.UnixNano(), change))
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil // final, or held by a live worker
+	}
+	if err != nil {
+		return fmt.Errorf("jobs: lease %s: %w", id, err)
+	}
+	q.changed.fire()
+	if tr.losses >= w.cfg.MaxLosses {
+		return w.failHeld(ctx, tr, fmt.Sprintf("the task lost its worker %d times (a poison task?); not run again", tr.losses))
+	}
+	k, ok := lookupKind(tr.Kind)
+	if !ok {
+		return w.failHeld(ctx, tr, fmt.Sprintf("this worker does not know the kind %q", tr.Kind))
+	}
+	values, err := k.values(tr.Params)
+	if err != nil {
+		return w.failHeld(ctx, tr, "bad parameters: "+err.Error())
+	}
+	var cloud *ops.Cloud
+	if k.name != "noop" {
+		if q.cfg.Clouds == nil {
+			return w.failHeld(ctx, tr, "the worker has no clouds configured")
+		}
+		cloud, err = q.cfg.Clouds(ctx, tr.Project)
+		if errors.Is(err, ErrNoCredentials) {
+			return w.failHeld(ctx, tr, err.Error())
+		}
+		if err != nil {
+			return w.handBack(ctx, tr, fmt.Errorf("jobs: cloud of %s: %w", tr.Project, err), lastAttempt)
+		}
+		q.metrics.cloud(tr.Project, cloud)
+	}
+	r := &run{w: w, tr: tr, kind: k, gate: newGate(), states: map[string]flow.State{}, resSeen: map[Resource]bool{}, fenced: make(chan struct{})}
+	for _, rs := range tr.Resources {
+		r.addResource(rs)
+	}
+	opts := []tasks.Option{tasks.WithRetries(q.cfg.DefaultRetries)}
+	if tr.Options.Retries > 0 {
+		opts = []tasks.Option{tasks.WithRetries(tr.Options.Retries)}
+	}
+	var built *flow.Flow
+	reg := &store.Registry{}
+	if err := reg.Register(k.name, KindsVersion, func(params map[string]json.RawMessage) (*flow.Flow, map[string]any, error) {
+		vals, err := k.values(mustJSON(params))
+		if err != nil {
+			return nil, nil, err
+		}
+		vals[tasks.RunID] = id
+		f, err := k.build(cloud, vals, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		built = gateFlow(f, r.gate)
+		return built, vals, nil
+	}); err != nil {
+		return err
+	}
+	eopts := []engine.Option{engine.Parallel(w.cfg.Parallel), engine.WithListener(engine.ListenerFunc(r.onEvent)), engine.WithLogger(w.log)}
+	var e *engine.Engine
+	var sr *store.Run
+	if _, err := q.runs.Get(ctx, id); errors.Is(err, store.ErrNotFound) {
+		values[tasks.RunID] = id
+		e, sr, err = q.runs.Start(ctx, reg, store.NewRun{ID: id, Flow: k.name, Version: KindsVersion, Params: values, Owner: w.id}, eopts...)
+		if errors.Is(err, store.ErrExists) {
+			e, sr, err = q.runs.Resume(ctx, reg, id, w.id, eopts...)
+		}
+		if err != nil {
+			return w.buildFailed(ctx, tr, err, lastAttempt)
+		}
+	} else if err != nil {
+		return w.handBack(ctx, tr, err, lastAttempt)
+	} else {
+		if e, sr, err = q.runs.Resume(ctx, reg, id, w.id, eopts...); err != nil {
+			return w.buildFailed(ctx, tr, err, lastAttempt)
+		}
+	}
+	r.epoch = sr.Epoch()
+	r.nodes = map[string]flow.Node{}
+	for _, n := range e.Compiled().Nodes() {
+		if n.Kind != flow.NodeJoin {
+			r.nodes[n.Name] = n
+			r.total++
+		}
+	}
+	if _, atoms, err := q.runs.Show(ctx, id); err == nil {
+		for _, a := range atoms {
+			r.states[a.Name] = a.State
+		}
+	}
+	// The claim: the epoch the run was acquired with becomes the task's.
+	timeout := time.Duration(tr.Options.Timeout)
+	if timeout == 0 {
+		timeout = q.cfg.DefaultTimeout
+	}
+	var status string
+	var started, deadline, cancelReq int64
+	err = q.inTx(ctx, func(t tx, change int64) error {
+		now := w.now()
+		var seq, attempts int64
+		err := t.queryRow(ctx, qry("task_claim"), id, w.id, r.epoch, now.UnixNano(), now.Add(timeout).UnixNano(), change).
+			Scan(&seq, &status, &started, &deadline, &attempts, &cancelReq)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec(ctx, qry("claim_insert"), id, r.epoch, w.id, now.UnixNano()); err != nil {
+			return err
+		}
+		r.tr.Attempts = int(attempts)
+		ev := Event{Seq: seq, TaskID: id, Time: now.UTC(), From: string(tr.Status), To: status, Attempt: int(attempts), Worker: w.id}
+		return insertEvent(ctx, t, ev, r.epoch)
+	})
+	if isNoRows(err) {
+		return nil // a newer epoch took it meanwhile
+	}
+	if err != nil {
+		return w.handBack(ctx, tr, fmt.Errorf("jobs: claim %s: %w", id, err), lastAttempt)
+	}
+	q.changed.fire()
+	if r.tr.Attempts == 1 {
+		q.metrics.queueLatency.Observe(time.Since(tr.CreatedAt).Seconds())
+	}
+	r.tr.Status = Status(status)
+	if cancelReq != 0 {
+		r.gate.fire(ErrCancelled)
+	}
+	runCtx, cancelRun := context.WithCancel(w.work)
+	defer cancelRun()
+	if d := time.Until(nanos(deadline)); d > 0 {
+		t := time.AfterFunc(d, func() { r.gate.fire(ErrTaskTimeout) })
+		defer t.Stop()
+	} else {
+		r.gate.fire(ErrTaskTimeout)
+	}
+	keepDone := make(chan struct{})
+	keepStop := make(chan struct{})
+	go func() {
+		defer close(keepDone)
+		r.keepLease(keepStop, cancelRun)
+	}()
+	runErr := e.Run(runCtx)
+	close(keepStop)
+	<-keepDone
+	return r.finish(ctx, e, runErr, lastAttempt)
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func insertEvent(ctx context.Context, t tx, ev Event, epoch int64) error {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, qry("event_insert"), ev.TaskID, ev.Seq, epoch, string(body))
+	return err
+}
+
+// keepLease renews the lease until stop; a lost lease (fenced) cancels
+// the run, a cancel request fires the gate.
+func (r *run) keepLease(stop <-chan struct{}, cancelRun context.CancelFunc) {
+	w := r.w
+	tick := time.NewTicker(w.cfg.LeaseTTL / 3)
+	defer tick.Stop()
+	for {
+		wake := w.q.changed.wait()
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			var cancelReq int64
+			ctx, cancel := context.WithTimeout(context.Background(), w.cfg.LeaseTTL/3)
+			err := w.q.db.queryRow(ctx, qry("task_renew"), r.tr.ID, r.epoch, w.now().Add(w.cfg.LeaseTTL).UnixNano(), w.id).Scan(&cancelReq)
+			cancel()
+			switch {
+			case isNoRows(err):
+				w.log.Warn("lease lost: another worker took the task", "task", r.tr.ID, "epoch", r.epoch)
+				r.fence()
+				cancelRun()
+				return
+			case err != nil:
+				w.log.Warn("lease renewal failed", "task", r.tr.ID, "err", err)
+			case cancelReq != 0:
+				r.gate.fire(ErrCancelled)
+			}
+		case <-wake:
+			if r.gate.fired() != nil {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), w.cfg.LeaseTTL/3)
+			tr, err := w.q.get(ctx, r.tr.ID)
+			cancel()
+			if err == nil && tr.CancelRequested {
+				r.gate.fire(ErrCancelled)
+			}
+		}
+	}
+}
+
+func (r *run) fence() { r.fenceMu.Do(func() { close(r.fenced) }) }
+
+func (r *run) isFenced() bool {
+	select {
+	case <-r.fenced:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *run) addResource(rs Resource) bool {
+	if rs.ID == "" || r.resSeen[rs] {
+		return false
+	}
+	r.resSeen[rs] = true
+	r.res = append(r.res, rs)
+	return true
+}
+
+func (r *run) progress() (done int) {
+	for name := range r.nodes {
+		switch r.states[name] {
+		case flow.StateSuccess, flow.StateIgnore:
+			done++
+		}
+	}
+	return done
+}
+
+// onEvent records one transition of the flow as an event, with the
+// task's status and progress, under the run's epoch.
+func (r *run) onEvent(ev engine.Event) {
+	if r.isFenced() {
+		return
+	}
+	w := r.w
+	var newRes []Resource
+	status := r.tr.Status
+	var evErr *Error
+	if ev.Atom != "" {
+		r.states[ev.Atom] = ev.To
+		switch ev.To {
+		case flow.StateRunning, flow.StateReverting:
+			r.current = ev.Atom
+		default:
+			if r.current == ev.Atom {
+				r.current = ""
+			}
+		}
+		if ev.From == flow.StateRunning {
+			w.q.metrics.stepDuration.WithLabelValues(r.kind.name, ev.To.String()).Observe(ev.Elapsed.Seconds())
+		}
+		if ev.To == flow.StateSuccess {
+			if n, ok := r.nodes[ev.Atom]; ok && len(n.Provides) == 1 {
+				if typ := resourceOf(n.Provides[0]); typ != "" {
+					if id, ok := asString(ev.Result); ok && r.addResource(Resource{Type: typ, ID: id}) {
+						newRes = append(newRes, Resource{Type: typ, ID: id})
+					}
+				}
+			}
+		}
+		if ev.Failure != nil {
+			evErr = failureError(ev.Failure)
+			if rs, ok := failedResource(ev.Failure); ok && r.addResource(rs) {
+				newRes = append(newRes, rs)
+			}
+		}
+	} else {
+		switch ev.To {
+		case flow.StateRunning:
+			if status == Queued {
+				status = Running
+			}
+		case flow.StateReverting:
+			status = Reverting
+		}
+	}
+	r.tr.Status = status
+	out := Event{TaskID: r.tr.ID, Time: ev.Time.UTC(), Step: ev.Atom, From: ev.From.String(), To: ev.To.String(),
+		Elapsed: Duration(ev.Elapsed), Error: evErr, Attempt: r.tr.Attempts, Worker: w.id}
+	if ev.To == flow.StateSuccess && ev.Atom != "" && ev.Result != nil {
+		if b, err := json.Marshal(ev.Result); err == nil && len(b) < 64<<10 {
+			out.Result = b
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := w.q.inTx(ctx, func(t tx, change int64) error {
+		var seq int64
+		resources, _ := json.Marshal(r.res)
+		err := t.queryRow(ctx, qry("task_update"), r.tr.ID, r.epoch, string(status), r.progress(), r.total, r.current,
+			string(resources), time.Now().UnixNano(), change, 1, w.id).Scan(&seq)
+		if err != nil {
+			return err
+		}
+		out.Seq = seq
+		for _, rs := range newRes {
+			if _, err := t.exec(ctx, qry("resource_insert"), rs.Type, rs.ID, r.tr.ID); err != nil {
+				return err
+			}
+		}
+		return insertEvent(ctx, t, out, r.epoch)
+	})
+	if isNoRows(err) {
+		w.log.Warn("fenced: another worker holds the task", "task", r.tr.ID, "epoch", r.epoch)
+		r.fence()
+		ev.Engine.Suspend()
+		return
+	}
+	if err != nil {
+		w.log.Warn("event not recorded", "task", r.tr.ID, "step", ev.Atom, "err", err)
+		return
+	}
+	w.q.changed.fire()
+}
+
+func asString(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case json.RawMessage:
+		var s string
+		err := json.Unmarshal(x, &s)
+		return s, err == nil
+	}
+	return "", false
+}
+
+// failedResource names the resource a failed operation acted on.
+func failedResource(f *flow.Failure) (Resource, bool) {
+	if f == nil || f.Err == nil {
+		return Resource{}, false
+	}
+	var fe *ops.FaultError
+	var te *ops.TimeoutError
+	var de *ops.DeletedError
+	var rb *ops.RolledBackError
+	switch {
+	case errors.As(f.Err, &fe):
+		return Resource{Type: string(fe.Kind), ID: fe.ID}, fe.ID != ""
+	case errors.As(f.Err, &te):
+		return Resource{Type: string(te.Kind), ID: te.ID}, te.ID != ""
+	case errors.As(f.Err, &de):
+		return Resource{Type: string(de.Kind), ID: de.ID}, de.ID != ""
+	case errors.As(f.Err, &rb):
+		return Resource{Type: string(rb.Kind), ID: rb.ID}, rb.ID != ""
+	}
+	return Resource{}, false
+}
+
+// failureError is a step's failure as the task's error: the cloud's
+// fault and request id when the failure carries them (only in the process
+// that saw it fail; a resumed run has the message).
+func failureError(f *flow.Failure) *Error {
+	e := &Error{Message: f.Message, Step: f.Atom, Details: &ErrorDetails{Raw: f.Type + ": " + f.Message, Stack: f.Stack}}
+	if f.Err != nil {
+		var fe *ops.FaultError
+		var rb *ops.RolledBackError
+		if errors.As(f.Err, &fe) {
+			e.Fault, e.Code, e.RequestID = fe.Message, fe.Code, fe.RequestID
+			if fe.Details != "" {
+				e.Details.Raw += "\n" + fe.Details
+			}
+		} else if errors.As(f.Err, &rb) {
+			e.RequestID = rb.RequestID
+			e.Details.Raw += "\n" + fmt.Sprint(rb.Events)
+		}
+		if e.RequestID != "" {
+			e.Details.RequestIDs = []string{e.RequestID}
+		}
+	}
+	return e
+}
+
+// finish records how the run ended.
+func (r *run) finish(ctx context.Context, e *engine.Engine, runErr error, lastAttempt bool) error {
+	w := r.w
+	if r.isFenced() || errors.Is(runErr, store.ErrFenced) {
+		w.log.Info("task taken over by another worker", "task", r.tr.ID, "epoch", r.epoch)
+		return nil
+	}
+	var status Status
+	var taskErr *Error
+	var fe *engine.FlowError
+	switch {
+	case runErr == nil:
+		status = Succeeded
+	case errors.Is(runErr, engine.ErrSuspended):
+		return w.handBack(ctx, r.tr, nil, false)
+	case errors.As(runErr, &fe) && fe.State == flow.StateReverted:
+		status = Reverted
+		if reason := r.gate.fired(); errors.Is(reason, ErrCancelled) {
+			status = Cancelled
+		}
+		taskErr = flowError(fe, r.gate.fired())
+	case errors.As(runErr, &fe) && fe.State == flow.StateRevertFailure:
+		status = Failed
+		taskErr = flowError(fe, r.gate.fired())
+	default:
+		// The engine could not record (the database): let another try.
+		return w.handBack(ctx, r.tr, runErr, lastAttempt)
+	}
+	var result map[string]json.RawMessage
+	if status == Succeeded {
+		result = map[string]json.RawMessage{}
+		for name, v := range e.FetchAll() {
+			if !r.provides(name) {
+				continue
+			}
+			b, err := json.Marshal(v)
+			if err == nil {
+				result[name] = b
+			}
+			if typ := resourceOf(name); typ != "" {
+				if id, ok := asString(v); ok {
+					r.addResource(Resource{Type: typ, ID: id})
+				}
+			}
+		}
+	}
+	return r.writeFinal(ctx, status, result, taskErr)
+}
+
+func (r *run) provides(name string) bool {
+	for _, n := range r.nodes {
+		for _, p := range n.Provides {
+			if p == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func flowError(fe *engine.FlowError, reason error) *Error {
+	var e *Error
+	if len(fe.Failures) > 0 {
+		e = failureError(fe.Failures[0])
+		for _, f := range fe.Failures[1:] {
+			e.Details.Raw += "\n" + f.Atom + ": " + f.Message
+		}
+	} else {
+		e = &Error{Message: fe.Error()}
+	}
+	switch {
+	case errors.Is(reason, ErrCancelled):
+		e.Message = "cancelled: " + e.Message
+	case errors.Is(reason, ErrTaskTimeout):
+		e.Message = "timed out: " + e.Message
+	}
+	for _, f := range fe.RevertFailures {
+		e.Details.Raw += "\nrevert " + f.Atom + ": " + f.Message
+	}
+	if fe.State == flow.StateRevertFailure && len(fe.RevertFailures) > 0 {
+		e.Message += "; and the revert failed: " + fe.RevertFailures[0].Message
+	}
+	return e
+}
+
+func (r *run) writeFinal(ctx context.Context, status Status, result map[string]json.RawMessage, taskErr *Error) error {
+	w := r.w
+	ctx = context.WithoutCancel(ctx)
+	var resultText, errText any
+	if result != nil {
+		resultText = string(mustJSON(result))
+	}
+	if taskErr != nil {
+		errText = string(mustJSON(taskErr))
+	}
+	resources := string(mustJSON(r.res))
+	now := time.Now()
+	err := w.q.inTx(ctx, func(t tx, change int64) error {
+		var seq int64
+		if err := t.queryRow(ctx, qry("task_finish"), r.tr.ID, r.epoch, string(status), r.progress(), r.total,
+			resources, resultText, errText, now.UnixNano(), change, 1, w.id).Scan(&seq); err != nil {
+			return err
+		}
+		for _, rs := range r.res {
+			if _, err := t.exec(ctx, qry("resource_insert"), rs.Type, rs.ID, r.tr.ID); err != nil {
+				return err
+			}
+		}
+		return insertEvent(ctx, t, Event{Seq: seq, TaskID: r.tr.ID, Time: now.UTC(), From: string(r.tr.Status), To: string(status),
+			Error: taskErr, Attempt: r.tr.Attempts, Worker: w.id}, r.epoch)
+	})
+	if isNoRows(err) {
+		return nil // fenced at the last moment: the new holder finishes it
+	}
+	if err != nil {
+		return fmt.Errorf("jobs: finish %s: %w", r.tr.ID, err)
+	}
+	w.q.changed.fire()
+	w.q.metrics.finished(string(status))
+	return nil
+}
+
+// failHeld fails a task this worker leased but cannot run.
+func (w *Worker) failHeld(ctx context.Context, tr taskRow, reason string) error {
+	w.log.Warn("task failed without running", "task", tr.ID, "reason", reason)
+	e := &Error{Message: reason}
+	now := time.Now()
+	err := w.q.inTx(ctx, func(t tx, change int64) error {
+		var seq int64
+		if err := t.queryRow(ctx, qry("task_fail_unclaimed"), tr.ID, w.id, string(mustJSON(e)), now.UnixNano(), change).Scan(&seq); err != nil {
+			return err
+		}
+		return insertEvent(ctx, t, Event{Seq: seq, TaskID: tr.ID, Time: now.UTC(), From: string(tr.Status), To: string(Failed), Error: e, Worker: w.id}, tr.epoch)
+	})
+	if isNoRows(err) {
+		return nil
+	}
+	if err == nil {
+		w.q.changed.fire()
+		w.q.metrics.finished(string(Failed))
+	}
+	return err
+}
+
+// buildFailed handles a flow that cannot be built or resumed: retried
+// by River a few times (another worker may know the kind), then failed.
+func (w *Worker) buildFailed(ctx context.Context, tr taskRow, err error, lastAttempt bool) error {
+	if lastAttempt || errors.Is(err, tasks.ErrBadParams) {
+		return w.failHeld(ctx, tr, "the task's flow cannot be run: "+err.Error())
+	}
+	return w.handBack(ctx, tr, err, false)
+}
+
+// handBack releases the lease with a new ticket, so that a worker takes
+// the task again at once (shutdown, a passing failure). With cause set,
+// it returns cause so that River counts the attempt; on the last one
+// the task fails.
+func (w *Worker) handBack(ctx context.Context, tr taskRow, cause error, lastAttempt bool) error {
+	ctx = context.WithoutCancel(ctx)
+	if cause != nil && lastAttempt {
+		return w.failHeld(ctx, tr, cause.Error())
+	}
+	if cause != nil {
+		// River retries this ticket; just release the lease.
+		_ = w.q.inTx(ctx, func(t tx, change int64) error {
+			_, err := t.exec(ctx, qry("task_release"), tr.ID, w.id, tr.jobID, time.Now().UnixNano(), change)
+			return err
+		})
+		return cause
+	}
+	err := w.q.inTx(ctx, func(t tx, change int64) error {
+		ids, err := w.q.db.insertJobs(ctx, t, []river.InsertManyParams{{Args: taskArgs{TaskID: tr.ID}, InsertOpts: &river.InsertOpts{Queue: queueName, MaxAttempts: maxJobAttempts}}})
+		if err != nil {
+			return err
+		}
+		_, err = t.exec(ctx, qry("task_release"), tr.ID, w.id, ids[0], time.Now().UnixNano(), change)
+		return err
+	})
+	if err != nil {
+		w.log.Warn("hand back failed; the lease will expire", "task", tr.ID, "err", err)
+		return nil
+	}
+	w.log.Info("task handed back", "task", tr.ID)
+	w.q.changed.fire()
+	return nil
+}
+
+// --- the reaper
+
+func (w *Worker) reaper(ctx context.Context) {
+	tick := time.NewTicker(w.cfg.ReapInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if n, err := w.reap(ctx); err != nil && ctx.Err() == nil {
+			w.log.Warn("reaper", "err", err)
+		} else if n > 0 {
+			w.log.Info("tasks of lost workers re-queued", "tasks", n)
+		}
+	}
+}
+
+// reap re-queues tasks whose lease expired: a new River ticket, in the
+// transaction that releases the lease (guarded by what was seen, so that
+// two reapers re-queue a task once). River's JobRetry cannot do it: it
+// leaves running jobs alone, and the dead worker's job is running.
+func (w *Worker) reap(ctx context.Context) (int, error) {
+	now := time.Now()
+	rs, err := w.q.db.query(ctx, qry("task_expired"), now.UnixNano(), now.Add(-w.cfg.LeaseTTL).UnixNano(), 100)
+	if err != nil {
+		return 0, err
+	}
+	type exp struct {
+		id     string
+		job    int64
+		worker string
+	}
+	var found []exp
+	for rs.Next() {
+		var e exp
+		if err := rs.Scan(&e.id, &e.job, &e.worker); err != nil {
+			rs.Close()
+			return 0, err
+		}
+		found = append(found, e)
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range found {
+		loss := 0
+		if e.worker != "" {
+			loss = 1
+		}
+		err := w.q.inTx(ctx, func(t tx, change int64) error {
+			ids, err := w.q.db.insertJobs(ctx, t, []river.InsertManyParams{{Args: taskArgs{TaskID: e.id}, InsertOpts: &river.InsertOpts{Queue: queueName, MaxAttempts: maxJobAttempts}}})
+			if err != nil {
+				return err
+			}
+			var got string
+			return t.queryRow(ctx, qry("task_requeue"), e.id, now.UnixNano(), ids[0], change, loss, e.job).Scan(&got)
+		})
+		if isNoRows(err) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		w.log.Info("re-queued a task whose worker stopped renewing its lease", "task", e.id, "lost_worker", e.worker)
+		n++
+	}
+	if n > 0 {
+		w.q.changed.fire()
+	}
+	return n, nil
+}
