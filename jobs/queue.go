@@ -669,12 +669,16 @@ func (q *Queue) WaitEvents(ctx context.Context, id string, after int64) error {
 const changesLimit = 500
 
 // Changes returns the tasks matching f changed after the cursor, oldest
-// change first, and the new cursor. Change numbers follow commit order,
+// change first, and the new cursor; a negative cursor returns no tasks
+// and the current cursor. Change numbers follow commit order,
 // so nothing committed before the returned cursor is missed.
 func (q *Queue) Changes(ctx context.Context, f Filter, after int64) ([]Task, int64, error) {
 	var cur int64
 	if err := q.db.queryRow(ctx, qry("change_current")).Scan(&cur); err != nil {
 		return nil, after, err
+	}
+	if after < 0 {
+		return []Task{}, cur, nil // where a follower starts
 	}
 	if cur <= after {
 		return []Task{}, after, nil
