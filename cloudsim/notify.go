@@ -125,9 +125,9 @@ type busSub struct {
 type busMsg struct {
 	key  string
 	body []byte
-	// msg, when body is nil, is the message still to be rendered: the
+	// note, when body is nil, is the message still to be rendered: the
 	// pipe's goroutine renders it, outside the simulator's lock.
-	msg map[string]any
+	note *novaNote
 }
 
 func newBus() *Bus { return &Bus{subs: map[*busSub]bool{}} }
@@ -289,9 +289,9 @@ func (p *notePipe) active() bool {
 	return running && (p.publisher != nil || p.bus.listening())
 }
 
-func (p *notePipe) enqueue(key string, msg map[string]any) {
+func (p *notePipe) enqueue(key string, note *novaNote) {
 	p.mu.Lock()
-	p.queue = append(p.queue, busMsg{key: key, msg: msg})
+	p.queue = append(p.queue, busMsg{key: key, note: note})
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -368,9 +368,8 @@ func (p *notePipe) run(stop <-chan struct{}, logErr func(string, ...any)) {
 		p.mu.Unlock()
 		now := time.Now()
 		for _, m := range q {
-			inner, _ := json.Marshal(m.msg)
-			m.body, _ = json.Marshal(map[string]string{"oslo.version": "2.0", "oslo.message": string(inner)})
-			m.msg = nil
+			m.body = m.note.body()
+			m.note = nil
 			f := p.faults
 			switch {
 			case f.Drop > 0 && p.rng.Float64() < f.Drop:
@@ -494,48 +493,170 @@ func (s *Sim) notifyServer(sv *server, now time.Time) {
 	p.enqueue(key, msg)
 }
 
-// novaNotification is one versioned notification about sv (the
-// oslo.message, to be put in its envelope) and its routing key. It shares
-// nothing with sv, so it can be rendered after s.mu is released.
-func (s *Sim) novaNotification(sv *server, a *instanceAction, name string, st notedState, now time.Time) (map[string]any, string) {
-	ts := func(t time.Time) any {
+// novaNote is one versioned notification (the oslo.message, to be put in
+// its envelope), as Nova's InstanceActionPayload / InstanceCreatePayload
+// render it. It shares nothing with the server it describes, so that the
+// pipe's goroutine renders it after s.mu is released.
+type novaNote struct {
+	MessageID   string                    `json:"message_id"`
+	PublisherID string                    `json:"publisher_id"`
+	EventType   string                    `json:"event_type"`
+	Priority    string                    `json:"priority"`
+	Payload     novaObj[*instancePayload] `json:"payload"`
+	Timestamp   string                    `json:"timestamp"`
+	UniqueID    string                    `json:"_unique_id"`
+	// The request context oslo.messaging sends along.
+	ContextRequestID string `json:"_context_request_id"`
+	ContextProjectID string `json:"_context_project_id"`
+	ContextUserID    string `json:"_context_user_id"`
+}
+
+// novaObj is a versioned object as a notification nests it.
+type novaObj[T any] struct {
+	Name      string `json:"nova_object.name"`
+	Namespace string `json:"nova_object.namespace"`
+	Version   string `json:"nova_object.version"`
+	Data      T      `json:"nova_object.data"`
+}
+
+func newNovaObj[T any](name, version string, data T) novaObj[T] {
+	return novaObj[T]{Name: name, Namespace: "nova", Version: version, Data: data}
+}
+
+// instancePayload holds the fields of Nova's InstancePayload; the create
+// payload adds keypairs, tags and trusted_image_certificates. Pointers
+// are nullable fields (nil is null); the always-null ones are there for
+// the shape.
+type instancePayload struct {
+	UUID                string                        `json:"uuid"`
+	TenantID            string                        `json:"tenant_id"`
+	UserID              string                        `json:"user_id"`
+	RequestID           string                        `json:"request_id"`
+	ActionInitiatorUser string                        `json:"action_initiator_user"`
+	ActionInitiatorProj string                        `json:"action_initiator_project"`
+	DisplayName         string                        `json:"display_name"`
+	DisplayDescription  *string                       `json:"display_description"`
+	HostName            *string                       `json:"host_name"`
+	Host                *string                       `json:"host"`
+	Node                *string                       `json:"node"`
+	AvailabilityZone    *string                       `json:"availability_zone"`
+	ImageUUID           string                        `json:"image_uuid"`
+	KeyName             *string                       `json:"key_name"`
+	KernelID            string                        `json:"kernel_id"`
+	RamdiskID           string                        `json:"ramdisk_id"`
+	OSType              *string                       `json:"os_type"`
+	Architecture        *string                       `json:"architecture"`
+	CreatedAt           *string                       `json:"created_at"`
+	LaunchedAt          *string                       `json:"launched_at"`
+	UpdatedAt           *string                       `json:"updated_at"`
+	TerminatedAt        *string                       `json:"terminated_at"`
+	DeletedAt           *string                       `json:"deleted_at"`
+	State               string                        `json:"state"`
+	TaskState           *string                       `json:"task_state"`
+	PowerState          string                        `json:"power_state"`
+	Progress            int                           `json:"progress"`
+	Flavor              *novaObj[flavorPayload]       `json:"flavor"`
+	IPAddresses         []novaObj[ipPayload]          `json:"ip_addresses"`
+	BlockDevices        []novaObj[blockDevicePayload] `json:"block_devices"`
+	Metadata            map[string]string             `json:"metadata"`
+	Locked              bool                          `json:"locked"`
+	AutoDiskConfig      string                        `json:"auto_disk_config"`
+	LockedReason        *string                       `json:"locked_reason"`
+	Fault               *novaObj[exceptionPayload]    `json:"fault"`
+	Keypairs            *[]string                     `json:"keypairs,omitempty"`
+	Tags                *[]string                     `json:"tags,omitempty"`
+	TrustedImageCerts   json.RawMessage               `json:"trusted_image_certificates,omitempty"`
+}
+
+type flavorPayload struct {
+	FlavorID    string            `json:"flavorid"`
+	Name        string            `json:"name"`
+	MemoryMB    int               `json:"memory_mb"`
+	VCPUs       int               `json:"vcpus"`
+	RootGB      int               `json:"root_gb"`
+	EphemeralGB int               `json:"ephemeral_gb"`
+	Swap        int               `json:"swap"`
+	RxTxFactor  float64           `json:"rxtx_factor"`
+	VCPUWeight  int               `json:"vcpu_weight"`
+	Disabled    bool              `json:"disabled"`
+	IsPublic    bool              `json:"is_public"`
+	ExtraSpecs  map[string]string `json:"extra_specs"`
+	Projects    *[]string         `json:"projects"`
+	Description *string           `json:"description"`
+}
+
+type ipPayload struct {
+	Label      string            `json:"label"`
+	Address    string            `json:"address"`
+	MAC        string            `json:"mac"`
+	Version    int               `json:"version"`
+	PortUUID   *string           `json:"port_uuid"`
+	Meta       map[string]string `json:"meta"`
+	DeviceName *string           `json:"device_name"`
+}
+
+type blockDevicePayload struct {
+	VolumeID            string  `json:"volume_id"`
+	DeviceName          string  `json:"device_name"`
+	BootIndex           *int    `json:"boot_index"`
+	DeleteOnTermination bool    `json:"delete_on_termination"`
+	Tag                 *string `json:"tag"`
+}
+
+type exceptionPayload struct {
+	ModuleName       string `json:"module_name"`
+	FunctionName     string `json:"function_name"`
+	Exception        string `json:"exception"`
+	ExceptionMessage string `json:"exception_message"`
+	Traceback        string `json:"traceback"`
+}
+
+// emptyStrings and emptyMap render as [] and {}; never written to.
+var (
+	emptyStrings = []string{}
+	emptyMap     = map[string]string{}
+)
+
+// novaNotification is one versioned notification about sv and its routing
+// key; name is the event type, st the state the payload reports.
+func (s *Sim) novaNotification(sv *server, a *instanceAction, name string, st notedState, now time.Time) (*novaNote, string) {
+	ts := func(t time.Time) *string {
 		if t.IsZero() {
 			return nil
 		}
-		return t.UTC().Format("2006-01-02T15:04:05Z")
+		v := t.UTC().Format("2006-01-02T15:04:05Z")
+		return &v
 	}
-	null := func(v string) any {
+	null := func(v string) *string {
 		if v == "" {
 			return nil
 		}
-		return v
+		return &v
 	}
-	obj := func(name, version string, data any) map[string]any {
-		return map[string]any{"nova_object.name": name, "nova_object.namespace": "nova", "nova_object.version": version,
-			"nova_object.data": data}
-	}
-	var flavor any
+	var flavor *novaObj[flavorPayload]
 	if f := s.flavorByID(sv.FlavorID); f != nil {
-		flavor = obj("FlavorPayload", "1.4", map[string]any{"flavorid": f.ID, "name": f.Name, "memory_mb": f.RAM,
-			"vcpus": f.VCPUs, "root_gb": f.Disk, "ephemeral_gb": f.Ephemeral, "swap": f.Swap, "rxtx_factor": f.RxTxFactor,
-			"vcpu_weight": 0, "disabled": false, "is_public": f.Public, "extra_specs": map[string]string{}, "projects": nil,
-			"description": nil})
+		o := newNovaObj("FlavorPayload", "1.4", flavorPayload{FlavorID: f.ID, Name: f.Name, MemoryMB: f.RAM, VCPUs: f.VCPUs,
+			RootGB: f.Disk, EphemeralGB: f.Ephemeral, Swap: f.Swap, RxTxFactor: f.RxTxFactor, IsPublic: f.Public,
+			ExtraSpecs: emptyMap})
+		flavor = &o
 	}
-	ips := []any{}
+	ips := []novaObj[ipPayload]{}
 	if sv.nova != nil && sv.nova.IP != "" {
-		ips = append(ips, obj("IpPayload", "1.0", map[string]any{"label": "private", "address": sv.nova.IP, "mac": sv.nova.MAC,
-			"version": 4, "port_uuid": nil, "meta": map[string]string{}, "device_name": nil}))
+		ips = append(ips, newNovaObj("IpPayload", "1.0", ipPayload{Label: "private", Address: sv.nova.IP, MAC: sv.nova.MAC,
+			Version: 4, Meta: emptyMap}))
 	}
-	bdms := []any{}
+	bdms := []novaObj[blockDevicePayload]{}
 	for _, v := range sv.Volumes {
-		bdms = append(bdms, obj("BlockDevicePayload", "1.0", map[string]any{"volume_id": v.VolumeID, "device_name": v.Device,
-			"boot_index": nil, "delete_on_termination": v.DeleteOnTerm, "tag": null(v.Tag)}))
+		bdms = append(bdms, newNovaObj("BlockDevicePayload", "1.0", blockDevicePayload{VolumeID: v.VolumeID, DeviceName: v.Device,
+			DeleteOnTermination: v.DeleteOnTerm, Tag: null(v.Tag)}))
 	}
-	var fault any
+	var fault *novaObj[exceptionPayload]
 	failed := strings.HasSuffix(name, ".error")
 	if failed && sv.Fault != nil {
-		fault = obj("ExceptionPayload", "1.1", map[string]any{"module_name": "nova.compute.manager", "function_name": "_build_and_run_instance",
-			"exception": "BuildAbortException", "exception_message": sv.Fault.Message, "traceback": sv.Fault.Details})
+		o := newNovaObj("ExceptionPayload", "1.1", exceptionPayload{ModuleName: "nova.compute.manager",
+			FunctionName: "_build_and_run_instance", Exception: "BuildAbortException", ExceptionMessage: sv.Fault.Message,
+			Traceback: sv.Fault.Details})
+		fault = &o
 	}
 	powerState := "running"
 	switch {
@@ -545,27 +666,27 @@ func (s *Sim) novaNotification(sv *server, a *instanceAction, name string, st no
 		powerState = "pending"
 	}
 	hostname := ""
-	var launched, terminated time.Time
+	var terminated time.Time
 	if sv.nova != nil {
 		hostname, terminated = sv.nova.Hostname, sv.nova.TerminatedAt
 	}
-	launched = sv.LaunchedAt
-	data := map[string]any{
-		"uuid": sv.ID, "tenant_id": sv.ProjectID, "user_id": sv.UserID, "request_id": a.RequestID,
-		"action_initiator_user": a.UserID, "action_initiator_project": a.ProjectID,
-		"display_name": sv.Name, "display_description": null(sv.Description), "host_name": null(hostname),
-		"host": null(sv.Host), "node": null(sv.Host), "availability_zone": null(sv.AZ), "image_uuid": sv.ImageRef,
-		"key_name": null(sv.KeyName), "kernel_id": "", "ramdisk_id": "", "os_type": nil, "architecture": nil,
-		"created_at": ts(sv.Created), "launched_at": ts(launched), "updated_at": ts(sv.Updated),
-		"terminated_at": ts(terminated), "deleted_at": ts(sv.DeletedAt),
-		"state": st.vm, "task_state": null(st.task), "power_state": powerState, "progress": sv.Progress,
-		"flavor": flavor, "ip_addresses": ips, "block_devices": bdms, "metadata": nonNilMap(cloneMap(sv.Metadata)),
-		"locked": sv.Locked, "auto_disk_config": "MANUAL", "locked_reason": nil, "fault": fault,
+	data := &instancePayload{
+		UUID: sv.ID, TenantID: sv.ProjectID, UserID: sv.UserID, RequestID: a.RequestID,
+		ActionInitiatorUser: a.UserID, ActionInitiatorProj: a.ProjectID,
+		DisplayName: sv.Name, DisplayDescription: null(sv.Description), HostName: null(hostname),
+		Host: null(sv.Host), Node: null(sv.Host), AvailabilityZone: null(sv.AZ), ImageUUID: sv.ImageRef,
+		KeyName:   null(sv.KeyName),
+		CreatedAt: ts(sv.Created), LaunchedAt: ts(sv.LaunchedAt), UpdatedAt: ts(sv.Updated),
+		TerminatedAt: ts(terminated), DeletedAt: ts(sv.DeletedAt),
+		State: st.vm, TaskState: null(st.task), PowerState: powerState, Progress: sv.Progress,
+		Flavor: flavor, IPAddresses: ips, BlockDevices: bdms, Metadata: nonNilMap(cloneMap(sv.Metadata)),
+		Locked: sv.Locked, AutoDiskConfig: "MANUAL", Fault: fault,
 	}
 	payloadName := "InstanceActionPayload"
 	if strings.HasPrefix(name, "instance.create.") {
 		payloadName = "InstanceCreatePayload"
-		data["keypairs"], data["tags"], data["trusted_image_certificates"] = []any{}, nonNilSlice(slices.Clone(sv.Tags)), nil
+		tags := nonNilSlice(slices.Clone(sv.Tags))
+		data.Keypairs, data.Tags, data.TrustedImageCerts = &emptyStrings, &tags, json.RawMessage("null")
 	}
 	priority, key := "INFO", NotifyTopicInfo
 	if failed {
@@ -575,14 +696,31 @@ func (s *Sim) novaNotification(sv *server, a *instanceAction, name string, st no
 	if sv.Host == "" {
 		publisher = "nova-api:cloudsim"
 	}
-	msg := map[string]any{
-		"message_id": uuid.NewString(), "publisher_id": publisher, "event_type": name, "priority": priority,
-		"payload":             obj(payloadName, "1.8", data),
-		"timestamp":           now.UTC().Format("2006-01-02 15:04:05.000000"),
-		"_unique_id":          strings.ReplaceAll(uuid.NewString(), "-", ""),
-		"_context_request_id": a.RequestID, "_context_project_id": a.ProjectID, "_context_user_id": a.UserID,
+	// message_id and _unique_id are drawn when the pipe renders it.
+	return &novaNote{PublisherID: publisher, EventType: name, Priority: priority,
+		Payload:          newNovaObj(payloadName, "1.8", data),
+		Timestamp:        now.UTC().Format("2006-01-02 15:04:05.000000"),
+		ContextRequestID: a.RequestID, ContextProjectID: a.ProjectID, ContextUserID: a.UserID,
+	}, key
+}
+
+// envelopeHead opens oslo.messaging's 2.0 envelope; the message follows as
+// a JSON string.
+const envelopeHead = `{"oslo.version": "2.0", "oslo.message": `
+
+// body renders n in its envelope, with fresh message ids.
+func (n *novaNote) body() []byte {
+	n.MessageID = uuid.NewString()
+	n.UniqueID = strings.ReplaceAll(uuid.NewString(), "-", "")
+	inner, err := json.Marshal(n)
+	if err != nil {
+		panic(fmt.Sprintf("cloudsim: render notification: %v", err)) // plain data: cannot fail
 	}
-	return msg, key
+	quoted, _ := json.Marshal(string(inner))
+	out := make([]byte, 0, len(envelopeHead)+len(quoted)+1)
+	out = append(out, envelopeHead...)
+	out = append(out, quoted...)
+	return append(out, '}')
 }
 
 func nonNilMap(m map[string]string) map[string]string {
