@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -71,6 +72,30 @@ func TestDecodeMalformed(t *testing.T) {
 		if _, err := decodeNovaEvent([]byte(body)); err == nil {
 			t.Errorf("%q decoded without error", body)
 		}
+	}
+}
+
+// A payload whose fields the monitor does not judge are of another shape
+// than Nova's still yields its event (with the minimal server record),
+// and another service's payload shaped unlike an instance's is skipped,
+// not malformed.
+func TestDecodeOtherShapes(t *testing.T) {
+	msg := func(evType, data string) []byte {
+		inner, _ := json.Marshal(map[string]any{"event_type": evType, "priority": "INFO", "timestamp": "2026-11-27 13:25:29.123456",
+			"payload": map[string]any{"nova_object.data": json.RawMessage(data)}})
+		body, _ := json.Marshal(map[string]string{"oslo.version": "2.0", "oslo.message": string(inner)})
+		return body
+	}
+	ev, err := decodeNovaEvent(msg("instance.create.end",
+		`{"uuid": "s1", "tenant_id": "p1", "request_id": "req-1", "state": "active", "task_state": null, "metadata": ["odd"], "flavor": 3}`))
+	if err != nil || ev == nil || ev.id != "s1" || ev.project != "p1" || ev.reqID != "req-1" || ev.obs.Status != StatusActive {
+		t.Fatalf("decoded %+v, %v", ev, err)
+	}
+	if s := ev.decided().Resource.(*servers.Server); s.ID != "s1" || s.Status != StatusActive || s.Flavor != nil {
+		t.Errorf("server record %+v, want the minimal one", s)
+	}
+	if ev, err := decodeNovaEvent(msg("flavor.update", `{"flavorid": "1", "state": 4, "metadata": "x"}`)); ev != nil || err != nil {
+		t.Errorf("a flavor notification decoded as %+v, %v; want skipped", ev, err)
 	}
 }
 
@@ -332,4 +357,33 @@ func TestQuietAdd(t *testing.T) {
 	default:
 		t.Error("a watch added while the monitor had no plan did not wake it")
 	}
+}
+
+// The consumer decodes every notification of a burst on one goroutine:
+// what one costs, and what one that completes an operation costs.
+func BenchmarkDecodeNovaEvent(b *testing.B) {
+	body, err := os.ReadFile("testdata/realstack_instance_create_end.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if _, err := decodeNovaEvent(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode+decided", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			ev, err := decodeNovaEvent(body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ev.decided()
+		}
+	})
 }

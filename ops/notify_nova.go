@@ -23,34 +23,34 @@ type serverEvent struct {
 	// instance to ERROR, and sends nothing when it does.
 	failed bool
 	obs    *observation // Resource is filled in by decided, for the event that completes
-	data   json.RawMessage
+	// payload is the notification's payload: the server record an
+	// operation completed by the event resolves with.
+	payload *instancePayload
 }
 
 // decided returns the observation to complete an operation with: with the
-// server record, decoded from the whole payload only now (most events
-// complete nothing, and the consumer must keep up with a burst).
+// server record, built from the payload only now (most events complete
+// nothing).
 func (ev *serverEvent) decided() *observation {
 	if ev.obs.Resource == nil {
-		var p instancePayload
-		if err := json.Unmarshal(ev.data, &p); err == nil {
-			ev.obs.Resource = p.server(ev.obs.Status)
-		} else {
+		if ev.payload == nil || ev.payload.partial {
 			ev.obs.Resource = &servers.Server{ID: ev.id, Status: ev.obs.Status, TaskState: ev.obs.TaskState}
+		} else {
+			ev.obs.Resource = ev.payload.server(ev.obs.Status)
 		}
 	}
 	return ev.obs
 }
 
-// slimPayload is what every event is decoded for.
+// slimPayload is what an event whose whole payload does not decode is
+// judged on.
 type slimPayload struct {
-	UUID      string `json:"uuid"`
-	TenantID  string `json:"tenant_id"`
-	RequestID string `json:"request_id"`
-	State     string `json:"state"`
-	TaskState string `json:"task_state"`
-	Fault     *novaObject[struct {
-		Message string `json:"exception_message"`
-	}] `json:"fault"`
+	UUID         string                    `json:"uuid"`
+	TenantID     string                    `json:"tenant_id"`
+	RequestID    string                    `json:"request_id"`
+	State        string                    `json:"state"`
+	TaskState    string                    `json:"task_state"`
+	Fault        *novaObject[payloadFault] `json:"fault"`
 	BlockDevices []novaObject[struct {
 		VolumeID string `json:"volume_id"`
 	}] `json:"block_devices"`
@@ -127,13 +127,31 @@ type instancePayload struct {
 	BlockDevices []novaObject[struct {
 		VolumeID string `json:"volume_id"`
 	}] `json:"block_devices"`
-	Fault *novaObject[struct {
-		Exception string `json:"exception"`
-		Message   string `json:"exception_message"`
-	}] `json:"fault"`
+	Fault *novaObject[payloadFault] `json:"fault"`
+	// partial: only the fields of slimPayload were decoded.
+	partial bool
+}
+
+type payloadFault struct {
+	Exception string `json:"exception"`
+	Message   string `json:"exception_message"`
 }
 
 var errNotOslo = errors.New("not an oslo.messaging 2.0 envelope")
+
+// osloInstanceMessage is an oslo.message decoded with its payload as an
+// instance payload, in one pass: what the consumer does first, since
+// nearly every message it reads is about an instance.
+type osloInstanceMessage struct {
+	ContextRequestID string `json:"_context_request_id"`
+	ContextProjectID string `json:"_context_project_id"`
+	EventType        string `json:"event_type"`
+	Priority         string `json:"priority"`
+	Timestamp        string `json:"timestamp"`
+	Payload          struct {
+		Data *instancePayload `json:"nova_object.data"`
+	} `json:"payload"`
+}
 
 // decodeNovaEvent decodes an oslo.messaging envelope. It returns nil, nil
 // for a well-formed notification that is not about an instance
@@ -146,40 +164,63 @@ func decodeNovaEvent(body []byte) (*serverEvent, error) {
 	if env.Message == "" {
 		return nil, errNotOslo
 	}
-	var msg osloMessage
-	if err := json.Unmarshal([]byte(env.Message), &msg); err != nil {
+	inner := []byte(env.Message)
+	var msg osloInstanceMessage
+	if err := json.Unmarshal(inner, &msg); err == nil {
+		return novaEvent(msg.EventType, msg.Priority, msg.Timestamp, msg.ContextRequestID, msg.ContextProjectID, msg.Payload.Data)
+	}
+	// A payload of another shape: decode the message first, then the
+	// payload if it is an instance's.
+	var gen osloMessage
+	if err := json.Unmarshal(inner, &gen); err != nil {
 		return nil, fmt.Errorf("decode oslo.message: %w", err)
 	}
-	if msg.Priority == "ERROR" && !strings.HasPrefix(msg.EventType, "instance.") && msg.ContextRequestID != "" {
+	var p *instancePayload
+	if strings.HasPrefix(gen.EventType, "instance.") && len(gen.Payload.Data) > 0 {
+		var slim slimPayload
+		if err := json.Unmarshal(gen.Payload.Data, &slim); err != nil {
+			return nil, fmt.Errorf("decode %s payload: %w", gen.EventType, err)
+		}
+		p = &instancePayload{}
+		if json.Unmarshal(gen.Payload.Data, p) != nil {
+			// A field the monitor does not judge is not as Nova sends it:
+			// judge on the rest; the record is the minimal one.
+			p = &instancePayload{UUID: slim.UUID, TenantID: slim.TenantID, RequestID: slim.RequestID, State: slim.State,
+				TaskState: slim.TaskState, Fault: slim.Fault, BlockDevices: slim.BlockDevices, partial: true}
+		}
+	}
+	return novaEvent(gen.EventType, gen.Priority, gen.Timestamp, gen.ContextRequestID, gen.ContextProjectID, p)
+}
+
+// novaEvent is the serverEvent of a decoded notification: p is its
+// payload if it is an instance's, else nil.
+func novaEvent(evType, priority, stamp, ctxReqID, ctxProject string, p *instancePayload) (*serverEvent, error) {
+	if priority == "ERROR" && !strings.HasPrefix(evType, "instance.") && ctxReqID != "" {
 		// compute.exception: a call failed in a way its instance's
 		// notifications do not report (a failed delete turns the server
 		// ERROR with no instance.* event); the payload names no server,
 		// the context names the request.
-		return &serverEvent{project: msg.ContextProjectID, reqID: msg.ContextRequestID, name: msg.EventType, failed: true}, nil
+		return &serverEvent{project: ctxProject, reqID: ctxReqID, name: evType, failed: true}, nil
 	}
-	if !strings.HasPrefix(msg.EventType, "instance.") || len(msg.Payload.Data) == 0 {
+	if !strings.HasPrefix(evType, "instance.") || p == nil {
 		return nil, nil
-	}
-	var p slimPayload
-	if err := json.Unmarshal(msg.Payload.Data, &p); err != nil {
-		return nil, fmt.Errorf("decode %s payload: %w", msg.EventType, err)
 	}
 	if p.UUID == "" || p.State == "" {
 		return nil, nil // not an instance payload (instance.exists carries one; others may not)
 	}
-	at, err := time.Parse("2006-01-02 15:04:05.999999", msg.Timestamp)
+	at, err := time.Parse("2006-01-02 15:04:05.999999", stamp)
 	if err != nil {
-		return nil, fmt.Errorf("decode %s timestamp %q: %w", msg.EventType, msg.Timestamp, err)
+		return nil, fmt.Errorf("decode %s timestamp %q: %w", evType, stamp, err)
 	}
-	ev := &serverEvent{id: p.UUID, project: p.TenantID, reqID: p.RequestID, name: msg.EventType, at: at,
-		failed: strings.HasSuffix(msg.EventType, ".error") || msg.Priority == "ERROR", data: msg.Payload.Data}
+	ev := &serverEvent{id: p.UUID, project: p.TenantID, reqID: p.RequestID, name: evType, at: at,
+		failed: strings.HasSuffix(evType, ".error") || priority == "ERROR", payload: p}
 	ev.obs = p.observation()
 	return ev, nil
 }
 
 // observation is what the payload says of the server, in the API's terms
 // (without the server record: see serverEvent.decided).
-func (p *slimPayload) observation() *observation {
+func (p *instancePayload) observation() *observation {
 	o := &observation{ID: p.UUID, Status: novaStatus(p.State, p.TaskState), TaskState: p.TaskState, Gone: p.State == "deleted"}
 	if p.Fault != nil {
 		o.Fault = &faultInfo{Message: p.Fault.Data.Message}
