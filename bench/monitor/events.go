@@ -50,11 +50,12 @@ func runEvents(ctx context.Context, n, workers int, url string) (result, error) 
 		time.Sleep(10 * time.Millisecond)
 	}
 	sim.ResetCounters()
+	load := loadAvg1()
 	ids, done, wall, err := createAll(ctx, cloud, n, workers)
 	if err != nil {
 		return result{}, err
 	}
-	r := measure(sim, "ostask events (RabbitMQ)", n, ids, done, wall)
+	r := measure(sim, "ostask events (RabbitMQ)", n, ids, done, wall, load)
 	r.events = true
 	if ns := cloud.Stats().Notifications; ns.Completions != int64(n) {
 		fmt.Printf("note: N=%d: %d of %d completions by events (%d found by reconciliation)\n", n, ns.Completions, n, ns.Missed)
