@@ -15,4 +15,7 @@
 //	srv, err := service.New(service.Config{Backend: queue, Auth: keys})
 //	...
 //	err = service.Serve(ctx, ln, srv) // until ctx ends
+//
+// Client is the typed Go client of the same API; its FollowEvents and
+// FollowTasks reconnect a cut stream from the last event received.
 package service
