@@ -135,16 +135,8 @@ func (f *cloudFlags) connect(ctx context.Context, cfg ops.Config) (*session, err
 		}
 	default:
 		var err error
-		switch {
-		case name != "":
-			auth, err = ops.AuthFromClouds(name)
-		case os.Getenv("OS_AUTH_URL") != "":
-			auth, err = ops.AuthFromEnv()
-		default:
-			return nil, usageError("no cloud selected: use --os-cloud NAME (or OS_CLOUD) with a clouds.yaml, the OS_* variables of an openrc, or --sim")
-		}
-		if err != nil {
-			return nil, &ExitError{Code: 2, Err: err}
+		if auth, err = cloudAuth(name, "--sim"); err != nil {
+			return nil, err
 		}
 		if f.notifications == "" && name != "" {
 			if f.notifications, err = ops.NotificationsFromClouds(name); err != nil {
@@ -178,6 +170,31 @@ func (f *cloudFlags) connect(ctx context.Context, cfg ops.Config) (*session, err
 	o := auth.Options
 	s.secrets = []string{o.Password, o.TokenID, o.ApplicationCredentialSecret, o.Passcode}
 	return s, nil
+}
+
+// cloudAuth reads the login of cloud name from clouds.yaml, or without a
+// name from the OS_* variables; alt names the other choice a command
+// offers (--sim), for the message when neither is set. Bad or missing
+// settings are usage errors (exit 2).
+func cloudAuth(name, alt string) (ops.Auth, error) {
+	var auth ops.Auth
+	var err error
+	switch {
+	case name != "":
+		auth, err = ops.AuthFromClouds(name)
+	case os.Getenv("OS_AUTH_URL") != "":
+		auth, err = ops.AuthFromEnv()
+	default:
+		or := ""
+		if alt != "" {
+			or = ", or " + alt
+		}
+		return ops.Auth{}, usageError("no cloud selected: use --os-cloud NAME (or OS_CLOUD) with a clouds.yaml, the OS_* variables of an openrc%s", or)
+	}
+	if err != nil {
+		return ops.Auth{}, &ExitError{Code: 2, Err: err}
+	}
+	return auth, nil
 }
 
 // checkNotifications refuses a --notifications value (or clouds.yaml's)
