@@ -114,9 +114,6 @@ func newTaskCreateCmd(tf *taskFlags) *cobra.Command {
 		Long: `Create a task of KIND ('ostask task kinds' lists them with their parameters) and
 follow its events until it ends. The exit code is 0 when it succeeded, 1 when it
 failed, was reverted or cancelled. --no-wait returns once the service accepted it.`,
-		Example: `  ostask serve --sim --clouds-yaml clouds.yaml &      # then, with OS_CLIENT_CONFIG_FILE=clouds.yaml OS_CLOUD=ostask-sim:
-  ostask task create server.create --param name=web-1 --param flavor=m1.tiny --param image=cirros-0.6.2-x86_64-disk
-  ostask task create noop --no-wait --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if timeout < 0 || retries < 0 {
