@@ -217,6 +217,18 @@ function KindForm({ kind }) {
         const byField = {};
         const rest = [];
         for (const fe of err.fields) {
+          // JSON Schema reports a missing required property at the object
+          // that lacks it ("params: missing property 'name'"): put it
+          // beside the property's own field.
+          const missing = /missing propert(?:y|ies) (.+)/.exec(fe.message || '');
+          if (missing) {
+            const base = normField(fe.field);
+            const names = [...missing[1].matchAll(/'([^']+)'/g)].map((m) => `${base}.${m[1]}`);
+            if (names.length && names.every((n) => known.has(n))) {
+              for (const n of names) byField[n] = byField[n] ? `${byField[n]}; is required` : 'is required';
+              continue;
+            }
+          }
           let name = normField(fe.field);
           // An error about an array item or a nested value goes beside the
           // nearest field shown.
