@@ -62,7 +62,7 @@ func buildOstask(t *testing.T) string {
 		t.Fatalf("go build ./cmd/ostask: %v\n%s", err, out)
 	}
 	// Until the service's command exists there is nothing to drive.
-	if out, err := exec.Command(bin, "serve", "--help").CombinedOutput(); err != nil || !strings.Contains(string(out), "ostask serve") {
+	if out, err := exec.Command(bin, "serve", "--help").CombinedOutput(); err != nil || !strings.Contains(string(out), "Usage:\n  ostask serve") {
 		t.Skipf("this ostask has no 'serve --sim' yet (%v): the dashboard has no service to run against", err)
 	}
 	return bin
