@@ -149,6 +149,7 @@ func shellWords(t *testing.T, line string) []string {
 type exampleGroup struct {
 	name  string
 	lines []string
+	t     *testing.T // the group's test, while it runs
 }
 
 func ostaskLines(text string) []string {
@@ -168,6 +169,7 @@ func ostaskLines(text string) []string {
 // OS_CLIENT_CONFIG_FILE and OS_CLOUD as 'ostask sim' tells users to.
 func runExampleGroup(t *testing.T, g exampleGroup) {
 	t.Run(g.name, func(t *testing.T) {
+		g.t = t
 		if needsSharedSim(g.lines) {
 			simEnv(t, cloudsim.Config{})
 		}
@@ -177,6 +179,10 @@ func runExampleGroup(t *testing.T, g exampleGroup) {
 				switch {
 				case args[0] == "sim":
 					runSimLine(t, args)
+					return
+				case args[0] == "serve":
+					// Serves the rest of the group, until its end.
+					startServeArgs(g.t, args)
 					return
 				case contains(args, "--sim"):
 					clearCloudEnv(t)
@@ -191,6 +197,11 @@ func runExampleGroup(t *testing.T, g exampleGroup) {
 }
 
 func needsSharedSim(lines []string) bool {
+	for _, l := range lines {
+		if f := strings.Fields(l); len(f) > 1 && f[1] == "serve" {
+			return false // it serves its own cloud, and the group uses it
+		}
+	}
 	for _, l := range lines {
 		if !strings.Contains(l, " --sim") && !strings.HasPrefix(l, "ostask sim") {
 			return true

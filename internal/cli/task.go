@@ -114,6 +114,9 @@ func newTaskCreateCmd(tf *taskFlags) *cobra.Command {
 		Long: `Create a task of KIND ('ostask task kinds' lists them with their parameters) and
 follow its events until it ends. The exit code is 0 when it succeeded, 1 when it
 failed, was reverted or cancelled. --no-wait returns once the service accepted it.`,
+		Example: `  ostask serve --sim --clouds-yaml /tmp/ostask-serve/clouds.yaml &   # then, with the variables it prints exported:
+  ostask task create server.create --param name=web-1 --param flavor=1 --param image=0c5e9a2f-7b1d-4e3a-9f6c-2d8b4a7e1c05   # cirros, in cloudsim
+  ostask task create noop --no-wait --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if timeout < 0 || retries < 0 {

@@ -1,0 +1,275 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ostask/ostask/cloudsim"
+	"github.com/ostask/ostask/jobs"
+)
+
+// servedSim is an 'ostask serve --sim' child process.
+type servedSim struct {
+	url, cloudsYAML, state string
+	mu                     sync.Mutex
+	logs                   bytes.Buffer // stdout and stderr
+	done                   chan error
+	cmd                    *exec.Cmd
+}
+
+func (s *servedSim) logText() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logs.String()
+}
+
+// startServe runs ostask serve --sim in a child process and waits until
+// it prints its URL; it points the task commands (OSTASK_URL,
+// OS_CLIENT_CONFIG_FILE, OS_CLOUD) at it.
+func startServe(t *testing.T, extra ...string) *servedSim {
+	return startServeArgs(t, append([]string{"serve", "--sim", "--timing", "fast"}, extra...))
+}
+
+// startServeArgs is startServe with a whole 'serve' command line, whose
+// --listen and --clouds-yaml are replaced by a free port and a temporary
+// file.
+func startServeArgs(t *testing.T, args []string) *servedSim {
+	t.Helper()
+	clearCloudEnv(t)
+	dir := t.TempDir()
+	s := &servedSim{cloudsYAML: filepath.Join(dir, "clouds.yaml"), state: filepath.Join(dir, "state"), done: make(chan error, 1)}
+	t.Setenv("XDG_STATE_HOME", s.state)
+	args = append([]string(nil), args...)
+	for i := 0; i+1 < len(args); i++ {
+		switch args[i] {
+		case "--listen":
+			args[i+1] = "127.0.0.1:0"
+		case "--clouds-yaml":
+			args[i+1] = s.cloudsYAML
+		}
+	}
+	if !contains(args, "--listen") {
+		args = append(args, "--listen", "127.0.0.1:0")
+	}
+	if !contains(args, "--clouds-yaml") {
+		args = append(args, "--clouds-yaml", s.cloudsYAML)
+	}
+	cmd, stdout, stderr := startChild(t, args...)
+	s.cmd = cmd
+	urls := make(chan string, 1)
+	var wg sync.WaitGroup
+	copyLines := func(r io.Reader) {
+		defer wg.Done()
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			line := sc.Text()
+			s.mu.Lock()
+			s.logs.WriteString(line + "\n")
+			s.mu.Unlock()
+			if u, ok := strings.CutPrefix(line, "ostask serve listening on "); ok {
+				urls <- u
+			}
+		}
+	}
+	wg.Add(2)
+	go copyLines(stdout)
+	go copyLines(stderr)
+	go func() {
+		wg.Wait()
+		s.done <- cmd.Wait()
+	}()
+	select {
+	case s.url = <-urls:
+	case err := <-s.done:
+		t.Fatalf("serve exited before serving: %v\n%s", err, s.logText())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("serve did not start:\n%s", s.logText())
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		<-s.done
+	})
+	t.Setenv(urlEnv, s.url)
+	t.Setenv("OS_CLIENT_CONFIG_FILE", s.cloudsYAML)
+	t.Setenv("OS_CLOUD", cloudsim.DefaultCloudName)
+	return s
+}
+
+// stop ends the process with SIGTERM and checks it stopped cleanly.
+func (s *servedSim) stop(t *testing.T) {
+	t.Helper()
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		s.done <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("serve after SIGTERM: %v\n%s", err, s.logText())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve did not stop on SIGTERM:\n%s", s.logText())
+	}
+	if !strings.Contains(s.logText(), "ostask serve: stopped") {
+		t.Fatalf("no clean stop:\n%s", s.logText())
+	}
+}
+
+// simLogin logs in to the served cloudsim as user, from clouds.yaml.
+func simLogin(t *testing.T, cloudsYAML, cloud string) string {
+	t.Helper()
+	data, err := os.ReadFile(cloudsYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Clouds map[string]struct {
+			Auth map[string]string `yaml:"auth"`
+		} `yaml:"clouds"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	a := doc.Clouds[cloud].Auth
+	body := `{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"` + a["username"] +
+		`","domain":{"name":"Default"},"password":"` + a["password"] + `"}}},"scope":{"project":{"name":"` +
+		a["project_name"] + `","domain":{"name":"Default"}}}}}`
+	res, err := http.Post(a["auth_url"]+"/auth/tokens", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 201 {
+		t.Fatalf("login %s: %d", cloud, res.StatusCode)
+	}
+	return res.Header.Get("X-Subject-Token")
+}
+
+// The whole service as a user meets it: serve --sim as a real process,
+// a server created through 'ostask task create', its events and the
+// server's history; another project sees none of it; and no credential
+// (password or token) is in any response, log line, event or the store.
+func TestServeSimEndToEnd(t *testing.T) {
+	s := startServe(t)
+	out := mustRun(t, "task", "create", "server.create", "--param", "name=e2e-1", "--param", "flavor=1",
+		"--param", "image="+cloudsim.CirrosImageID, "--json")
+	var task jobs.Task
+	if err := json.Unmarshal([]byte(out), &task); err != nil || task.Status != jobs.Succeeded {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	var server string
+	for _, r := range task.Resources {
+		if r.Type == "server" {
+			server = r.ID
+		}
+	}
+	if server == "" || len(task.Result) == 0 {
+		t.Fatalf("no server in %+v", task)
+	}
+	events := mustRun(t, "task", "events", task.ID, "--json")
+	if !strings.Contains(events, `"to":"SUCCESS"`) || !strings.Contains(events, `"to":"succeeded"`) {
+		t.Fatalf("events:\n%s", events)
+	}
+	history := mustRun(t, "task", "list", "--resource", "server/"+server, "--json")
+	if !strings.Contains(history, task.ID) {
+		t.Fatalf("history of %s:\n%s", server, history)
+	}
+	if out := mustRun(t, "task", "list", "--json", "--os-cloud", cloudsim.DefaultCloudName+"-alt"); strings.Contains(out, task.ID) {
+		t.Fatalf("alt sees demo's task:\n%s", out)
+	}
+
+	// The raw API, for the responses: every route a user reads.
+	demo := simLogin(t, s.cloudsYAML, cloudsim.DefaultCloudName)
+	admin := simLogin(t, s.cloudsYAML, cloudsim.DefaultCloudName+"-admin")
+	var responses bytes.Buffer
+	get := func(method, path, token, body string) {
+		req, _ := http.NewRequest(method, s.url+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("X-Auth-Token", token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		h := res.Header.Clone()
+		if path == "/v1/auth/session" {
+			h.Del("Set-Cookie") // the session cookie is the one place a token is meant to go
+		}
+		_ = h.Write(&responses)
+		responses.Write(data)
+	}
+	for _, tok := range []string{demo, admin} {
+		for _, p := range []string{"/v1/tasks", "/v1/tasks/" + task.ID, "/v1/tasks/" + task.ID + "/events",
+			"/v1/tasks/" + task.ID + "/graph", "/v1/resources/server/" + server + "/tasks",
+			"/v1/resources/server/" + server + "/fault", "/v1/kinds", "/v1/auth/session", "/v1/tasks/" + task.ID + "/events?follow=true"} {
+			get("GET", p, tok, "")
+		}
+	}
+	get("POST", "/v1/auth/session", "", `{"username":"demo","password":"secret","project":"demo"}`)
+	get("POST", "/v1/auth/session", "", `{"username":"demo","password":"wrong-secret","project":"demo"}`)
+	get("POST", "/v1/tasks", demo, `{"kind":"server.create","params":{"name":"x","password":"secret"}}`)
+	get("GET", "/v1/tasks", "gAAAAbadtoken", "")
+	get("GET", "/metrics", "", "")
+	if !strings.Contains(responses.String(), task.ID) {
+		t.Fatal("the responses were not collected")
+	}
+	s.stop(t)
+	var storeBytes bytes.Buffer
+	files, _ := filepath.Glob(filepath.Join(s.state, "ostask", "serve-sim.db*"))
+	if len(files) == 0 {
+		t.Fatal("no store file")
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		storeBytes.Write(data)
+	}
+	if !bytes.Contains(storeBytes.Bytes(), []byte(task.ID)) {
+		t.Fatal("the store does not hold the task: not the right file")
+	}
+	for what, text := range map[string][]byte{"responses": responses.Bytes(), "logs": []byte(s.logText()),
+		"events": []byte(events), "store": storeBytes.Bytes()} {
+		for _, secret := range []string{"secret", demo, admin, "gAAAA"} {
+			if bytes.Contains(text, []byte(secret)) {
+				i := bytes.Index(text, []byte(secret))
+				t.Errorf("%s hold a credential %.12q…: …%s…", what, secret, text[max(0, i-80):min(len(text), i+40)])
+			}
+		}
+	}
+}
+
+func TestServeRefusesBadFlags(t *testing.T) {
+	clearCloudEnv(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve"}, "no cloud to serve"},
+		{[]string{"serve", "--sim", "--os-cloud", "x"}, "not with --os-cloud"},
+		{[]string{"serve", "--sim", "--store", "none"}, "needs a store"},
+		{[]string{"serve", "--project-cloud", "demo"}, "PROJECT=CLOUD"},
+		{[]string{"serve", "--sim", "--workers", "-1"}, "must not be negative"},
+		{[]string{"serve", "--clouds-yaml", "x", "--os-cloud", "x"}, "for --sim"},
+		{[]string{"serve", "--project-cloud", "demo=nonesuch", "--auth-cloud", "nonesuch"}, "nonesuch"},
+	} {
+		code, _, stderr := run(t, tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d %q, want 2 with %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}
