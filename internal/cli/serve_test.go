@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -15,10 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ostask/ostask/cloudsim"
 	"github.com/ostask/ostask/jobs"
+	"github.com/ostask/ostask/store/postgres/pgtest"
 )
 
 // servedSim is an 'ostask serve --sim' child process.
@@ -48,7 +51,10 @@ func startServe(t *testing.T, extra ...string) *servedSim {
 // file.
 func startServeArgs(t *testing.T, args []string) *servedSim {
 	t.Helper()
-	clearCloudEnv(t)
+	sim := contains(args, "--sim")
+	if sim {
+		clearCloudEnv(t)
+	}
 	dir := t.TempDir()
 	s := &servedSim{cloudsYAML: filepath.Join(dir, "clouds.yaml"), state: filepath.Join(dir, "state"), done: make(chan error, 1)}
 	t.Setenv("XDG_STATE_HOME", s.state)
@@ -64,7 +70,7 @@ func startServeArgs(t *testing.T, args []string) *servedSim {
 	if !contains(args, "--listen") {
 		args = append(args, "--listen", "127.0.0.1:0")
 	}
-	if !contains(args, "--clouds-yaml") {
+	if sim && !contains(args, "--clouds-yaml") {
 		args = append(args, "--clouds-yaml", s.cloudsYAML)
 	}
 	cmd, stdout, stderr := startChild(t, args...)
@@ -103,8 +109,10 @@ func startServeArgs(t *testing.T, args []string) *servedSim {
 		<-s.done
 	})
 	t.Setenv(urlEnv, s.url)
-	t.Setenv("OS_CLIENT_CONFIG_FILE", s.cloudsYAML)
-	t.Setenv("OS_CLOUD", cloudsim.DefaultCloudName)
+	if sim {
+		t.Setenv("OS_CLIENT_CONFIG_FILE", s.cloudsYAML)
+		t.Setenv("OS_CLOUD", cloudsim.DefaultCloudName)
+	}
 	return s
 }
 
@@ -271,5 +279,44 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%v: exit %d %q, want 2 with %q", tc.args, code, stderr, tc.want)
 		}
+	}
+}
+
+// Several machines: an API-only 'serve --workers 0' and a worker
+// 'serve' on one PostgreSQL, serving a cloud of clouds.yaml; a task
+// created through the first is run by the second.
+func TestServeSplitOnPostgres(t *testing.T) {
+	url, schema := pgtest.Schema(t) // dropped at the end, not made
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(t.Context(), "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize())
+	conn.Close(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := url + "&search_path=" + schema
+	simEnv(t, cloudsim.Config{})
+	common := []string{"serve", "--store", store, "--os-cloud", cloudsim.DefaultCloudName,
+		"--project-cloud", "alt=" + cloudsim.DefaultCloudName + "-alt", "--auth-cloud", cloudsim.DefaultCloudName + "-admin"}
+	worker := startServeArgs(t, append(common, "--workers", "1"))
+	startServeArgs(t, append(common, "--workers", "0")) // the task commands' OSTASK_URL
+	out := mustRun(t, "task", "create", "server.create", "--param", "name=split-1", "--param", "flavor=1",
+		"--param", "image="+cloudsim.CirrosImageID, "--json")
+	var task jobs.Task
+	if err := json.Unmarshal([]byte(out), &task); err != nil || task.Status != jobs.Succeeded {
+		t.Fatalf("create through the API process: %v\n%s", err, out)
+	}
+	// Worker ids are host-pid-suffix: the worker process ran it.
+	events := mustRun(t, "task", "events", task.ID, "--json")
+	if !strings.Contains(events, fmt.Sprintf("-%d-", worker.cmd.Process.Pid)) {
+		t.Fatalf("not run by the worker process (pid %d):\n%s", worker.cmd.Process.Pid, events)
+	}
+	// alt's project has credentials (--project-cloud); admin's has none.
+	mustRun(t, "task", "create", "volume.create", "--param", "name=v", "--param", "size=1", "--os-cloud", cloudsim.DefaultCloudName+"-alt")
+	code, _, stderr := run(t, "task", "create", "volume.create", "--param", "name=v", "--param", "size=1", "--os-cloud", cloudsim.DefaultCloudName+"-admin")
+	if code != 1 || !strings.Contains(stderr, "no_credentials") {
+		t.Fatalf("admin's project without credentials: exit %d %s", code, stderr)
 	}
 }
