@@ -1,18 +1,56 @@
 // Small shared pieces: times, durations, status badges.
 
+// Formatters are made once: Date.toLocaleString makes a new one on each
+// call, which costs more than the rest of a row's rendering.
+const dateTime = new Intl.DateTimeFormat(undefined, {
+  year: 'numeric',
+  month: 'short',
+  day: 'numeric',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  hour12: false,
+});
+const clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+
 export function fmtTime(t) {
   if (!t) return '';
   const d = new Date(t);
   if (Number.isNaN(d.getTime())) return '';
-  return d.toLocaleString(undefined, { hour12: false });
+  return dateTime.format(d);
 }
 
 export function fmtClock(t) {
   if (!t) return '';
   const d = new Date(t);
   if (Number.isNaN(d.getTime())) return '';
-  const ms = String(d.getMilliseconds()).padStart(3, '0');
-  return `${d.toLocaleTimeString(undefined, { hour12: false })}.${ms}`;
+  return `${clock.format(d)}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+}
+
+// batcher calls flush(items) with what push(item) gathered, at most every
+// ms milliseconds: a stream that brings hundreds of changes a second costs
+// a few renders a second, not one per change.
+export function batcher(ms, flush) {
+  let items = [];
+  let timer = 0;
+  return {
+    push(item) {
+      items.push(item);
+      if (!timer) {
+        timer = setTimeout(() => {
+          timer = 0;
+          const batch = items;
+          items = [];
+          flush(batch);
+        }, ms);
+      }
+    },
+    stop() {
+      clearTimeout(timer);
+      timer = 0;
+      items = [];
+    },
+  };
 }
 
 // fmtDur writes milliseconds as "850ms", "12.3s", "4m05s", "2h03m".

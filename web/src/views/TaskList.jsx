@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, follow, nextMarker, query } from '../api.js';
 import { Link, navigate } from '../router.jsx';
-import { ProgressBar, STATUSES, StatusBadge, fmtTime, shortID } from '../format.jsx';
+import { ProgressBar, STATUSES, StatusBadge, batcher, fmtTime, shortID } from '../format.jsx';
 
 const LIMIT = 50;
 
@@ -52,6 +52,16 @@ export function TaskList({ search }) {
       return [t, ...tasks].slice(0, LIMIT);
     };
 
+    // Changes are applied in batches, ten times a second at most.
+    const changes = batcher(100, (ts) => {
+      if (stopped) return;
+      setPage((pg) => {
+        if (!pg) return pg;
+        let tasks = pg.tasks;
+        for (const t of ts) tasks = apply(tasks, t);
+        return tasks === pg.tasks ? pg : { ...pg, tasks };
+      });
+    });
     // The stream is opened before the page is read, so that no change
     // falls between the two; changes seen first are applied after.
     const stream = follow(
@@ -59,11 +69,8 @@ export function TaskList({ search }) {
       {
         task: (t) => {
           if (stopped) return;
-          if (!loaded) {
-            pending.push(t);
-            return;
-          }
-          setPage((pg) => (pg ? { ...pg, tasks: apply(pg.tasks, t) } : pg));
+          if (!loaded) pending.push(t);
+          else changes.push(t);
         },
       },
       setLive,
@@ -90,6 +97,7 @@ export function TaskList({ search }) {
     );
     return () => {
       stopped = true;
+      changes.stop();
       stream.close();
     };
   }, [key]);

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, api, follow } from '../api.js';
 import { Link } from '../router.jsx';
-import { FINAL, ProgressBar, StatusBadge, fmtClock, fmtDur, fmtTime, parseGoDuration } from '../format.jsx';
+import { FINAL, ProgressBar, StatusBadge, batcher, fmtClock, fmtDur, fmtTime, parseGoDuration } from '../format.jsx';
 import { FlowGraph, Legend } from './Graph.jsx';
 import { ErrorCard } from './ErrorCard.jsx';
 
@@ -52,36 +52,51 @@ export function TaskView({ id, me }) {
     loadTask();
     loadGraph();
 
+    // Events are applied in batches (a finished task's log arrives at
+    // once; a big flow's can be hundreds a second): one render per batch.
+    const incoming = batcher(50, (evs) => {
+      if (stopped) return;
+      setEvents((cur) => cur.concat(evs));
+      const steps = evs.filter((ev) => ev.step);
+      if (steps.length) {
+        setGraph((g) => {
+          if (!g) return g;
+          const index = new Map(g.nodes.map((n, i) => [n.name, i]));
+          const nodes = g.nodes.slice();
+          for (const ev of steps) {
+            const i = index.get(ev.step);
+            if (i === undefined) {
+              graphStale = true;
+              continue;
+            }
+            const n = { ...nodes[i], state: ev.to };
+            if (ev.attempt) n.attempts = ev.attempt;
+            if (ev.to === 'RUNNING' && !n.started_at) n.started_at = ev.time;
+            if (['SUCCESS', 'FAILURE', 'REVERTED', 'REVERT_FAILURE'].includes(ev.to)) n.finished_at = ev.time;
+            nodes[i] = n;
+          }
+          return { ...g, nodes };
+        });
+      }
+      const own = evs.filter((ev) => !ev.step).pop();
+      if (own) setTask((t) => (t ? { ...t, status: own.to } : t));
+      soon();
+    });
+
     const stream = follow(
       `/v1/tasks/${encodeURIComponent(id)}/events?follow=true`,
       {
         event: (ev) => {
           if (stopped || ev.seq <= lastSeq) return;
           lastSeq = ev.seq;
-          setEvents((evs) => [...evs, ev]);
-          if (ev.step) {
-            setGraph((g) => {
-              if (!g) return g;
-              const i = g.nodes.findIndex((n) => n.name === ev.step);
-              if (i < 0) {
-                graphStale = true;
-                return g;
-              }
-              const nodes = g.nodes.slice();
-              const n = { ...nodes[i], state: ev.to };
-              if (ev.attempt) n.attempts = ev.attempt;
-              if (ev.to === 'RUNNING' && !n.started_at) n.started_at = ev.time;
-              if (['SUCCESS', 'FAILURE', 'REVERTED', 'REVERT_FAILURE'].includes(ev.to)) n.finished_at = ev.time;
-              nodes[i] = n;
-              return { ...g, nodes };
-            });
-          } else {
-            setTask((t) => (t ? { ...t, status: ev.to } : t));
-          }
-          soon();
+          incoming.push(ev);
         },
         end: (t) => {
           if (stopped) return;
+          incoming.stop();
+          // What was still waiting to be applied: the end's task and the
+          // graph read below are the final word.
+          api.events(id).then((evs) => !stopped && setEvents(evs), () => {});
           setTask(t);
           setLive('ended');
           stream.close();
@@ -94,6 +109,7 @@ export function TaskView({ id, me }) {
     return () => {
       stopped = true;
       clearTimeout(timer);
+      incoming.stop();
       stream.close();
     };
   }, [id]);
