@@ -167,6 +167,7 @@ func TestDashboard(t *testing.T) {
 		if rid := strings.TrimSpace(b.text(`[data-testid=request-id]`)); rid == "" {
 			t.Errorf("no request id shown with the fault")
 		}
+		b.js(`(document.querySelector('[data-testid=graph]').scrollIntoView({block: 'center'}), true)`, nil)
 		b.shot("task-reverted")
 		// The server that failed has the fault as its last fault.
 		var failedServer string
