@@ -44,6 +44,14 @@ var ErrClosed = errors.New("jobs: queue closed")
 // queueName is River's queue of ostask's tasks.
 const queueName = "ostask_tasks"
 
+// River priorities (1 is worked first): a task handed back or taken over
+// from a dead worker goes before the backlog of new tasks, so that a
+// takeover does not wait for the queue to drain.
+const (
+	priorityResume = 1
+	priorityNew    = 2
+)
+
 // taskArgs is the River job of a task: a ticket for a worker to take the
 // task's lease and run or resume it. The task row is the truth; a task
 // may have several tickets over its life (one per hand-over).
@@ -400,7 +408,7 @@ func (q *Queue) insertBatch(ctx context.Context, batch []*createReq) ([]createRe
 				return nil, err
 			}
 			ids[j] = u.String()
-			ps[j] = river.InsertManyParams{Args: taskArgs{TaskID: ids[j]}, InsertOpts: &river.InsertOpts{Queue: queueName, MaxAttempts: maxJobAttempts}}
+			ps[j] = river.InsertManyParams{Args: taskArgs{TaskID: ids[j]}, InsertOpts: &river.InsertOpts{Queue: queueName, MaxAttempts: maxJobAttempts, Priority: priorityNew}}
 		}
 		jobIDs, err := q.db.insertJobs(ctx, t, ps)
 		if err != nil {

@@ -750,7 +750,8 @@ func (w *Worker) failHeld(ctx context.Context, tr taskRow, reason string) error 
 		if err := t.queryRow(ctx, qry("task_fail_unclaimed"), tr.ID, w.id, string(mustJSON(e)), now.UnixNano(), change).Scan(&seq); err != nil {
 			return err
 		}
-		return insertEvent(ctx, t, Event{Seq: seq, TaskID: tr.ID, Time: now.UTC(), From: string(tr.Status), To: string(Failed), Error: e, Worker: w.id}, tr.epoch)
+		// Epoch 0: the worker holds the lease, not the flow run.
+		return insertEvent(ctx, t, Event{Seq: seq, TaskID: tr.ID, Time: now.UTC(), From: string(tr.Status), To: string(Failed), Error: e, Worker: w.id}, 0)
 	})
 	if isNoRows(err) {
 		return nil
@@ -789,7 +790,7 @@ func (w *Worker) handBack(ctx context.Context, tr taskRow, cause error, lastAtte
 		return cause
 	}
 	err := w.q.inTx(ctx, func(t tx, change int64) error {
-		ids, err := w.q.db.insertJobs(ctx, t, []river.InsertManyParams{{Args: taskArgs{TaskID: tr.ID}, InsertOpts: &river.InsertOpts{Queue: queueName, MaxAttempts: maxJobAttempts}}})
+		ids, err := w.q.db.insertJobs(ctx, t, []river.InsertManyParams{{Args: taskArgs{TaskID: tr.ID}, InsertOpts: &river.InsertOpts{Queue: queueName, MaxAttempts: maxJobAttempts, Priority: priorityResume}}})
 		if err != nil {
 			return err
 		}
@@ -859,7 +860,7 @@ func (w *Worker) reap(ctx context.Context) (int, error) {
 			loss = 1
 		}
 		err := w.q.inTx(ctx, func(t tx, change int64) error {
-			ids, err := w.q.db.insertJobs(ctx, t, []river.InsertManyParams{{Args: taskArgs{TaskID: e.id}, InsertOpts: &river.InsertOpts{Queue: queueName, MaxAttempts: maxJobAttempts}}})
+			ids, err := w.q.db.insertJobs(ctx, t, []river.InsertManyParams{{Args: taskArgs{TaskID: e.id}, InsertOpts: &river.InsertOpts{Queue: queueName, MaxAttempts: maxJobAttempts, Priority: priorityResume}}})
 			if err != nil {
 				return err
 			}

@@ -133,7 +133,7 @@ clouds.yaml, or OS_* variables; --sim starts an embedded cloudsim instead.`,
 		return &ExitError{Code: 2, Err: fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
 	cf := &cloudFlags{}
-	root.AddCommand(newDemoCmd(), newSimCmd(), newServerCmd(cf), newVolumeCmd(cf), newImageCmd(cf), newFlowCmd(cf), newMigrateCmd(), newTaskCmd(), newServeCmd())
+	root.AddCommand(newDemoCmd(), newSimCmd(), newServerCmd(cf), newVolumeCmd(cf), newImageCmd(cf), newFlowCmd(cf), newMigrateCmd(), newTaskCmd(), newServeCmd(), newWorkerCmd())
 	for _, c := range root.Commands() {
 		switch c.Name() {
 		case "server", "volume", "image":

@@ -1,0 +1,360 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ostask/ostask/cloudsim"
+	"github.com/ostask/ostask/jobs"
+	"github.com/ostask/ostask/store/postgres/pgtest"
+)
+
+func TestWorkerHelpAndRefusals(t *testing.T) {
+	clearCloudEnv(t)
+	out := mustRun(t, "worker", "--help")
+	for _, want := range []string{"--store", "--os-cloud", "--project-cloud", "--lease-ttl", "--shutdown-timeout", "SIGKILL"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+	db := filepath.Join(t.TempDir(), "q.db")
+	for _, args := range [][]string{
+		{"worker", "--store", db},                                    // no credentials
+		{"worker", "--store", db, "--project-cloud", "nope"},         // not PROJECT=CLOUD
+		{"worker", "--store", db, "--os-cloud", "x", "--lease-ttl", "10ms"},
+		{"worker", "--store", "none", "--os-cloud", "x"},
+	} {
+		if code, _, stderr := run(t, args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%s)", args, code, stderr)
+		}
+	}
+}
+
+// worker is a child process running 'ostask worker'.
+type workerProc struct {
+	id     string
+	cmd    *exec.Cmd
+	done   chan struct{}
+	stderr *strings.Builder
+}
+
+func startWorkerProc(t *testing.T, id string, args ...string) *workerProc {
+	t.Helper()
+	a, _ := json.Marshal(append([]string{"worker", "--id", id}, args...))
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), childArgsEnv+"="+string(a))
+	var errb strings.Builder
+	cmd.Stderr = &lockedWriter{w: &errb}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w := &workerProc{id: id, cmd: cmd, done: make(chan struct{}), stderr: &errb}
+	go func() {
+		_ = cmd.Wait()
+		close(w.done)
+	}()
+	return w
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *strings.Builder
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (w *workerProc) kill() {
+	_ = w.cmd.Process.Signal(syscall.SIGKILL)
+	<-w.done
+}
+
+func (w *workerProc) stop(t *testing.T) {
+	_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-w.done:
+	case <-time.After(time.Minute):
+		w.kill()
+		t.Errorf("worker %s did not stop on SIGTERM", w.id)
+	}
+}
+
+// TestWorkerFailover: three worker processes run 300 tasks against a
+// cloudsim with a fault plan while one of them is SIGKILLed every couple
+// of seconds and restarted. Every task ends; those that failed did so by
+// the injected faults; the fencing history shows no task written by two
+// workers at once; cloudsim holds exactly what the succeeded tasks made.
+func TestWorkerFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the failover test runs for about a minute")
+	}
+	url, schema := pgtest.Schema(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	storeURL := url + sep + "search_path=" + schema
+	timing := cloudsim.FastTiming()
+	timing.BuildSpawn, timing.VolumeCreate = 600*time.Millisecond, 400*time.Millisecond
+	sim := simEnv(t, cloudsim.Config{Timing: &timing, Seed: 7, Faults: &cloudsim.FaultPlan{Ops: map[cloudsim.Op]cloudsim.OpFaults{
+		cloudsim.OpVolumeCreate: {Error: 0.15},
+		cloudsim.OpServerCreate: {Error: 0.1},
+	}}})
+
+	q, err := jobs.Open(ctx, jobs.Config{URL: storeURL, PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+
+	// 300 tasks: no-ops, volumes and servers; a third of the cloud tasks
+	// make one attempt only, so that the injected faults fail some.
+	n := 300
+	if v := os.Getenv("OSTASK_FAILOVER_TASKS"); v != "" {
+		fmt.Sscan(v, &n)
+	}
+	ids := make([]string, n)
+	for i := range n {
+		var nt jobs.NewTask
+		switch i % 3 {
+		case 0:
+			nt = jobs.NewTask{Kind: "noop", Params: json.RawMessage(`{}`)}
+		case 1:
+			nt = jobs.NewTask{Kind: "volume.create", Params: json.RawMessage(fmt.Sprintf(`{"name":"fo-v-%d","size":1}`, i))}
+		default:
+			nt = jobs.NewTask{Kind: "server.create", Params: json.RawMessage(fmt.Sprintf(`{"name":"fo-s-%d","flavor":"1","image":%q,"network":"none"}`, i, cloudsim.CirrosImageID))}
+		}
+		nt.Project = cloudsim.DemoProjectID
+		if i%9 >= 6 {
+			nt.Options.Retries = 1
+		}
+		task, _, err := q.Create(ctx, nt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = task.ID
+	}
+
+	args := []string{"--store", storeURL, "--os-cloud", cloudsim.DefaultCloudName, "--lease-ttl", "2s", "--max-losses", "20", "--concurrency", "12", "--log-level", "warn"}
+	var mu sync.Mutex
+	procs := make([]*workerProc, 3)
+	kills := map[string]time.Time{} // worker id → when it was killed
+	gen := 0
+	for i := range procs {
+		gen++
+		procs[i] = startWorkerProc(t, fmt.Sprintf("w%d-%d", i, gen), args...)
+	}
+	stopKiller := make(chan struct{})
+	killerDone := make(chan struct{})
+	go func() {
+		defer close(killerDone)
+		rng := rand.New(rand.NewPCG(1, 2))
+		for {
+			select {
+			case <-stopKiller:
+				return
+			case <-time.After(2500 * time.Millisecond):
+			}
+			i := rng.IntN(len(procs))
+			mu.Lock()
+			p := procs[i]
+			p.kill()
+			kills[p.id] = time.Now()
+			gen++
+			procs[i] = startWorkerProc(t, fmt.Sprintf("w%d-%d", i, gen), args...)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range procs {
+			p.stop(t)
+			if t.Failed() {
+				t.Logf("worker %s stderr:\n%s", p.id, tail(p.stderr.String(), 3000))
+			}
+		}
+	}()
+
+	// Wait until every task ended.
+	waitUntil := time.Now().Add(150 * time.Second)
+	var cursor int64 = -1
+	for {
+		_, cur, err := q.Changes(ctx, jobs.Filter{}, cursor)
+		if err != nil {
+			close(stopKiller)
+			<-killerDone
+			t.Fatal(err)
+		}
+		cursor = cur
+		open := 0
+		var openTasks []string
+		for _, id := range ids {
+			task, err := q.Get(ctx, id)
+			if err != nil {
+				close(stopKiller)
+				<-killerDone
+				t.Fatal(err)
+			}
+			if !task.Status.Final() {
+				open++
+				if len(openTasks) < 10 {
+					openTasks = append(openTasks, fmt.Sprintf("%s %s %s worker=%q attempts=%d", task.ID, task.Kind, task.Status, task.Worker, task.Attempts))
+				}
+			}
+		}
+		if open == 0 {
+			break
+		}
+		if time.Now().After(waitUntil) {
+			close(stopKiller)
+			<-killerDone
+			t.Fatalf("%d tasks still open: %s", open, strings.Join(openTasks, "\n"))
+		}
+		wctx, wcancel := context.WithTimeout(ctx, time.Second)
+		_ = q.WaitChanges(wctx, cursor)
+		wcancel()
+	}
+	close(stopKiller)
+	<-killerDone
+
+	mu.Lock()
+	killed := len(kills)
+	killAt := maps(kills)
+	mu.Unlock()
+	statuses := map[jobs.Status]int{}
+	var takeovers []time.Duration
+	made := map[string]string{} // resource id → task
+	names := map[string]int{}
+	for i, id := range ids {
+		task, err := q.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		statuses[task.Status]++
+		switch task.Status {
+		case jobs.Succeeded:
+			for _, r := range task.Resources {
+				made[r.ID] = id
+			}
+		case jobs.Reverted, jobs.Failed:
+			if i%3 == 0 || task.Error == nil || !strings.Contains(task.Error.Message, "status") && !strings.Contains(task.Error.Message, "fault") && !strings.Contains(task.Error.Message, "rror") {
+				t.Errorf("task %d (%s) %s without an injected fault: %+v", i, task.Kind, task.Status, task.Error)
+			}
+		default:
+			t.Errorf("task %d ended %s", i, task.Status)
+		}
+		// Fencing: claims strictly increase, events never go back to an
+		// older epoch, and each event's worker held its epoch.
+		claims, err := q.Claims(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		holder := map[int64]string{}
+		for j, c := range claims {
+			holder[c.Epoch] = c.Worker
+			if j > 0 {
+				if c.Epoch <= claims[j-1].Epoch {
+					t.Fatalf("task %s: claims %v", id, claims)
+				}
+				if at, ok := killAt[claims[j-1].Worker]; ok && c.Worker != claims[j-1].Worker && c.At.After(at) {
+					takeovers = append(takeovers, c.At.Sub(at))
+				}
+			}
+		}
+		epochs, err := q.EventEpochs(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := q.Events(ctx, id, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last int64
+		for j := range epochs {
+			if epochs[j] == 0 {
+				continue // the queue's own events, and failures of a lease holder that did not run the flow
+			}
+			if epochs[j] < last {
+				t.Fatalf("task %s: an event of epoch %d after one of epoch %d: two workers acted at once", id, epochs[j], last)
+			}
+			last = epochs[j]
+			if epochs[j] > 0 && evs[j].Worker != "" && holder[epochs[j]] != evs[j].Worker {
+				t.Fatalf("task %s: event %d by %s under epoch %d held by %s", id, evs[j].Seq, evs[j].Worker, epochs[j], holder[epochs[j]])
+			}
+		}
+	}
+	for _, s := range sim.Servers(false) {
+		names[s.Name]++
+		if _, ok := made[s.ID]; !ok {
+			t.Errorf("leaked server %s %s %s", s.Name, s.ID, s.Status)
+		}
+	}
+	for _, v := range sim.Volumes() {
+		names[v.Name]++
+		if _, ok := made[v.ID]; !ok {
+			t.Errorf("leaked volume %s %s %s", v.Name, v.ID, v.Status)
+		}
+	}
+	for name, c := range names {
+		if c > 1 {
+			t.Errorf("%d resources named %s", c, name)
+		}
+	}
+	if len(made) != len(sim.Servers(false))+len(sim.Volumes()) {
+		t.Errorf("succeeded tasks made %d resources, cloudsim holds %d servers and %d volumes", len(made), len(sim.Servers(false)), len(sim.Volumes()))
+	}
+	slices.Sort(takeovers)
+	p := func(f float64) time.Duration {
+		if len(takeovers) == 0 {
+			return 0
+		}
+		return takeovers[min(len(takeovers)-1, int(f*float64(len(takeovers))))]
+	}
+	t.Logf("failover: %d tasks %v; %d workers SIGKILLed; %d takeovers, p50 %s, p99 %s, max %s",
+		n, statuses, killed, len(takeovers), p(0.5).Round(time.Millisecond), p(0.99).Round(time.Millisecond), p(1).Round(time.Millisecond))
+	if statuses[jobs.Succeeded] == 0 || killed == 0 {
+		t.Fatalf("nothing was tested: %v, %d kills", statuses, killed)
+	}
+}
+
+func maps(m map[string]time.Time) map[string]time.Time {
+	out := make(map[string]time.Time, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
