@@ -32,8 +32,8 @@ func TestWorkerHelpAndRefusals(t *testing.T) {
 	}
 	db := filepath.Join(t.TempDir(), "q.db")
 	for _, args := range [][]string{
-		{"worker", "--store", db},                                    // no credentials
-		{"worker", "--store", db, "--project-cloud", "nope"},         // not PROJECT=CLOUD
+		{"worker", "--store", db},                            // no credentials
+		{"worker", "--store", db, "--project-cloud", "nope"}, // not PROJECT=CLOUD
 		{"worker", "--store", db, "--os-cloud", "x", "--lease-ttl", "10ms"},
 		{"worker", "--store", "none", "--os-cloud", "x"},
 	} {
