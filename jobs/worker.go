@@ -865,7 +865,7 @@ func (w *Worker) reap(ctx context.Context) (int, error) {
 				return err
 			}
 			var got string
-			return t.queryRow(ctx, qry("task_requeue"), e.id, now.UnixNano(), ids[0], change, loss, e.job).Scan(&got)
+			return t.queryRow(ctx, qry("task_requeue"), e.id, now.UnixNano(), ids[0], change, loss, e.job, time.Now().UnixNano()).Scan(&got)
 		})
 		if isNoRows(err) {
 			continue

@@ -32,6 +32,7 @@ type workerFlags struct {
 	metricsListen   string
 	monitorInterval time.Duration
 	logLevel        string
+	exitWhenIdle    bool
 }
 
 func newWorkerCmd() *cobra.Command {
@@ -56,9 +57,10 @@ PROJECT=CLOUD adds more. A task of another project fails ("no credentials").
 
 SIGTERM or Ctrl-C stops claiming; running tasks are suspended at their next
 step and handed back to the other workers within --shutdown-timeout.`,
-		Example: `  ostask worker --store postgres://ostask@db.example/ostask --os-cloud prod
-  ostask worker --store postgres://ostask@db.example/ostask --os-cloud prod --project-cloud web=prod-web --concurrency 32
-  ostask worker --store /var/lib/ostask/ostask.db --os-cloud prod --metrics-listen 127.0.0.1:9101`,
+		Example: simNote + `  ostask worker --exit-when-idle   # the default store; the project of $OS_CLOUD
+  # on each of several machines:
+  #   ostask worker --store postgres://ostask@db.example/ostask --os-cloud prod --project-cloud web=prod-web
+  #   ostask worker --store postgres://ostask@db.example/ostask --os-cloud prod --metrics-listen 127.0.0.1:9101`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runWorker(cmd.Context(), cmd, f)
@@ -76,6 +78,7 @@ step and handed back to the other workers within --shutdown-timeout.`,
 	fl.StringVar(&f.metricsListen, "metrics-listen", "", "serve Prometheus metrics on ADDR (/metrics)")
 	fl.DurationVar(&f.monitorInterval, "monitor-interval", 0, "shortest wait between the monitor's list rounds (default $"+monitorIntervalEnv+", else 1s)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	fl.BoolVar(&f.exitWhenIdle, "exit-when-idle", false, "stop once no task is queued or running (a batch run)")
 	return c
 }
 
@@ -145,6 +148,32 @@ func runWorker(ctx context.Context, cmd *cobra.Command, f workerFlags) error {
 	}
 	log.Info("worker started", "id", w.ID(), "store", redactURL(url), "concurrency", f.concurrency, "lease_ttl", f.leaseTTL)
 	fmt.Fprintf(cmd.OutOrStdout(), "worker %s ready\n", w.ID())
+	if f.exitWhenIdle {
+		var stop context.CancelFunc
+		ctx, stop = context.WithCancel(ctx)
+		defer stop()
+		go func() {
+			defer stop()
+			for idle := 0; idle < 2; {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(500 * time.Millisecond):
+				}
+				open, err := openTasks(ctx, q)
+				if err != nil {
+					log.Warn("exit-when-idle", "err", err)
+					continue
+				}
+				if open {
+					idle = 0
+				} else {
+					idle++
+				}
+			}
+			log.Info("no task queued or running: stopping")
+		}()
+	}
 	err = w.Run(ctx)
 	log.Info("worker stopped", "id", w.ID())
 	if err != nil && !errors.Is(err, context.Canceled) {
@@ -155,3 +184,17 @@ func runWorker(ctx context.Context, cmd *cobra.Command, f workerFlags) error {
 
 // envOSCloud is OS_CLOUD, trimmed.
 func envOSCloud() string { return strings.TrimSpace(os.Getenv("OS_CLOUD")) }
+
+// openTasks reports whether a task is queued, running or reverting.
+func openTasks(ctx context.Context, q *jobs.Queue) (bool, error) {
+	for _, s := range []jobs.Status{jobs.Queued, jobs.Running, jobs.Reverting} {
+		p, err := q.List(ctx, jobs.Filter{Status: s, Limit: 1})
+		if err != nil {
+			return false, err
+		}
+		if len(p.Tasks) > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
