@@ -55,7 +55,8 @@ func newSimCmd() *cobra.Command {
 		Short: "Run cloudsim, the embedded OpenStack-compatible cloud, until interrupted",
 		Long: `Run cloudsim standalone: Keystone v3, Nova v2.1, Cinder v3 and Glance v2 with
 background state walks and an optional fault plan. It writes a clouds.yaml
-with a cloud named ostask-sim (user demo) and ostask-sim-admin (user admin),
+with a cloud named ostask-sim (user demo), ostask-sim-admin (user admin) and
+ostask-sim-alt (user alt, of another project),
 by default under your state directory ($XDG_STATE_HOME/ostask/sim, else
 ~/.local/state/ostask/sim; never the current directory), and prints where,
 so that after
@@ -107,14 +108,14 @@ Stops cleanly on SIGINT or SIGTERM.`,
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "cloudsim listening on %s\n", sim.URL())
-			fmt.Fprintf(out, "  auth url:    %s (users demo/admin, password %s, domain Default)\n", sim.AuthURL(), cloudsim.DefaultPassword)
+			fmt.Fprintf(out, "  auth url:    %s (users demo/alt/admin, password %s, domain Default)\n", sim.AuthURL(), cloudsim.DefaultPassword)
 			fmt.Fprintf(out, "  counters:    %s/_sim/counters\n", sim.URL())
 			if notify != "" {
 				fmt.Fprintf(out, "  notify:      exchange %s, routing keys %s and %s\n", cloudsim.NotifyExchange, cloudsim.NotifyTopicInfo, cloudsim.NotifyTopicError)
 			}
 			if cloudsYAML != "" {
 				abs, _ := filepath.Abs(cloudsYAML)
-				fmt.Fprintf(out, "  clouds.yaml: %s (clouds %s and %s-admin)\n", abs, cloudName, cloudName)
+				fmt.Fprintf(out, "  clouds.yaml: %s (clouds %s, %s-alt and %s-admin)\n", abs, cloudName, cloudName, cloudName)
 				fmt.Fprintf(out, "  use it:      export OS_CLIENT_CONFIG_FILE=%s OS_CLOUD=%s\n", shellQuote(abs), cloudName)
 			}
 			<-cmd.Context().Done()
