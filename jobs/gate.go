@@ -17,8 +17,9 @@ var ErrCancelled = errors.New("jobs: task cancelled")
 // timeout passed; the flow then reverts.
 var ErrTaskTimeout = errors.New("jobs: task timed out")
 
-// gate stops a running flow so that it reverts: once fired, every step
-// that runs or would start fails with the gate's reason. The engine
+// gate stops a running flow so that it reverts: once fired, no step
+// starts, and every step under way fails with the gate's reason once it
+// has finished. The engine
 // suspends (rather than reverts) a flow whose Run context is cancelled;
 // failing the steps instead is what makes it undo what it did.
 type gate struct {
@@ -55,20 +56,16 @@ func (t *gated) Execute(ctx context.Context, in flow.Inputs) (any, error) {
 	if err := t.g.fired(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-t.g.ch:
-			cancel(t.g.fired())
-		case <-done:
-		}
-	}()
+	// A step under way runs to its end: the cloud cannot undo half an
+	// operation (a volume still being created cannot be deleted), so the
+	// step's revert must find it settled. Its result is then discarded:
+	// the step fails with the gate's reason and the flow reverts it.
 	v, err := t.Task.Execute(ctx, in)
-	if reason := t.g.fired(); reason != nil && err != nil && context.Cause(ctx) == reason {
-		return nil, fmt.Errorf("%w (%s stopped: %v)", reason, t.Spec().Name, err)
+	if reason := t.g.fired(); reason != nil && ctx.Err() == nil {
+		if err != nil {
+			return nil, fmt.Errorf("%w (%s also failed: %v)", reason, t.Spec().Name, err)
+		}
+		return nil, fmt.Errorf("%w (after %s finished)", reason, t.Spec().Name)
 	}
 	return v, err
 }

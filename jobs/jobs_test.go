@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -356,9 +357,17 @@ type simEnv struct {
 }
 
 func startSim(t *testing.T, plan *cloudsim.FaultPlan) *simEnv {
+	return startSimConfig(t, cloudsim.Config{Faults: plan})
+}
+
+func startSimTiming(t *testing.T, timing *cloudsim.Timing) *simEnv {
+	return startSimConfig(t, cloudsim.Config{Timing: timing})
+}
+
+func startSimConfig(t *testing.T, cfg cloudsim.Config) *simEnv {
 	t.Helper()
 	ctx := context.Background()
-	sim, err := cloudsim.Start(ctx, cloudsim.Config{Faults: plan})
+	sim, err := cloudsim.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,6 +450,123 @@ func TestServerTasks(t *testing.T) {
 		}
 		if v := e.sim.Volumes(); len(v) != 0 {
 			t.Fatalf("volumes left: %v", v)
+		}
+	})
+}
+
+func startSlowSim(t *testing.T) *simEnv {
+	t.Helper()
+	timing := cloudsim.FastTiming()
+	timing.VolumeCreate = 3 * time.Second
+	e := startSimTiming(t, &timing)
+	return e
+}
+
+// A running task that is cancelled reverts what it did and ends
+// cancelled; one that runs out of time reverts and ends reverted.
+func TestCancelRunningAndTimeout(t *testing.T) {
+	databases(t, func(t *testing.T, cfg jobs.Config) {
+		e := startSlowSim(t)
+		cfg.Clouds = e.clouds
+		q := open(t, cfg)
+		ctx := ctxT(t, 2*time.Minute)
+		startWorker(t, q, jobs.WorkerConfig{LeaseTTL: 2 * time.Second})
+		task, _, err := q.Create(ctx, jobs.NewTask{Kind: "volume.create", Project: "demo", Params: json.RawMessage(`{"name":"c","size":1}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Wait until the step runs, then cancel.
+		var after int64
+		for running := false; !running; {
+			if err := q.WaitEvents(ctx, task.ID, after); err != nil {
+				t.Fatal(err)
+			}
+			evs, err := q.Events(ctx, task.ID, after, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range evs {
+				after = ev.Seq
+				running = running || ev.Step == "create-volume" && ev.To == "RUNNING"
+			}
+		}
+		if got, err := q.Cancel(ctx, task.ID); err != nil || !got.CancelRequested {
+			t.Fatalf("cancel: %+v %v", got, err)
+		}
+		got := waitFinal(t, ctx, q, task.ID)
+		if got.Status != jobs.Cancelled || got.Error == nil {
+			t.Fatalf("cancelled task: %s %+v", got.Status, got.Error)
+		}
+		evs, _ := q.Events(ctx, task.ID, 0, 0)
+		var sawReverting bool
+		for _, ev := range evs {
+			sawReverting = sawReverting || ev.Step == "" && ev.To == "REVERTING"
+		}
+		if !sawReverting {
+			t.Errorf("no reverting status in %v", evs)
+		}
+		to, _, err := q.Create(ctx, jobs.NewTask{Kind: "volume.create", Project: "demo", Params: json.RawMessage(`{"name":"t","size":1}`),
+			Options: jobs.Options{Timeout: jobs.Duration(time.Second)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = waitFinal(t, ctx, q, to.ID)
+		if got.Status != jobs.Reverted || got.Error == nil || !strings.Contains(got.Error.Message, "timed out") {
+			t.Fatalf("timed-out task: %+v %+v", got, got.Error)
+		}
+		if v := e.sim.Volumes(); len(v) != 0 {
+			t.Fatalf("volumes left: %v", v)
+		}
+	})
+}
+
+// A worker that stops hands its running task back; another finishes it,
+// under a new epoch.
+func TestGracefulShutdownHandsBack(t *testing.T) {
+	databases(t, func(t *testing.T, cfg jobs.Config) {
+		e := startSlowSim(t)
+		cfg.Clouds = e.clouds
+		q := open(t, cfg)
+		ctx := ctxT(t, 2*time.Minute)
+		w1, err := jobs.NewWorker(q, jobs.WorkerConfig{ID: "first", ShutdownTimeout: 20 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wctx, stop := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- w1.Run(wctx) }()
+		task, _, err := q.Create(ctx, jobs.NewTask{Kind: "volume.create", Project: "demo", Params: json.RawMessage(`{"name":"g","size":1}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			got, err := q.Get(ctx, task.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status == jobs.Running && got.Progress.Current != "" {
+				break
+			}
+			if err := q.WaitEvents(ctx, task.ID, 0); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(10 * time.Millisecond) // observing another goroutine's progress through the database
+		}
+		stop()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		startWorker(t, q, jobs.WorkerConfig{ID: "second"})
+		got := waitFinal(t, ctx, q, task.ID)
+		claims, err := q.Claims(ctx, task.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != jobs.Succeeded || len(claims) != 2 || claims[0].Worker != "first" || claims[1].Worker != "second" || claims[1].Epoch <= claims[0].Epoch {
+			t.Fatalf("task %+v, claims %+v", got, claims)
+		}
+		if v := e.sim.Volumes(); len(v) != 1 {
+			t.Fatalf("volumes: %v (want the one made, once)", v)
 		}
 	})
 }
