@@ -437,6 +437,21 @@ func TestServerTasks(t *testing.T) {
 		if err != nil || fault.ID != vt.ID {
 			t.Fatalf("fault: %v %v", fault.ID, err)
 		}
+		if vt.Error.Fault == "" {
+			t.Errorf("the failed volume create has no fault: %+v", vt.Error)
+		}
+		// A request the cloud refuses: its own message, code and request id,
+		// not gophercloud's text.
+		bt, _, err := q.Create(ctx, jobs.NewTask{Kind: "server.create", Project: "demo",
+			Params: json.RawMessage(`{"name":"bad","flavor":"nope","image":"` + cloudsim.CirrosImageID + `","network":"none"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bt = waitFinal(t, ctx, q, bt.ID)
+		if bt.Status != jobs.Reverted || bt.Error == nil || bt.Error.Code != 400 || !strings.Contains(bt.Error.Fault, "Flavor nope could not be found") ||
+			bt.Error.RequestID == "" || strings.Contains(bt.Error.Message, "Expected HTTP response code") {
+			t.Fatalf("a refused create: %s %+v", bt.Status, bt.Error)
+		}
 		// Delete what was made: nothing left.
 		dt, _, err := q.Create(ctx, jobs.NewTask{Kind: "server.delete", Project: "demo", Params: json.RawMessage(`{"server":"` + server + `"}`)})
 		if err != nil {

@@ -610,6 +610,12 @@ func failureError(f *flow.Failure) *Error {
 		} else if errors.As(f.Err, &rb) {
 			e.RequestID = rb.RequestID
 			e.Details.Raw += "\n" + fmt.Sprint(rb.Events)
+		} else if aes := ops.APIErrors(f.Err); len(aes) > 0 {
+			// The cloud refused a request: its own message, not
+			// gophercloud's text with the whole body after the URL.
+			ae := aes[len(aes)-1].APIError
+			e.Message = ops.Describe(f.Err)
+			e.Fault, e.Code, e.RequestID = ae.Message, ae.Code, ae.RequestID
 		}
 		if e.RequestID != "" {
 			e.Details.RequestIDs = []string{e.RequestID}
