@@ -131,8 +131,8 @@ func TestCreateValidates(t *testing.T) {
 			opts   jobs.Options
 			fields []string
 		}{
-			{`{}`, jobs.Options{}, []string{"params"}},
-			{`{"name":"a","flavor":"1","image":"x","colour":"red"}`, jobs.Options{}, []string{"params"}},
+			{`{}`, jobs.Options{}, []string{"params.name", "params.flavor", "params.image"}},
+			{`{"name":"a","flavor":"1","image":"x","colour":"red"}`, jobs.Options{}, []string{"params.colour"}},
 			{`{"name":"","flavor":1,"image":"x"}`, jobs.Options{}, []string{"params.name", "params.flavor"}},
 			{`{"name":"a","flavor":"1","image":"x"}`, jobs.Options{Retries: 99, Timeout: jobs.Duration(time.Millisecond)}, []string{"options.timeout", "options.retries"}},
 			{`[1,2]`, jobs.Options{}, []string{"params"}},

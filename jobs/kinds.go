@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	schemakind "github.com/santhosh-tekuri/jsonschema/v6/kind"
 
 	"github.com/ostask/ostask/flow"
 	"github.com/ostask/ostask/ops"
@@ -283,6 +284,20 @@ func fieldErrors(ve *jsonschema.ValidationError) []FieldError {
 			field := "params"
 			if len(e.InstanceLocation) > 0 {
 				field += "." + strings.Join(e.InstanceLocation, ".")
+			}
+			// A missing or unknown property is the property's own error, so
+			// that a form shows it beside its field.
+			switch k := e.ErrorKind.(type) {
+			case *schemakind.Required:
+				for _, name := range k.Missing {
+					out = append(out, FieldError{Field: field + "." + name, Message: "required"})
+				}
+				return
+			case *schemakind.AdditionalProperties:
+				for _, name := range k.Properties {
+					out = append(out, FieldError{Field: field + "." + name, Message: "unknown parameter"})
+				}
+				return
 			}
 			msg := e.Error()
 			// The library's message starts with the location; keep the reason.
