@@ -149,7 +149,10 @@ func BenchmarkRiverInsertMany(b *testing.B) {
 			if err != nil {
 				return nil, nil, nil, err
 			}
-			ins := func(ctx context.Context, ps []river.InsertManyParams) error { _, err := c.InsertMany(ctx, ps); return err }
+			ins := func(ctx context.Context, ps []river.InsertManyParams) error {
+				_, err := c.InsertMany(ctx, ps)
+				return err
+			}
 			return ins, c.Start, c.Stop, nil
 		})
 	})
@@ -181,7 +184,10 @@ func BenchmarkRiverInsertMany(b *testing.B) {
 			if err != nil {
 				return nil, nil, nil, err
 			}
-			ins := func(ctx context.Context, ps []river.InsertManyParams) error { _, err := c.InsertMany(ctx, ps); return err }
+			ins := func(ctx context.Context, ps []river.InsertManyParams) error {
+				_, err := c.InsertMany(ctx, ps)
+				return err
+			}
 			return ins, c.Start, c.Stop, nil
 		})
 	})
