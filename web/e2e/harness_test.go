@@ -61,10 +61,6 @@ func buildOstask(t *testing.T) string {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/ostask: %v\n%s", err, out)
 	}
-	// Until the service's command exists there is nothing to drive.
-	if out, err := exec.Command(bin, "serve", "--help").CombinedOutput(); err != nil || !strings.Contains(string(out), "Usage:\n  ostask serve") {
-		t.Skipf("this ostask has no 'serve --sim' yet (%v): the dashboard has no service to run against", err)
-	}
 	return bin
 }
 
