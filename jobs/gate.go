@@ -17,6 +17,11 @@ var ErrCancelled = errors.New("jobs: task cancelled")
 // timeout passed; the flow then reverts.
 var ErrTaskTimeout = errors.New("jobs: task timed out")
 
+// ErrPoison is the failure of the steps of a task that lost its worker
+// WorkerConfig.MaxLosses times: the next worker reverts what the task did
+// instead of running it again, and fails it.
+var ErrPoison = errors.New("jobs: the task kept losing its worker (a poison task?)")
+
 // gate stops a running flow so that it reverts: once fired, no step
 // starts, and every step under way fails with the gate's reason once it
 // has finished. The engine
@@ -26,6 +31,9 @@ type gate struct {
 	mu     sync.Mutex
 	reason error
 	ch     chan struct{}
+	// hook, when set, is called before a step's own Execute or Revert
+	// runs (WorkerConfig.StepHook).
+	hook func(step string, revert bool)
 }
 
 func newGate() *gate { return &gate{ch: make(chan struct{})} }
@@ -60,6 +68,9 @@ func (t *gated) Execute(ctx context.Context, in flow.Inputs) (any, error) {
 	// operation (a volume still being created cannot be deleted), so the
 	// step's revert must find it settled. Its result is then discarded:
 	// the step fails with the gate's reason and the flow reverts it.
+	if t.g.hook != nil {
+		t.g.hook(t.Spec().Name, false)
+	}
 	v, err := t.Task.Execute(ctx, in)
 	if reason := t.g.fired(); reason != nil && ctx.Err() == nil {
 		if err != nil {
@@ -68,6 +79,13 @@ func (t *gated) Execute(ctx context.Context, in flow.Inputs) (any, error) {
 		return nil, fmt.Errorf("%w (after %s finished)", reason, t.Spec().Name)
 	}
 	return v, err
+}
+
+func (t *gated) Revert(ctx context.Context, in flow.Inputs, o flow.Outcome) error {
+	if t.g.hook != nil {
+		t.g.hook(t.Spec().Name, true)
+	}
+	return t.Task.Revert(ctx, in, o)
 }
 
 // gateFlow returns f with every task gated by g. The kinds' flows use

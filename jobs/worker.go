@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,10 +55,19 @@ type WorkerConfig struct {
 	// cancelled: running tasks are suspended and handed back.
 	ShutdownTimeout time.Duration
 	// MaxLosses is how many times a task may lose its worker (lease
-	// expired) before it is failed as a poison task.
+	// expired) before it is failed as a poison task: the next worker
+	// reverts what the task did instead of running it again, and fails
+	// it. A task that loses MaxLosses more workers while it is reverted is
+	// failed without running anything, its error naming what it left.
 	MaxLosses int
 	// Parallel bounds the steps of one task run at once.
 	Parallel int
+	// StepHook, when set, is called in a step's goroutine just before
+	// the step's own code runs: its Execute, or its Revert when revert is
+	// set (not for a step the task's cancel, timeout or poison stops
+	// before it starts). It exists for crash tests, which kill the
+	// process at a given step, as a poison task would.
+	StepHook func(task, step string, revert bool)
 	// FetchPollInterval is how often River looks for new jobs when it is
 	// not notified (default: 100ms on SQLite, River's default on
 	// PostgreSQL, which notifies).
@@ -247,8 +257,15 @@ func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error
 		return fmt.Errorf("jobs: lease %s: %w", id, err)
 	}
 	q.changed.fire()
+	if tr.losses >= 2*w.cfg.MaxLosses {
+		return w.failHeld(ctx, tr, fmt.Sprintf("the task lost its worker %d times, %d of them while what it did was reverted (a poison task?); not run again",
+			tr.losses, tr.losses-w.cfg.MaxLosses))
+	}
+	// A poison task is reverted rather than run again: the gate fails its
+	// steps before they start.
+	var poison error
 	if tr.losses >= w.cfg.MaxLosses {
-		return w.failHeld(ctx, tr, fmt.Sprintf("the task lost its worker %d times (a poison task?); not run again", tr.losses))
+		poison = &poisonError{losses: tr.losses}
 	}
 	k, ok := lookupKind(tr.Kind)
 	if !ok {
@@ -273,6 +290,9 @@ func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error
 		q.metrics.cloud(tr.Project, cloud)
 	}
 	r := &run{w: w, tr: tr, kind: k, gate: newGate(), states: map[string]flow.State{}, resSeen: map[Resource]bool{}, fenced: make(chan struct{})}
+	if hook := w.cfg.StepHook; hook != nil {
+		r.gate.hook = func(step string, revert bool) { hook(id, step, revert) }
+	}
 	for _, rs := range tr.Resources {
 		r.addResource(rs)
 	}
@@ -301,6 +321,9 @@ func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error
 	var e *engine.Engine
 	var sr *store.Run
 	if _, err := q.runs.Get(ctx, id); errors.Is(err, store.ErrNotFound) {
+		if poison != nil {
+			return w.failHeld(ctx, tr, poison.Error()+" before its flow started; not run again")
+		}
 		values[tasks.RunID] = id
 		e, sr, err = q.runs.Start(ctx, reg, store.NewRun{ID: id, Flow: k.name, Version: KindsVersion, Params: values, Owner: w.id}, eopts...)
 		if errors.Is(err, store.ErrExists) {
@@ -362,6 +385,10 @@ func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error
 		q.metrics.queueLatency.Observe(time.Since(tr.CreatedAt).Seconds())
 	}
 	r.tr.Status = Status(status)
+	if poison != nil {
+		w.log.Warn("poison task: reverting what it did instead of running it again", "task", id, "losses", tr.losses)
+		r.gate.fire(poison)
+	}
 	if cancelReq != 0 {
 		r.gate.fire(ErrCancelled)
 	}
@@ -641,13 +668,20 @@ func (r *run) finish(ctx context.Context, e *engine.Engine, runErr error, lastAt
 		return w.handBack(ctx, r.tr, nil, false)
 	case errors.As(runErr, &fe) && fe.State == flow.StateReverted:
 		status = Reverted
-		if reason := r.gate.fired(); errors.Is(reason, ErrCancelled) {
+		switch reason := r.gate.fired(); {
+		case errors.Is(reason, ErrCancelled):
 			status = Cancelled
+		case errors.Is(reason, ErrPoison):
+			status = Failed // reverted, but failed for what it did to its workers
 		}
 		taskErr = flowError(fe, r.gate.fired())
 	case errors.As(runErr, &fe) && fe.State == flow.StateRevertFailure:
 		status = Failed
 		taskErr = flowError(fe, r.gate.fired())
+		if left := w.leftovers(ctx, r.tr.ID); left != "" {
+			taskErr.Message += "; " + left
+			taskErr.Details.Raw += "\n" + left
+		}
 	default:
 		// The engine could not record (the database): let another try.
 		return w.handBack(ctx, r.tr, runErr, lastAttempt)
@@ -699,6 +733,8 @@ func flowError(fe *engine.FlowError, reason error) *Error {
 		e.Message = "cancelled: " + e.Message
 	case errors.Is(reason, ErrTaskTimeout):
 		e.Message = "timed out: " + e.Message
+	case errors.Is(reason, ErrPoison):
+		e.Message = reason.Error() + ": what it did was reverted rather than run again"
 	}
 	for _, f := range fe.RevertFailures {
 		e.Details.Raw += "\nrevert " + f.Atom + ": " + f.Message
@@ -748,8 +784,12 @@ func (r *run) writeFinal(ctx context.Context, status Status, result map[string]j
 
 // failHeld fails a task this worker leased but cannot run.
 func (w *Worker) failHeld(ctx context.Context, tr taskRow, reason string) error {
-	w.log.Warn("task failed without running", "task", tr.ID, "reason", reason)
 	e := &Error{Message: reason}
+	if left := w.leftovers(ctx, tr.ID); left != "" {
+		e.Message += "; " + left
+		e.Details = &ErrorDetails{Raw: left}
+	}
+	w.log.Warn("task failed without running", "task", tr.ID, "reason", e.Message)
 	now := time.Now()
 	err := w.q.inTx(ctx, func(t tx, change int64) error {
 		var seq int64
@@ -767,6 +807,50 @@ func (w *Worker) failHeld(ctx context.Context, tr taskRow, reason string) error 
 		w.q.metrics.finished(string(Failed))
 	}
 	return err
+}
+
+// poisonError is the gate's reason for a task that lost its worker
+// MaxLosses times (ErrPoison).
+type poisonError struct{ losses int }
+
+func (e *poisonError) Error() string {
+	return fmt.Sprintf("the task lost its worker %d times (a poison task?)", e.losses)
+}
+
+func (e *poisonError) Is(target error) bool { return target == ErrPoison }
+
+// leftovers says what a task's flow run did and did not undo, for a task
+// that fails without (completely) reverting: every step neither pending,
+// skipped nor reverted, with the resource id it returned, or else the
+// idempotency key the cloud's resources of that step carry (a step cut
+// short made them without returning their ids). "" when the run did
+// nothing.
+func (w *Worker) leftovers(ctx context.Context, id string) string {
+	_, atoms, err := w.q.runs.Show(context.WithoutCancel(ctx), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return ""
+	}
+	if err != nil {
+		return "what it did in the cloud is unknown: " + err.Error()
+	}
+	var steps []string
+	for _, a := range atoms {
+		switch a.State {
+		case flow.StatePending, flow.StateIgnore, flow.StateReverted:
+			continue
+		}
+		s := a.Name + " " + a.State.String()
+		if rid, ok := asString(a.Result); ok && rid != "" {
+			s += " made " + rid
+		} else {
+			s += " (key " + tasks.Key(id, a.Name) + ")"
+		}
+		steps = append(steps, s)
+	}
+	if len(steps) == 0 {
+		return ""
+	}
+	return "not reverted, what these steps did may be left in the cloud: " + strings.Join(steps, ", ")
 }
 
 // buildFailed handles a flow that cannot be built or resumed: retried

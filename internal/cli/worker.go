@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -130,7 +131,7 @@ func runWorker(ctx context.Context, cmd *cobra.Command, f workerFlags) error {
 	}
 	defer q.Close()
 	w, err := jobs.NewWorker(q, jobs.WorkerConfig{ID: f.id, Concurrency: f.concurrency, LeaseTTL: f.leaseTTL,
-		ShutdownTimeout: f.shutdownTimeout, MaxLosses: f.maxLosses})
+		ShutdownTimeout: f.shutdownTimeout, MaxLosses: f.maxLosses, StepHook: crashStepHook()})
 	if err != nil {
 		return err
 	}
@@ -180,6 +181,33 @@ func runWorker(ctx context.Context, cmd *cobra.Command, f workerFlags) error {
 		return err
 	}
 	return nil
+}
+
+// crashStepEnv makes a worker kill itself (SIGKILL) whenever one of the
+// listed steps starts, in any task: "STEP" before the step's Execute,
+// "revert:STEP" before its Revert, several separated by commas. It exists
+// for the poison task tests, which need a task that kills every worker
+// running it at the same step.
+const crashStepEnv = "OSTASK_TEST_CRASH_STEP"
+
+func crashStepHook() func(task, step string, revert bool) {
+	spec := os.Getenv(crashStepEnv)
+	if spec == "" {
+		return nil
+	}
+	at := map[string]bool{}
+	for _, s := range strings.Split(spec, ",") {
+		at[strings.TrimSpace(s)] = true
+	}
+	return func(_, step string, revert bool) {
+		if revert {
+			step = "revert:" + step
+		}
+		if at[step] {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way
+		}
+	}
 }
 
 // envOSCloud is OS_CLOUD, trimmed.

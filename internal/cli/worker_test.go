@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -53,9 +54,16 @@ type workerProc struct {
 
 func startWorkerProc(t *testing.T, id string, args ...string) *workerProc {
 	t.Helper()
+	return startWorkerProcEnv(t, id, nil, args...)
+}
+
+// startWorkerProcEnv is startWorkerProc with env added to the child's
+// environment.
+func startWorkerProcEnv(t *testing.T, id string, env []string, args ...string) *workerProc {
+	t.Helper()
 	a, _ := json.Marshal(append([]string{"worker", "--id", id}, args...))
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), childArgsEnv+"="+string(a))
+	cmd.Env = append(append(os.Environ(), childArgsEnv+"="+string(a)), env...)
 	var errb strings.Builder
 	cmd.Stderr = &lockedWriter{w: &errb}
 	if err := cmd.Start(); err != nil {
@@ -357,4 +365,117 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// TestWorkerPoisonTask: a task that kills every worker running it at the
+// same step (a child 'ostask worker' SIGKILLs itself there) is, after
+// --max-losses losses, reverted by the next worker instead of being run
+// again, and fails with the reason: nothing it made is left in the cloud.
+// When its revert kills the workers too, --max-losses more losses later it
+// fails without running anything, and its error names, by id, every
+// resource it left.
+func TestWorkerPoisonTask(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		crashAt string // OSTASK_TEST_CRASH_STEP of the killed workers
+		killed  int    // workers killed before one ends the task
+	}{
+		{"reverted", "attach-volume-1", 2},
+		{"revert-dies-too", "attach-volume-1,revert:create-volume-1", 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			timing := cloudsim.FastTiming()
+			sim := simEnv(t, cloudsim.Config{Timing: &timing})
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			db := filepath.Join(t.TempDir(), "q.db")
+			q, err := jobs.Open(ctx, jobs.Config{URL: db, PollInterval: 50 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer q.Close()
+			task, _, err := q.Create(ctx, jobs.NewTask{Kind: "server-with-volumes", Project: cloudsim.DemoProjectID,
+				Params: json.RawMessage(`{"name":"poison","flavor":"1","image":"` + cloudsim.CirrosImageID + `","volumes":1,"network":"none"}`)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"--store", db, "--os-cloud", cloudsim.DefaultCloudName, "--lease-ttl", "1s", "--max-losses", "2", "--log-level", "warn"}
+			// The attach starts once the server and the volume exist: each
+			// killed worker leaves both made.
+			for i := 1; i <= tc.killed; i++ {
+				p := startWorkerProcEnv(t, fmt.Sprintf("w%d", i), []string{crashStepEnv + "=" + tc.crashAt}, args...)
+				select {
+				case <-p.done:
+				case <-ctx.Done():
+					p.kill()
+					t.Fatalf("worker %d was not killed at its step: %s", i, p.stderr.String())
+				}
+				if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+					t.Fatalf("worker %d ended %v, not by its SIGKILL: %s", i, p.cmd.ProcessState, p.stderr.String())
+				}
+				if got, err := q.Get(ctx, task.ID); err != nil || got.Status.Final() {
+					t.Fatalf("after worker %d: %+v %v", i, got, err)
+				}
+			}
+			last := startWorkerProcEnv(t, "last", []string{crashStepEnv + "=" + tc.crashAt}, args...)
+			defer last.stop(t)
+			var got jobs.Task
+			for {
+				if got, err = q.Get(ctx, task.ID); err != nil {
+					t.Fatal(err)
+				}
+				if got.Status.Final() {
+					break
+				}
+				if err := q.WaitEvents(ctx, task.ID, int64(1<<62)); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatal(err)
+				} else if err != nil {
+					t.Fatalf("task still %s: %s", got.Status, last.stderr.String())
+				}
+			}
+			if got.Status != jobs.Failed || got.Error == nil || !strings.Contains(got.Error.Message, fmt.Sprintf("lost its worker %d times", tc.killed)) {
+				t.Fatalf("poison task ended %s: %+v", got.Status, got.Error)
+			}
+			evs, err := q.Events(ctx, task.ID, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if end := evs[len(evs)-1]; end.To != string(jobs.Failed) || end.Error == nil || end.Error.Message != got.Error.Message {
+				t.Fatalf("last event %+v, want the failure", end)
+			}
+			claims, err := q.Claims(ctx, task.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			servers, volumes := sim.Servers(false), sim.Volumes()
+			switch tc.name {
+			case "reverted":
+				// The third worker reverted what the first two made.
+				if !strings.Contains(got.Error.Message, "reverted") || len(claims) != 3 || claims[2].Worker != "last" {
+					t.Errorf("error %q, claims %+v", got.Error.Message, claims)
+				}
+				if len(servers)+len(volumes) != 0 {
+					t.Errorf("leaked: servers %+v, volumes %+v", servers, volumes)
+				}
+			default:
+				// The volume's revert never ran: the volume is left, and
+				// named; so is anything else left (the server's revert may
+				// have been cut short too).
+				if len(volumes) != 1 || len(claims) != 4 {
+					t.Errorf("volumes %+v, claims %+v", volumes, claims)
+				}
+				for _, v := range volumes {
+					if !strings.Contains(got.Error.Message, v.ID) {
+						t.Errorf("volume %s left, not named in %q", v.ID, got.Error.Message)
+					}
+				}
+				for _, s := range servers {
+					if !strings.Contains(got.Error.Message, s.ID) {
+						t.Errorf("server %s left, not named in %q", s.ID, got.Error.Message)
+					}
+				}
+			}
+			t.Logf("%s: %s", got.Status, got.Error.Message)
+		})
+	}
 }
