@@ -129,8 +129,21 @@ func runDriver[TTx any](ctx context.Context, cfg Config, driver riverdriver.Driv
 	}
 	var done atomic.Int64
 	all := make(chan struct{})
-	var first *river.Client[TTx]
+	var clients []*river.Client[TTx]
+	var cancels []func()
 	var subs sync.WaitGroup
+	defer func() {
+		// Stop every client, then end their subscriptions.
+		for _, c := range clients {
+			sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_ = c.Stop(sctx)
+			scancel()
+		}
+		for _, cancel := range cancels {
+			cancel()
+		}
+		subs.Wait()
+	}()
 	for range cfg.Clients {
 		workers := river.NewWorkers()
 		river.AddWorker(workers, &noopWorker{})
@@ -145,6 +158,7 @@ func runDriver[TTx any](ctx context.Context, cfg Config, driver riverdriver.Driv
 			return Result{}, err
 		}
 		events, cancel := c.Subscribe(river.EventKindJobCompleted)
+		cancels = append(cancels, cancel)
 		subs.Add(1)
 		go func() {
 			defer subs.Done()
@@ -155,20 +169,11 @@ func runDriver[TTx any](ctx context.Context, cfg Config, driver riverdriver.Driv
 			}
 		}()
 		if err := c.Start(ctx); err != nil {
-			cancel()
 			return Result{}, err
 		}
-		defer func() {
-			sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer scancel()
-			_ = c.Stop(sctx)
-			cancel()
-			subs.Wait()
-		}()
-		if first == nil {
-			first = c // the first client inserts
-		}
+		clients = append(clients, c)
 	}
+	first := clients[0] // the first client inserts
 	start := time.Now()
 	batch := cfg.N
 	if cfg.Driver == "sqlite" {
