@@ -479,3 +479,179 @@ func TestWorkerPoisonTask(t *testing.T) {
 		})
 	}
 }
+
+// pgStoreURL makes a fresh PostgreSQL schema and returns a store URL whose
+// connections use it, for worker processes.
+func pgStoreURL(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	url, schema := pgtest.Schema(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	return url + sep + "search_path=" + schema
+}
+
+// TestWorkerPausedIsFenced: worker A is paused (SIGSTOP) in the middle of
+// a task's step; its lease expires and worker B takes the task over under
+// a new epoch and finishes it. Meanwhile River still holds A's ticket as
+// running: River's view alone would let both work the task, and its
+// rescuer would not step in for an hour; the lease and the epoch are what
+// guard it. When A resumes (SIGCONT), its next write is refused (fenced):
+// it stops acting on the task and writes no event, and the task keeps B's
+// outcome; the fencing history shows no overlap.
+func TestWorkerPausedIsFenced(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	storeURL := pgStoreURL(t, ctx)
+	timing := cloudsim.FastTiming()
+	timing.VolumeCreate = 4 * time.Second
+	sim := simEnv(t, cloudsim.Config{Timing: &timing})
+	q, err := jobs.Open(ctx, jobs.Config{URL: storeURL, PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	conn, err := pgx.Connect(ctx, storeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	task, _, err := q.Create(ctx, jobs.NewTask{Kind: "volume.create", Project: cloudsim.DemoProjectID, Params: json.RawMessage(`{"name":"paused","size":1}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--store", storeURL, "--os-cloud", cloudsim.DefaultCloudName, "--lease-ttl", "1s", "--log-level", "info"}
+	a := startWorkerProc(t, "A", args...)
+	defer a.stop(t)
+	// A is in the step (creating the volume, which takes 4 s): pause it.
+	var after int64
+	for running := false; !running; {
+		if err := q.WaitEvents(ctx, task.ID, after); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := q.Events(ctx, task.ID, after, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			after = ev.Seq
+			running = running || ev.Step == "create-volume" && ev.To == "RUNNING" && ev.Worker == "A"
+		}
+	}
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	paused := true
+	defer func() {
+		if paused {
+			_ = a.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	b := startWorkerProc(t, "B", args...)
+	defer b.stop(t)
+	var done jobs.Task
+	for {
+		if done, err = q.Get(ctx, task.ID); err != nil {
+			t.Fatal(err)
+		}
+		if done.Status.Final() {
+			break
+		}
+		if err := q.WaitEvents(ctx, task.ID, 1<<62); err != nil {
+			t.Fatalf("task still %s: %v\nB: %s", done.Status, err, b.stderr.String())
+		}
+	}
+	if done.Status != jobs.Succeeded {
+		t.Fatalf("B's outcome: %s %+v", done.Status, done.Error)
+	}
+	// River still has A's ticket running (A is paused, not dead).
+	jobStates := func() []string {
+		rs, err := conn.Query(ctx, `SELECT state FROM river_job WHERE args->>'task_id' = $1 ORDER BY id`, task.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		states, err := pgx.CollectRows(rs, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return states
+	}
+	if st := jobStates(); len(st) < 2 || st[0] != "running" {
+		t.Fatalf("River's tickets of the task: %v (want A's still running)", st)
+	}
+	seqBefore := len(mustEvents(t, ctx, q, task.ID))
+	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	paused = false
+	// A's next write is refused: it logs that it was fenced and gives its
+	// ticket back to River done (observing another process: poll).
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(a.stderr.String(), "taken over by another worker") || jobStates()[0] == "running" {
+		if time.Now().After(deadline) {
+			t.Fatalf("A did not stop after it resumed: tickets %v\nA: %s", jobStates(), a.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond) // observing another process
+	}
+	got, err := q.Get(ctx, task.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := mustEvents(t, ctx, q, task.ID)
+	if got.Status != jobs.Succeeded || string(got.Result["volume"]) != string(done.Result["volume"]) || len(evs) != seqBefore {
+		t.Fatalf("after A resumed: %s %v, %d events (was %d)", got.Status, got.Result, len(evs), seqBefore)
+	}
+	claims, err := q.Claims(ctx, task.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(claims) != 2 || claims[0].Worker != "A" || claims[1].Worker != "B" || claims[1].Epoch <= claims[0].Epoch {
+		t.Fatalf("claims %+v", claims)
+	}
+	epochs, err := q.EventEpochs(ctx, task.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last int64
+	var sawB bool
+	for i, e := range epochs {
+		if e == 0 {
+			continue
+		}
+		if e < last {
+			t.Fatalf("event %d of epoch %d after one of epoch %d: epochs %v", i+1, e, last, epochs)
+		}
+		last = e
+		holder := claims[0].Worker
+		if e == claims[1].Epoch {
+			holder, sawB = claims[1].Worker, true
+		}
+		if evs[i].Worker != holder {
+			t.Fatalf("event %d by %s under epoch %d", i+1, evs[i].Worker, e)
+		}
+		if sawB && evs[i].Worker == "A" {
+			t.Fatalf("A wrote event %d after B's claim", i+1)
+		}
+	}
+	if v := sim.Volumes(); len(v) != 1 || `"`+v[0].ID+`"` != string(got.Result["volume"]) {
+		t.Fatalf("volumes %+v, result %s: want the one made, once", v, got.Result["volume"])
+	}
+}
+
+func mustEvents(t *testing.T, ctx context.Context, q *jobs.Queue, id string) []jobs.Event {
+	t.Helper()
+	evs, err := q.Events(ctx, id, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
