@@ -231,6 +231,10 @@ func (k *Keystone) fromKeystone(r gophercloud.Result) (Identity, error) {
 			gophercloud.ResponseCodeIs(r.Err, http.StatusBadRequest) {
 			return Identity{}, fmt.Errorf("%w: keystone refused the token or login", ErrUnauthorized)
 		}
+		if gophercloud.ResponseCodeIs(r.Err, http.StatusForbidden) {
+			return Identity{}, fmt.Errorf("%w: keystone does not let the service's credentials validate others' tokens "+
+				"(they need the admin or service role)", ErrUnavailable)
+		}
 		return Identity{}, fmt.Errorf("%w: %v", ErrUnavailable, redactErr(r.Err))
 	}
 	var body struct {

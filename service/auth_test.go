@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -266,5 +267,19 @@ func TestAutoLogin(t *testing.T) {
 	}
 	if r := e.do("GET", "/v1/tasks", "", nil); r.code != 401 {
 		t.Fatalf("list without a token in sim mode: %d", r.code)
+	}
+}
+
+// Service credentials without the right to validate others' tokens: the
+// callers get 503 (no verdict), not 401, and the log says why.
+func TestKeystoneWithoutValidateRight(t *testing.T) {
+	e := newEnv(t)
+	keys, err := service.NewKeystone(t.Context(), service.KeystoneConfig{Auth: authOf(e.sim.DemoCredentials())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = keys.Validate(t.Context(), e.alt)
+	if !errors.Is(err, service.ErrUnavailable) || !strings.Contains(err.Error(), "admin or service role") {
+		t.Fatalf("validate with a member's token: %v", err)
 	}
 }
