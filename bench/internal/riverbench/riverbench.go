@@ -157,7 +157,10 @@ func runDriver[TTx any](ctx context.Context, cfg Config, driver riverdriver.Driv
 		if err != nil {
 			return Result{}, err
 		}
-		events, cancel := c.Subscribe(river.EventKindJobCompleted)
+		// Room for every completion: a subscription drops what overflows
+		// its buffer, and the count would never reach N.
+		events, cancel := c.SubscribeConfig(&river.SubscribeConfig{Kinds: []river.EventKind{river.EventKindJobCompleted},
+			ChanSize: cfg.N + 1000})
 		cancels = append(cancels, cancel)
 		subs.Add(1)
 		go func() {
