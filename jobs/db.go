@@ -96,6 +96,19 @@ type database interface {
 	riverCurrent(ctx context.Context) error
 	// uniqueViolation reports whether err is a unique constraint failure.
 	uniqueViolation(err error) bool
+	// takeChanges gives the change numbers of n task writes in t: the
+	// i-th is first + i*step. SQLite takes them from the counter row
+	// (one writer at a time: numbers follow commit order); PostgreSQL
+	// gives every write of t the same number, from t's transaction id
+	// (step 0), and takes no lock.
+	takeChanges(ctx context.Context, t tx, n int64) (first, step int64, err error)
+	// horizon is the safe change cursor: every change numbered up to it
+	// is committed (or rolled back) for good; any later commit has a
+	// greater number.
+	horizon(ctx context.Context) (int64, error)
+	// changedAfter reports whether a task has a change numbered after
+	// after and up to the horizon.
+	changedAfter(ctx context.Context, after int64) (bool, error)
 	close()
 }
 
@@ -217,6 +230,25 @@ func (d *sqliteDB) uniqueViolation(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
+func (d *sqliteDB) takeChanges(ctx context.Context, t tx, n int64) (int64, int64, error) {
+	var last int64
+	if err := t.queryRow(ctx, qry("change_take"), n).Scan(&last); err != nil {
+		return 0, 0, err
+	}
+	return last - n + 1, 1, nil
+}
+
+func (d *sqliteDB) horizon(ctx context.Context) (int64, error) {
+	var cur int64
+	err := d.queryRow(ctx, qry("change_current")).Scan(&cur)
+	return cur, err
+}
+
+func (d *sqliteDB) changedAfter(ctx context.Context, after int64) (bool, error) {
+	cur, err := d.horizon(ctx)
+	return cur > after, err
+}
+
 type sqlTx struct{ tx *sql.Tx }
 
 func (t *sqlTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
@@ -257,7 +289,16 @@ type pgDB struct {
 	pool   *pgxpool.Pool
 	driver *riverpgxv5.Driver
 	client *river.Client[pgx.Tx]
+	// xidBase is added to transaction ids to make change numbers
+	// (migration 0002); read once after the migrations.
+	xidBase int64
 }
+
+// DefaultPoolConns is the PostgreSQL pool size of a queue when the URL
+// sets none (pool_max_conns): workers run many tasks at once and River
+// shares the pool; pgxpool's default (4 on a small machine) made them
+// queue for connections.
+const DefaultPoolConns = 24
 
 func openPostgres(ctx context.Context, url, schema string) (*pgDB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
@@ -269,6 +310,9 @@ func openPostgres(ctx context.Context, url, schema string) (*pgDB, error) {
 	}
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "ostask-jobs"
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = DefaultPoolConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -346,6 +390,31 @@ func (d *pgDB) riverCurrent(ctx context.Context) error {
 func (d *pgDB) uniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+func (d *pgDB) readBase(ctx context.Context) error {
+	return d.pool.QueryRow(ctx, `SELECT value FROM ostask_counters WHERE name = 'xid_base'`).Scan(&d.xidBase)
+}
+
+func (d *pgDB) takeChanges(ctx context.Context, t tx, n int64) (int64, int64, error) {
+	var c int64
+	err := t.queryRow(ctx, `SELECT pg_current_xact_id()::text::bigint + $1`, d.xidBase).Scan(&c)
+	return c, 0, err
+}
+
+// pgHorizon is the safe cursor in the statement's own snapshot.
+const pgHorizon = `(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint + $1 - 1)`
+
+func (d *pgDB) horizon(ctx context.Context) (int64, error) {
+	var h int64
+	err := d.pool.QueryRow(ctx, `SELECT `+pgHorizon, d.xidBase).Scan(&h)
+	return h, err
+}
+
+func (d *pgDB) changedAfter(ctx context.Context, after int64) (bool, error) {
+	var ok bool
+	err := d.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ostask_tasks WHERE change > $2 AND change <= `+pgHorizon+`)`, d.xidBase, after).Scan(&ok)
+	return ok, err
 }
 
 type pgTx struct{ tx pgx.Tx }

@@ -115,6 +115,9 @@ type Queue struct {
 	db      database
 	runs    *store.DB
 	changed bcast
+	// cancels wakes this process's running tasks to look for a cancel
+	// request (others' are seen when the lease is renewed).
+	cancels bcast
 	creates chan *createReq
 	done    chan struct{}
 	wg      sync.WaitGroup
@@ -154,6 +157,12 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	if err := db.migrateRiver(ctx); err != nil {
 		db.close()
 		return nil, fmt.Errorf("jobs: River migrations: %w", err)
+	}
+	if pg, ok := db.(*pgDB); ok {
+		if err := pg.readBase(ctx); err != nil {
+			db.close()
+			return nil, fmt.Errorf("jobs: change base: %w", err)
+		}
 	}
 	var runs *store.DB
 	if db.name() == "postgres" {
@@ -414,11 +423,10 @@ func (q *Queue) insertBatch(ctx context.Context, batch []*createReq) ([]createRe
 		if err != nil {
 			return nil, fmt.Errorf("insert River jobs: %w", err)
 		}
-		var last int64
-		if err := t.queryRow(ctx, qry("change_take"), int64(len(fresh))).Scan(&last); err != nil {
+		first, step, err := q.db.takeChanges(ctx, t, int64(len(fresh)))
+		if err != nil {
 			return nil, err
 		}
-		first := last - int64(len(fresh)) + 1
 		for j, i := range fresh {
 			r := batch[i]
 			var key any
@@ -427,7 +435,7 @@ func (q *Queue) insertBatch(ctx context.Context, batch []*createReq) ([]createRe
 			}
 			opts, _ := json.Marshal(r.opts)
 			if _, err := t.exec(ctx, qry("task_insert"), ids[j], r.nt.Project, r.kind.name, string(r.params), string(opts),
-				key, r.hash, jobIDs[j], first+int64(j), now.UnixNano(), 0); err != nil {
+				key, r.hash, jobIDs[j], first+int64(j)*step, now.UnixNano(), 0); err != nil {
 				return nil, err
 			}
 			ev := Event{Seq: 1, TaskID: ids[j], Time: now.UTC(), To: string(Queued)}
@@ -678,11 +686,14 @@ const changesLimit = 500
 
 // Changes returns the tasks matching f changed after the cursor, oldest
 // change first, and the new cursor; a negative cursor returns no tasks
-// and the current cursor. Change numbers follow commit order,
-// so nothing committed before the returned cursor is missed.
+// and the current cursor. The cursor only moves up to the database's
+// safe horizon (every change numbered up to it has committed or never
+// will), so nothing committed later with a lower number is missed.
+// Several tasks may share a change number (one transaction on
+// PostgreSQL): a page never ends within one.
 func (q *Queue) Changes(ctx context.Context, f Filter, after int64) ([]Task, int64, error) {
-	var cur int64
-	if err := q.db.queryRow(ctx, qry("change_current")).Scan(&cur); err != nil {
+	cur, err := q.db.horizon(ctx)
+	if err != nil {
 		return nil, after, err
 	}
 	if after < 0 {
@@ -699,12 +710,26 @@ func (q *Queue) Changes(ctx context.Context, f Filter, after int64) ([]Task, int
 	if err != nil {
 		return nil, after, fmt.Errorf("jobs: changes: %w", err)
 	}
+	if len(trs) == limit {
+		last := trs[len(trs)-1].change
+		if trs[0].change == last {
+			// One change number fills the page: take all of it.
+			trs, err = collect(q.db.query(ctx, qry("task_changes"), last-1, f.Project, f.Kind, string(f.Status), 1<<30, last))
+			if err != nil {
+				return nil, after, fmt.Errorf("jobs: changes: %w", err)
+			}
+		} else {
+			// Leave the last number's tasks for the next page.
+			for trs[len(trs)-1].change == last {
+				trs = trs[:len(trs)-1]
+			}
+			last--
+		}
+		cur = last
+	}
 	out := make([]Task, len(trs))
 	for i, tr := range trs {
 		out[i] = tr.Task
-	}
-	if len(trs) == limit {
-		cur = trs[len(trs)-1].change
 	}
 	if f.Resource != "" {
 		out = filterResource(out, f.Resource)
@@ -735,14 +760,14 @@ func (q *Queue) WaitChanges(ctx context.Context, after int64) error {
 	defer tick.Stop()
 	for {
 		wake := q.changed.wait()
-		var cur int64
-		if err := q.db.queryRow(ctx, qry("change_current")).Scan(&cur); err != nil {
+		changed, err := q.db.changedAfter(ctx, after)
+		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return err
 		}
-		if cur > after {
+		if changed {
 			return nil
 		}
 		select {
@@ -792,6 +817,7 @@ func (q *Queue) Cancel(ctx context.Context, id string) (Task, error) {
 		return Task{}, err
 	}
 	q.changed.fire()
+	q.cancels.fire()
 	return q.Get(ctx, id)
 }
 
@@ -802,8 +828,8 @@ func (q *Queue) inTx(ctx context.Context, fn func(t tx, change int64) error) err
 		return err
 	}
 	defer t.rollback(ctx)
-	var change int64
-	if err := t.queryRow(ctx, qry("change_take"), int64(1)).Scan(&change); err != nil {
+	change, _, err := q.db.takeChanges(ctx, t, 1)
+	if err != nil {
 		return err
 	}
 	if err := fn(t, change); err != nil {

@@ -1,0 +1,12 @@
+-- Change numbers on PostgreSQL are no longer taken from the counter row
+-- (which serialised every writing transaction, commit included): a
+-- change is xid_base plus the id of the transaction that wrote it
+-- (pg_current_xact_id, 64 bits, never reused), and readers only go up
+-- to a safe horizon: xid_base plus their snapshot's xmin, minus one.
+-- Every transaction with an id below xmin has ended, and every one that
+-- commits later has an id at or above it, so a follower that reached the
+-- horizon never misses a change committed after it. xid_base is the last
+-- counter value, so that new numbers follow the old ones. (A dump
+-- restored into another cluster, whose transaction ids start lower, needs
+-- xid_base raised above the largest change first.)
+INSERT INTO ostask_counters (name, value) SELECT 'xid_base', value FROM ostask_counters WHERE name = 'change';
