@@ -436,7 +436,7 @@ func (r *run) keepLease(stop <-chan struct{}, cancelRun context.CancelFunc) {
 	tick := time.NewTicker(w.cfg.LeaseTTL / 3)
 	defer tick.Stop()
 	for {
-		wake := w.q.changed.wait()
+		wake := w.q.cancels.wait()
 		select {
 		case <-stop:
 			return
