@@ -36,8 +36,13 @@ type env struct {
 
 func start(t *testing.T, plan *cloudsim.FaultPlan, admin bool) *env {
 	t.Helper()
+	return startConfig(t, cloudsim.Config{Faults: plan}, admin)
+}
+
+func startConfig(t *testing.T, cfg cloudsim.Config, admin bool) *env {
+	t.Helper()
 	ctx := context.Background()
-	sim, err := cloudsim.Start(ctx, cloudsim.Config{Faults: plan})
+	sim, err := cloudsim.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

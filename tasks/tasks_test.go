@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/ostask/ostask/cloudsim"
 	"github.com/ostask/ostask/engine"
@@ -237,5 +238,54 @@ func TestRerunRemovesAnEarlierWreck(t *testing.T) {
 	}
 	if l := e.leaks(); len(l) > 0 {
 		t.Fatalf("the first run's wrecks are still there: %v", l)
+	}
+}
+
+// A volume create cut short (the task cancelled while the volume was
+// still creating) is reverted: the revert waits until the volume can be
+// deleted (Cinder refuses a volume in creating), then deletes it. A
+// volume that never leaves creating fails the revert after the task's
+// timeout, naming it.
+func TestCreateVolumeRevertWhileCreating(t *testing.T) {
+	t.Parallel()
+	timing := cloudsim.FastTiming()
+	timing.VolumeCreate = time.Second
+	e := startConfig(t, cloudsim.Config{Timing: &timing, Faults: &cloudsim.FaultPlan{Scripted: []cloudsim.Scripted{
+		{Op: cloudsim.OpVolumeCreate, Name: "hung", Kind: cloudsim.FaultHang},
+	}}}, false)
+	ctx := ctxT(t)
+	for _, tc := range []struct {
+		name string
+		hung bool
+	}{{"slow", false}, {"hung", true}} {
+		task := tasks.CreateVolume(e.cloud, "vol", tasks.WithTimeout(2*time.Second))
+		in := flow.NewInputs(map[string]any{tasks.RunID: "run-" + tc.name, tasks.Name: tc.name, tasks.Size: 1})
+		// What an Execute cancelled while it waited leaves: the volume,
+		// made under the task's key, creating.
+		octx, stop := context.WithCancel(ctx)
+		op, err := e.cloud.CreateVolume(octx, ops.VolumeCreateOpts{Name: tc.name, Size: 1}, ops.WithIdempotencyKey(tasks.Key("run-"+tc.name, "vol")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop()
+		_, _ = op.Result(ctx)
+		if vs := e.sim.Volumes(); len(vs) != 1 || vs[0].Status != "creating" {
+			t.Fatalf("%s: volumes %+v, want one creating", tc.name, vs)
+		}
+		err = task.Revert(ctx, in, flow.Outcome{Failure: &flow.Failure{Atom: "vol", Err: context.Canceled, Message: "cancelled"}})
+		if !tc.hung {
+			if err != nil {
+				t.Fatalf("revert of a volume being created: %v", err)
+			}
+			if l := e.leaks(); len(l) > 0 {
+				t.Fatalf("left %v", l)
+			}
+			continue
+		}
+		var te *ops.TimeoutError
+		vs := e.sim.Volumes()
+		if !errors.As(err, &te) || len(vs) != 1 || te.ID != vs[0].ID || te.LastStatus != "creating" {
+			t.Fatalf("revert of a volume that never leaves creating: %v (volumes %+v)", err, vs)
+		}
 	}
 }
