@@ -23,10 +23,12 @@ var ErrTaskTimeout = errors.New("jobs: task timed out")
 var ErrPoison = errors.New("jobs: the task kept losing its worker (a poison task?)")
 
 // gate stops a running flow so that it reverts: once fired, no step
-// starts, and every step under way fails with the gate's reason once it
-// has finished. The engine
+// starts, and every step under way has its context cancelled, so that it
+// stops waiting on the cloud, and fails with the gate's reason. The engine
 // suspends (rather than reverts) a flow whose Run context is cancelled;
-// failing the steps instead is what makes it undo what it did.
+// failing the steps instead is what makes it undo what they did (their
+// reverts find by idempotency key what a step cut short made, and wait
+// until the cloud lets them remove it).
 type gate struct {
 	mu     sync.Mutex
 	reason error
@@ -53,8 +55,8 @@ func (g *gate) fired() error {
 	return g.reason
 }
 
-// gated wraps a task's Execute; Revert is left alone (a revert must run
-// to the end).
+// gated wraps a task's Execute; its Revert is never cut short (a revert
+// must run to the end), only announced to the hook.
 type gated struct {
 	flow.Task
 	g *gate
@@ -64,19 +66,33 @@ func (t *gated) Execute(ctx context.Context, in flow.Inputs) (any, error) {
 	if err := t.g.fired(); err != nil {
 		return nil, err
 	}
-	// A step under way runs to its end: the cloud cannot undo half an
-	// operation (a volume still being created cannot be deleted), so the
-	// step's revert must find it settled. Its result is then discarded:
-	// the step fails with the gate's reason and the flow reverts it.
 	if t.g.hook != nil {
 		t.g.hook(t.Spec().Name, false)
 	}
-	v, err := t.Task.Execute(ctx, in)
-	if reason := t.g.fired(); reason != nil && ctx.Err() == nil {
-		if err != nil {
-			return nil, fmt.Errorf("%w (%s also failed: %v)", reason, t.Spec().Name, err)
+	// A cancel or timeout cuts the step short rather than wait for a
+	// cloud operation that may hang.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-t.g.ch:
+			cancel()
+		case <-stop:
 		}
-		return nil, fmt.Errorf("%w (after %s finished)", reason, t.Spec().Name)
+	}()
+	v, err := t.Task.Execute(sctx, in)
+	if reason := t.g.fired(); reason != nil && ctx.Err() == nil {
+		switch {
+		case err == nil:
+			return nil, fmt.Errorf("%w (after %s finished)", reason, t.Spec().Name)
+		case sctx.Err() != nil:
+			// err may name what the step made (a wreck): its revert needs it.
+			return nil, fmt.Errorf("%w (%s stopped: %w)", reason, t.Spec().Name, err)
+		default:
+			return nil, fmt.Errorf("%w (%s also failed: %w)", reason, t.Spec().Name, err)
+		}
 	}
 	return v, err
 }

@@ -513,12 +513,15 @@ func TestCancelRunningAndTimeout(t *testing.T) {
 			t.Fatalf("cancelled task: %s %+v", got.Status, got.Error)
 		}
 		evs, _ := q.Events(ctx, task.ID, 0, 0)
-		var sawReverting bool
+		var sawReverting, cutShort bool
 		for _, ev := range evs {
 			sawReverting = sawReverting || ev.Step == "" && ev.To == "REVERTING"
+			// The step stopped waiting for the volume: its revert
+			// waited until the volume could be deleted.
+			cutShort = cutShort || ev.Step == "create-volume" && ev.To == "FAILURE" && ev.Error != nil && strings.Contains(ev.Error.Message, "create-volume stopped")
 		}
-		if !sawReverting {
-			t.Errorf("no reverting status in %v", evs)
+		if !sawReverting || !cutShort {
+			t.Errorf("no reverting status, or the step was not cut short, in %+v", evs)
 		}
 		to, _, err := q.Create(ctx, jobs.NewTask{Kind: "volume.create", Project: "demo", Params: json.RawMessage(`{"name":"t","size":1}`),
 			Options: jobs.Options{Timeout: jobs.Duration(time.Second)}})
@@ -582,6 +585,53 @@ func TestGracefulShutdownHandsBack(t *testing.T) {
 		}
 		if v := e.sim.Volumes(); len(v) != 1 {
 			t.Fatalf("volumes: %v (want the one made, once)", v)
+		}
+	})
+}
+
+// A step that hangs in the cloud (a server that stays in BUILD) does not
+// hold up a cancel or a timeout: the step is cut short, and the flow
+// reverts (the server is deleted).
+func TestCancelAndTimeoutCutAHungStepShort(t *testing.T) {
+	databases(t, func(t *testing.T, cfg jobs.Config) {
+		e := startSim(t, &cloudsim.FaultPlan{Scripted: []cloudsim.Scripted{
+			{Op: cloudsim.OpServerCreate, Name: "hung-c", Kind: cloudsim.FaultHang},
+			{Op: cloudsim.OpServerCreate, Name: "hung-t", Kind: cloudsim.FaultHang},
+		}})
+		cfg.Clouds = e.clouds
+		q := open(t, cfg)
+		ctx := ctxT(t, 2*time.Minute)
+		startWorker(t, q, jobs.WorkerConfig{})
+		params := func(name string) json.RawMessage {
+			return json.RawMessage(`{"name":"` + name + `","flavor":"1","image":"` + cloudsim.CirrosImageID + `","network":"none"}`)
+		}
+		task, _, err := q.Create(ctx, jobs.NewTask{Kind: "server.create", Project: "demo", Params: params("hung-c")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Cancel once the server exists (in BUILD, for ever).
+		for len(e.sim.Servers(false)) == 0 {
+			if ctx.Err() != nil {
+				t.Fatal("no server was created")
+			}
+			time.Sleep(10 * time.Millisecond) // observing the cloud the worker acts on
+		}
+		if _, err := q.Cancel(ctx, task.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got := waitFinal(t, ctx, q, task.ID); got.Status != jobs.Cancelled {
+			t.Fatalf("cancelled task: %s %+v", got.Status, got.Error)
+		}
+		to, _, err := q.Create(ctx, jobs.NewTask{Kind: "server.create", Project: "demo", Params: params("hung-t"),
+			Options: jobs.Options{Timeout: jobs.Duration(time.Second)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := waitFinal(t, ctx, q, to.ID); got.Status != jobs.Reverted || got.Error == nil || !strings.Contains(got.Error.Message, "timed out") {
+			t.Fatalf("timed-out task: %s %+v", got.Status, got.Error)
+		}
+		if s := e.sim.Servers(false); len(s) != 0 {
+			t.Fatalf("servers left: %+v", s)
 		}
 	})
 }
