@@ -119,6 +119,7 @@ type Queue struct {
 	// request (others' are seen when the lease is renewed).
 	cancels bcast
 	creates chan *createReq
+	writes  chan *writeReq // task writes of workers, group-committed
 	done    chan struct{}
 	wg      sync.WaitGroup
 	metrics *metrics
@@ -178,7 +179,7 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		db.close()
 		return nil, fmt.Errorf("jobs: store of flow runs: %w", err)
 	}
-	q := &Queue{cfg: cfg, log: cfg.Logger, db: db, runs: runs, creates: make(chan *createReq), done: make(chan struct{})}
+	q := &Queue{cfg: cfg, log: cfg.Logger, db: db, runs: runs, creates: make(chan *createReq), writes: make(chan *writeReq), done: make(chan struct{})}
 	q.metrics = newMetrics(q, cfg.Registerer)
 	writers := 1
 	if db.name() == "postgres" {
@@ -187,6 +188,16 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	for range writers {
 		q.wg.Add(1)
 		go q.committer()
+	}
+	// Task writers: SQLite has one writer anyway; on PostgreSQL several
+	// groups are written at once.
+	groupWriters := 1
+	if db.name() == "postgres" {
+		groupWriters = 4
+	}
+	for range groupWriters {
+		q.wg.Add(1)
+		go q.writer()
 	}
 	return q, nil
 }

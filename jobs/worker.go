@@ -233,6 +233,25 @@ type run struct {
 	fenced  chan struct{}
 	fenceMu sync.Once
 	mu      sync.Mutex // serialises the run's writes
+
+	// The run's event writes, recorded in order by its recorder
+	// goroutine while the flow goes on.
+	recMu   sync.Mutex
+	pending []eventWrite
+	recWake chan struct{} // capacity 1
+}
+
+// eventWrite is one event of a run with the task's status and progress
+// as they were when it happened.
+type eventWrite struct {
+	ev        Event
+	status    Status
+	done      int
+	total     int
+	current   string
+	resources string
+	newRes    []Resource
+	eng       *engine.Engine
 }
 
 func (w *Worker) now() time.Time { return time.Now() }
@@ -244,7 +263,7 @@ func (w *Worker) now() time.Time { return time.Now() }
 func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error {
 	q := w.q
 	var tr taskRow
-	err := q.inTx(ctx, func(t tx, change int64) error {
+	err := q.inGroup(ctx, func(ctx context.Context, t tx, change int64) error {
 		now := w.now()
 		var err error
 		tr, err = scanTask(t.queryRow(ctx, qry("task_lease"), id, w.id, now.Add(w.cfg.LeaseTTL).UnixNano(), now.UnixNano(), change))
@@ -289,7 +308,7 @@ func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error
 		}
 		q.metrics.cloud(tr.Project, cloud)
 	}
-	r := &run{w: w, tr: tr, kind: k, gate: newGate(), states: map[string]flow.State{}, resSeen: map[Resource]bool{}, fenced: make(chan struct{})}
+	r := &run{w: w, tr: tr, kind: k, gate: newGate(), states: map[string]flow.State{}, resSeen: map[Resource]bool{}, fenced: make(chan struct{}), recWake: make(chan struct{}, 1)}
 	if hook := w.cfg.StepHook; hook != nil {
 		r.gate.hook = func(step string, revert bool) { hook(id, step, revert) }
 	}
@@ -359,7 +378,7 @@ func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error
 	}
 	var status string
 	var started, deadline, cancelReq int64
-	err = q.inTx(ctx, func(t tx, change int64) error {
+	err = q.inGroup(ctx, func(ctx context.Context, t tx, change int64) error {
 		now := w.now()
 		var seq, attempts int64
 		err := t.queryRow(ctx, qry("task_claim"), id, w.id, r.epoch, now.UnixNano(), now.Add(timeout).UnixNano(), change).
@@ -406,7 +425,15 @@ func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error
 		defer close(keepDone)
 		r.keepLease(keepStop, cancelRun)
 	}()
+	recDone := make(chan struct{})
+	recStop := make(chan struct{})
+	go func() {
+		defer close(recDone)
+		r.recorder(recStop)
+	}()
 	runErr := e.Run(runCtx)
+	close(recStop)
+	<-recDone // every event is written before the task's final write
 	close(keepStop)
 	<-keepDone
 	return r.finish(ctx, e, runErr, lastAttempt)
@@ -556,32 +583,76 @@ func (r *run) onEvent(ev engine.Event) {
 			out.Result = b
 		}
 	}
+	resources, _ := json.Marshal(r.res)
+	r.recMu.Lock()
+	r.pending = append(r.pending, eventWrite{ev: out, status: status, done: r.progress(), total: r.total, current: r.current,
+		resources: string(resources), newRes: newRes, eng: ev.Engine})
+	r.recMu.Unlock()
+	select {
+	case r.recWake <- struct{}{}:
+	default:
+	}
+}
+
+// recorder writes the run's events in order until stop, then writes what
+// is left and returns. The events waiting at one moment go in one write
+// (shared with other tasks' writes: inGroup), so the flow does not wait
+// for its log: the engine's own store has recorded each transition before
+// it was announced. A write refused by the epoch guard fences the run:
+// the engine is suspended and nothing more is written.
+func (r *run) recorder(stop <-chan struct{}) {
+	for {
+		stopping := false
+		select {
+		case <-r.recWake:
+		case <-stop:
+			stopping = true
+		}
+		r.recMu.Lock()
+		evs := r.pending
+		r.pending = nil
+		r.recMu.Unlock()
+		if len(evs) > 0 && !r.isFenced() {
+			r.writeEvents(evs)
+		}
+		if stopping {
+			return
+		}
+	}
+}
+
+func (r *run) writeEvents(evs []eventWrite) {
+	w := r.w
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := w.q.inTx(ctx, func(t tx, change int64) error {
-		var seq int64
-		resources, _ := json.Marshal(r.res)
-		err := t.queryRow(ctx, qry("task_update"), r.tr.ID, r.epoch, string(status), r.progress(), r.total, r.current,
-			string(resources), time.Now().UnixNano(), change, 1, w.id).Scan(&seq)
-		if err != nil {
-			return err
-		}
-		out.Seq = seq
-		for _, rs := range newRes {
-			if _, err := t.exec(ctx, qry("resource_insert"), rs.Type, rs.ID, r.tr.ID); err != nil {
+	err := w.q.inGroup(ctx, func(ctx context.Context, t tx, change int64) error {
+		for _, e := range evs {
+			var seq int64
+			err := t.queryRow(ctx, qry("task_update"), r.tr.ID, r.epoch, string(e.status), e.done, e.total, e.current,
+				e.resources, time.Now().UnixNano(), change, 1, w.id).Scan(&seq)
+			if err != nil {
+				return err
+			}
+			e.ev.Seq = seq
+			for _, rs := range e.newRes {
+				if _, err := t.exec(ctx, qry("resource_insert"), rs.Type, rs.ID, r.tr.ID); err != nil {
+					return err
+				}
+			}
+			if err := insertEvent(ctx, t, e.ev, r.epoch); err != nil {
 				return err
 			}
 		}
-		return insertEvent(ctx, t, out, r.epoch)
+		return nil
 	})
 	if isNoRows(err) {
 		w.log.Warn("fenced: another worker holds the task", "task", r.tr.ID, "epoch", r.epoch)
 		r.fence()
-		ev.Engine.Suspend()
+		evs[0].eng.Suspend()
 		return
 	}
 	if err != nil {
-		w.log.Warn("event not recorded", "task", r.tr.ID, "step", ev.Atom, "err", err)
+		w.log.Warn("events not recorded", "task", r.tr.ID, "events", len(evs), "err", err)
 		return
 	}
 	w.q.changed.fire()
@@ -757,7 +828,7 @@ func (r *run) writeFinal(ctx context.Context, status Status, result map[string]j
 	}
 	resources := string(mustJSON(r.res))
 	now := time.Now()
-	err := w.q.inTx(ctx, func(t tx, change int64) error {
+	err := w.q.inGroup(ctx, func(ctx context.Context, t tx, change int64) error {
 		var seq int64
 		if err := t.queryRow(ctx, qry("task_finish"), r.tr.ID, r.epoch, string(status), r.progress(), r.total,
 			resources, resultText, errText, now.UnixNano(), change, 1, w.id).Scan(&seq); err != nil {
@@ -791,7 +862,7 @@ func (w *Worker) failHeld(ctx context.Context, tr taskRow, reason string) error 
 	}
 	w.log.Warn("task failed without running", "task", tr.ID, "reason", e.Message)
 	now := time.Now()
-	err := w.q.inTx(ctx, func(t tx, change int64) error {
+	err := w.q.inGroup(ctx, func(ctx context.Context, t tx, change int64) error {
 		var seq int64
 		if err := t.queryRow(ctx, qry("task_fail_unclaimed"), tr.ID, w.id, string(mustJSON(e)), now.UnixNano(), change).Scan(&seq); err != nil {
 			return err
