@@ -339,12 +339,21 @@ func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error
 	eopts := []engine.Option{engine.Parallel(w.cfg.Parallel), engine.WithListener(engine.ListenerFunc(r.onEvent)), engine.WithLogger(w.log)}
 	var e *engine.Engine
 	var sr *store.Run
-	if _, err := q.runs.Get(ctx, id); errors.Is(err, store.ErrNotFound) {
+	fresh := false // the run was made here: every atom is pending
+	// A task never claimed has no run yet, most likely: start it without
+	// looking first (a run left by a worker that died before its claim
+	// exists: ErrExists, resumed).
+	startErr := store.ErrNotFound
+	if tr.Attempts > 0 || poison != nil {
+		_, startErr = q.runs.Get(ctx, id)
+	}
+	if err := startErr; errors.Is(err, store.ErrNotFound) {
 		if poison != nil {
 			return w.failHeld(ctx, tr, poison.Error()+" before its flow started; not run again")
 		}
 		values[tasks.RunID] = id
 		e, sr, err = q.runs.Start(ctx, reg, store.NewRun{ID: id, Flow: k.name, Version: KindsVersion, Params: values, Owner: w.id}, eopts...)
+		fresh = err == nil
 		if errors.Is(err, store.ErrExists) {
 			e, sr, err = q.runs.Resume(ctx, reg, id, w.id, eopts...)
 		}
@@ -366,7 +375,9 @@ func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error
 			r.total++
 		}
 	}
-	if _, atoms, err := q.runs.Show(ctx, id); err == nil {
+	if fresh {
+		// Nothing to read back.
+	} else if _, atoms, err := q.runs.Show(ctx, id); err == nil {
 		for _, a := range atoms {
 			r.states[a.Name] = a.State
 		}
