@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -481,8 +482,8 @@ func TestWorkerPoisonTask(t *testing.T) {
 }
 
 // pgStoreURL makes a fresh PostgreSQL schema and returns a store URL whose
-// connections use it, for worker processes.
-func pgStoreURL(t *testing.T, ctx context.Context) string {
+// connections use it, for worker processes, and the schema.
+func pgStoreURL(t *testing.T, ctx context.Context) (string, string) {
 	t.Helper()
 	url, schema := pgtest.Schema(t)
 	conn, err := pgx.Connect(ctx, url)
@@ -497,7 +498,7 @@ func pgStoreURL(t *testing.T, ctx context.Context) string {
 	if strings.Contains(url, "?") {
 		sep = "&"
 	}
-	return url + sep + "search_path=" + schema
+	return url + sep + "search_path=" + schema, schema
 }
 
 // TestWorkerPausedIsFenced: worker A is paused (SIGSTOP) in the middle of
@@ -511,7 +512,7 @@ func pgStoreURL(t *testing.T, ctx context.Context) string {
 func TestWorkerPausedIsFenced(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	storeURL := pgStoreURL(t, ctx)
+	storeURL, _ := pgStoreURL(t, ctx)
 	timing := cloudsim.FastTiming()
 	timing.VolumeCreate = 4 * time.Second
 	sim := simEnv(t, cloudsim.Config{Timing: &timing})
@@ -654,4 +655,134 @@ func mustEvents(t *testing.T, ctx context.Context, q *jobs.Queue, id string) []j
 		t.Fatal(err)
 	}
 	return evs
+}
+
+// TestWorkerKeepsCredentialsOut: a worker process (debug logs) runs tasks
+// that succeed, are refused by the cloud, fail on a fault, and outlive
+// their Keystone token (the worker authenticates again with its
+// password), on SQLite and on PostgreSQL. Neither the password, nor a
+// token, nor a server's adminPass is in the worker's logs, the task
+// records and events, or anywhere in the database (every SQLite file;
+// every table of the PostgreSQL schema, as text).
+func TestWorkerKeepsCredentialsOut(t *testing.T) {
+	const password = "Worker-Secret-7f3a"
+	for _, dbName := range []string{"sqlite", "postgres"} {
+		t.Run(dbName, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			timing := cloudsim.FastTiming()
+			sim := simEnv(t, cloudsim.Config{Timing: &timing, Password: password, Faults: &cloudsim.FaultPlan{Scripted: []cloudsim.Scripted{
+				{Op: cloudsim.OpVolumeCreate, Name: "faulty", Kind: cloudsim.FaultError},
+			}}})
+			var storeURL, schema string
+			if dbName == "sqlite" {
+				storeURL = filepath.Join(t.TempDir(), "q.db")
+			} else {
+				storeURL, schema = pgStoreURL(t, ctx)
+			}
+			q, err := jobs.Open(ctx, jobs.Config{URL: storeURL, PollInterval: 50 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer q.Close()
+			w := startWorkerProc(t, "creds", "--store", storeURL, "--os-cloud", cloudsim.DefaultCloudName, "--log-level", "debug")
+			var events bytes.Buffer
+			runTasks := func(nts ...jobs.NewTask) []jobs.Task {
+				var out []jobs.Task
+				for _, nt := range nts {
+					nt.Project = cloudsim.DemoProjectID
+					task, _, err := q.Create(ctx, nt)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for !task.Status.Final() {
+						if err := q.WaitEvents(ctx, task.ID, 1<<62); err != nil {
+							t.Fatalf("task %s: %v\n%s", task.Kind, err, w.stderr.String())
+						}
+						if task, err = q.Get(ctx, task.ID); err != nil {
+							t.Fatal(err)
+						}
+					}
+					evs, err := q.Events(ctx, task.ID, 0, 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					_ = json.NewEncoder(&events).Encode(task)
+					_ = json.NewEncoder(&events).Encode(evs)
+					out = append(out, task)
+				}
+				return out
+			}
+			server := `{"name":"cred","flavor":"1","image":"` + cloudsim.CirrosImageID + `","network":"none"}`
+			first := runTasks(
+				jobs.NewTask{Kind: "server.create", Params: json.RawMessage(server)},
+				jobs.NewTask{Kind: "server.create", Params: json.RawMessage(`{"name":"refused","flavor":"nope","image":"` + cloudsim.CirrosImageID + `","network":"none"}`)},
+				jobs.NewTask{Kind: "volume.create", Params: json.RawMessage(`{"name":"faulty","size":1}`), Options: jobs.Options{Retries: 1}},
+			)
+			if first[0].Status != jobs.Succeeded || first[1].Status != jobs.Reverted || first[2].Status != jobs.Reverted {
+				t.Fatalf("tasks ended %s %s %s", first[0].Status, first[1].Status, first[2].Status)
+			}
+			// The worker's token expires: it authenticates again.
+			sim.ExpireTokens()
+			var srv string
+			_ = json.Unmarshal(first[0].Result["server"], &srv)
+			second := runTasks(jobs.NewTask{Kind: "server.delete", Params: json.RawMessage(`{"server":"` + srv + `"}`)})
+			if second[0].Status != jobs.Succeeded {
+				t.Fatalf("after the token expired: %s %+v", second[0].Status, second[0].Error)
+			}
+			w.stop(t)
+
+			var stored bytes.Buffer
+			if dbName == "sqlite" {
+				files, _ := filepath.Glob(storeURL + "*")
+				for _, f := range files {
+					data, err := os.ReadFile(f)
+					if err != nil {
+						t.Fatal(err)
+					}
+					stored.Write(data)
+				}
+			} else {
+				conn, err := pgx.Connect(ctx, storeURL)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close(context.Background())
+				rs, err := conn.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = $1`, schema)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tables, err := pgx.CollectRows(rs, pgx.RowTo[string])
+				if err != nil || len(tables) < 5 {
+					t.Fatalf("tables %v %v", tables, err)
+				}
+				for _, tb := range tables {
+					id := pgx.Identifier{schema, tb}.Sanitize()
+					rs, err := conn.Query(ctx, `SELECT t::text FROM `+id+` t`)
+					if err != nil {
+						t.Fatal(err)
+					}
+					rows, err := pgx.CollectRows(rs, pgx.RowTo[string])
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, r := range rows {
+						stored.WriteString(r + "\n")
+					}
+				}
+			}
+			logs := w.stderr.String()
+			if !bytes.Contains(stored.Bytes(), []byte(first[0].ID)) || !strings.Contains(logs, "worker stopped") || !strings.Contains(events.String(), srv) {
+				t.Fatalf("nothing was collected: %d bytes stored, logs %q", stored.Len(), tail(logs, 500))
+			}
+			for what, text := range map[string][]byte{"the worker's logs": []byte(logs), "tasks and events": events.Bytes(), "the store": stored.Bytes()} {
+				for _, secret := range []string{password, "gAAAA", "adminpass"} {
+					lower := bytes.ToLower(text)
+					if i := bytes.Index(lower, bytes.ToLower([]byte(secret))); i >= 0 {
+						t.Errorf("%s hold a credential (%s): …%s…", what, secret, text[max(0, i-120):min(len(text), i+60)])
+					}
+				}
+			}
+		})
+	}
 }
