@@ -15,9 +15,13 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ostask/ostask/cloudsim"
+	"github.com/ostask/ostask/engine"
+	"github.com/ostask/ostask/flow"
 	"github.com/ostask/ostask/jobs"
 	"github.com/ostask/ostask/ops"
+	"github.com/ostask/ostask/store"
 	"github.com/ostask/ostask/store/postgres/pgtest"
+	"github.com/ostask/ostask/tasks"
 )
 
 func TestMain(m *testing.M) {
@@ -632,6 +636,48 @@ func TestCancelAndTimeoutCutAHungStepShort(t *testing.T) {
 		}
 		if s := e.sim.Servers(false); len(s) != 0 {
 			t.Fatalf("servers left: %+v", s)
+		}
+	})
+}
+
+// A task whose flow run cannot be resumed (recorded by a flow version
+// this worker does not have) is retried, then failed; since nothing can
+// revert it, its error names each step it did not undo, with the
+// resource id the step made, or else the idempotency key of what a step
+// cut short may have made.
+func TestUnrunnableFlowNamesWhatItLeft(t *testing.T) {
+	databases(t, func(t *testing.T, cfg jobs.Config) {
+		q := open(t, cfg)
+		ctx := ctxT(t, 2*time.Minute)
+		task, _, err := q.Create(ctx, jobs.NewTask{Kind: "noop", Project: "p"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run, err := q.Runs().Create(ctx, store.NewRun{ID: task.ID, Flow: "noop", Version: "0-gone", Owner: "an older worker"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, step := range []struct {
+			from flow.State
+			rec  engine.AtomRecord
+		}{
+			{flow.StatePending, engine.AtomRecord{Name: "create-volume", State: flow.StateRunning}},
+			{flow.StateRunning, engine.AtomRecord{Name: "create-volume", State: flow.StateSuccess, Result: "vol-left-1"}},
+			{flow.StatePending, engine.AtomRecord{Name: "boot-server", State: flow.StateRunning}},
+		} {
+			if err := run.SaveAtom(ctx, step.from, step.rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		startWorker(t, q, jobs.WorkerConfig{})
+		got := waitFinal(t, ctx, q, task.ID)
+		if got.Status != jobs.Failed || got.Error == nil {
+			t.Fatalf("task %s %+v", got.Status, got.Error)
+		}
+		for _, want := range []string{"cannot be run", "create-volume SUCCESS made vol-left-1", "boot-server RUNNING (key " + tasks.Key(task.ID, "boot-server") + ")"} {
+			if !strings.Contains(got.Error.Message, want) {
+				t.Errorf("error %q lacks %q", got.Error.Message, want)
+			}
 		}
 	})
 }
