@@ -438,6 +438,9 @@ func (q *Queue) insertBatch(ctx context.Context, batch []*createReq) ([]createRe
 		if err != nil {
 			return nil, err
 		}
+		// One statement per table for the whole group, not one per task.
+		var taskArgs, eventArgs, resArgs []any
+		var taskRows, eventRows, resRows []string
 		for j, i := range fresh {
 			r := batch[i]
 			var key any
@@ -445,25 +448,35 @@ func (q *Queue) insertBatch(ctx context.Context, batch []*createReq) ([]createRe
 				key = r.nt.IdempotencyKey
 			}
 			opts, _ := json.Marshal(r.opts)
-			if _, err := t.exec(ctx, qry("task_insert"), ids[j], r.nt.Project, r.kind.name, string(r.params), string(opts),
-				key, r.hash, jobIDs[j], first+int64(j)*step, now.UnixNano(), 0); err != nil {
-				return nil, err
-			}
+			n := len(taskArgs)
+			taskRows = append(taskRows, fmt.Sprintf("($%d, $%d, $%d, 'queued', $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, 1)",
+				n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+10, n+11))
+			taskArgs = append(taskArgs, ids[j], r.nt.Project, r.kind.name, string(r.params), string(opts),
+				key, r.hash, jobIDs[j], first+int64(j)*step, now.UnixNano(), 0)
 			ev := Event{Seq: 1, TaskID: ids[j], Time: now.UTC(), To: string(Queued)}
 			body, _ := json.Marshal(ev)
-			if _, err := t.exec(ctx, qry("event_insert"), ids[j], 1, 0, string(body)); err != nil {
-				return nil, err
-			}
+			eventRows = append(eventRows, fmt.Sprintf("($%d, 1, 0, $%d)", len(eventArgs)+1, len(eventArgs)+2))
+			eventArgs = append(eventArgs, ids[j], string(body))
 			_, values, _ := r.kind.validate(r.params)
 			for _, rs := range r.kind.acted(values) {
-				if _, err := t.exec(ctx, qry("resource_insert"), rs.Type, rs.ID, ids[j]); err != nil {
-					return nil, err
-				}
+				resRows = append(resRows, fmt.Sprintf("($%d, $%d, $%d)", len(resArgs)+1, len(resArgs)+2, len(resArgs)+3))
+				resArgs = append(resArgs, rs.Type, rs.ID, ids[j])
 			}
 			res[i] = createRes{t: Task{
 				ID: ids[j], Kind: r.kind.name, Project: r.nt.Project, Status: Queued, Params: r.params, Options: r.opts,
 				Resources: r.kind.acted(values), CreatedAt: time.Unix(0, now.UnixNano()).UTC(), UpdatedAt: time.Unix(0, now.UnixNano()).UTC(),
 			}}
+		}
+		if _, err := t.exec(ctx, qry("task_insert")+strings.Join(taskRows, ", "), taskArgs...); err != nil {
+			return nil, err
+		}
+		if _, err := t.exec(ctx, qry("event_insert_many")+strings.Join(eventRows, ", "), eventArgs...); err != nil {
+			return nil, err
+		}
+		if len(resRows) > 0 {
+			if _, err := t.exec(ctx, qry("resource_insert_many")+strings.Join(resRows, ", ")+" ON CONFLICT DO NOTHING", resArgs...); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := t.commit(ctx); err != nil {
