@@ -50,7 +50,9 @@ Each running task is held under a lease the worker renews every --lease-ttl/3.
 When a worker dies (even SIGKILL), another takes its tasks over once their
 leases expire (about --lease-ttl later), with a new fencing epoch: the old
 worker, if it was only paused, is stopped at its next write. A task that loses
-its worker --max-losses times is failed as a poison task.
+its worker --max-losses times is a poison task: the next worker reverts what it
+did instead of running it again, and fails it; if the revert kills workers
+--max-losses times too, the task fails naming what it left in the cloud.
 
 Tasks act with credentials configured per project in clouds.yaml, never with
 a caller's token: --os-cloud X serves X's project, --project-cloud
@@ -75,7 +77,7 @@ step and handed back to the other workers within --shutdown-timeout.`,
 	fl.IntVar(&f.concurrency, "concurrency", jobs.DefaultConcurrency, "tasks run at once")
 	fl.DurationVar(&f.leaseTTL, "lease-ttl", jobs.DefaultLeaseTTL, "lease of a running task; a dead worker's tasks are taken over about this long after it died")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", jobs.DefaultShutdownTimeout, "on SIGTERM, time to hand running tasks back")
-	fl.IntVar(&f.maxLosses, "max-losses", jobs.DefaultMaxLosses, "times a task may lose its worker before it is failed as a poison task")
+	fl.IntVar(&f.maxLosses, "max-losses", jobs.DefaultMaxLosses, "times a task may lose its worker before it is reverted and failed as a poison task")
 	fl.StringVar(&f.metricsListen, "metrics-listen", "", "serve Prometheus metrics on ADDR (/metrics)")
 	fl.DurationVar(&f.monitorInterval, "monitor-interval", 0, "shortest wait between the monitor's list rounds (default $"+monitorIntervalEnv+", else 1s)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
