@@ -636,25 +636,44 @@ func (r *run) writeEvents(evs []eventWrite) {
 	w := r.w
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// One update of the task (its state after the last event; n more
+	// events) and one insert of the events, whatever their number.
+	last := evs[len(evs)-1]
+	var newRes []Resource
+	for _, e := range evs {
+		newRes = append(newRes, e.newRes...)
+	}
 	err := w.q.inGroup(ctx, func(ctx context.Context, t tx, change int64) error {
-		for _, e := range evs {
-			var seq int64
-			err := t.queryRow(ctx, qry("task_update"), r.tr.ID, r.epoch, string(e.status), e.done, e.total, e.current,
-				e.resources, time.Now().UnixNano(), change, 1, w.id).Scan(&seq)
-			if err != nil {
-				return err
+		var seq int64
+		err := t.queryRow(ctx, qry("task_update"), r.tr.ID, r.epoch, string(last.status), last.done, last.total, last.current,
+			last.resources, time.Now().UnixNano(), change, len(evs), w.id).Scan(&seq)
+		if err != nil {
+			return err
+		}
+		if len(newRes) > 0 {
+			var rows []string
+			var args []any
+			for _, rs := range newRes {
+				rows = append(rows, fmt.Sprintf("($%d, $%d, $%d)", len(args)+1, len(args)+2, len(args)+3))
+				args = append(args, rs.Type, rs.ID, r.tr.ID)
 			}
-			e.ev.Seq = seq
-			for _, rs := range e.newRes {
-				if _, err := t.exec(ctx, qry("resource_insert"), rs.Type, rs.ID, r.tr.ID); err != nil {
-					return err
-				}
-			}
-			if err := insertEvent(ctx, t, e.ev, r.epoch); err != nil {
+			if _, err := t.exec(ctx, qry("resource_insert_many")+strings.Join(rows, ", ")+" ON CONFLICT DO NOTHING", args...); err != nil {
 				return err
 			}
 		}
-		return nil
+		var rows []string
+		var args []any
+		for i, e := range evs {
+			e.ev.Seq = seq - int64(len(evs)-1-i) // the update returned the last one's
+			body, err := json.Marshal(e.ev)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, fmt.Sprintf("($%d, $%d, $%d, $%d)", len(args)+1, len(args)+2, len(args)+3, len(args)+4))
+			args = append(args, r.tr.ID, e.ev.Seq, r.epoch, string(body))
+		}
+		_, err = t.exec(ctx, qry("event_insert_many")+strings.Join(rows, ", "), args...)
+		return err
 	})
 	if isNoRows(err) {
 		w.log.Warn("fenced: another worker holds the task", "task", r.tr.ID, "epoch", r.epoch)
