@@ -215,3 +215,21 @@ loop:
 		}
 	}
 }
+
+// TestIdleInTransactionBounded: a queue's PostgreSQL sessions end a
+// transaction left idle (a paused worker's) after IdleInTransactionTimeout,
+// since an open transaction holds back every follower's change horizon.
+func TestIdleInTransactionBounded(t *testing.T) {
+	q := openPG(t)
+	pg, ok := q.db.(*pgDB)
+	if !ok {
+		t.Fatalf("the queue's database is %T, not PostgreSQL", q.db)
+	}
+	var got string
+	if err := pg.pool.QueryRow(context.Background(), "SHOW idle_in_transaction_session_timeout").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != "1min" {
+		t.Fatalf("idle_in_transaction_session_timeout = %q, want 1min (IdleInTransactionTimeout)", got)
+	}
+}

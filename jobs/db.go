@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -300,6 +302,17 @@ type pgDB struct {
 // queue for connections.
 const DefaultPoolConns = 24
 
+// IdleInTransactionTimeout bounds how long PostgreSQL keeps a queue's
+// transaction open while its process does nothing in it (a worker paused
+// or stuck mid-transaction): the live list's change horizon is the
+// cluster's oldest open transaction, so such a transaction would hold the
+// list back until it ended. The queue's transactions are short; the
+// server ends the session after this long (a URL's own
+// idle_in_transaction_session_timeout wins).
+const IdleInTransactionTimeout = time.Minute
+
+const idleInTxParam = "idle_in_transaction_session_timeout"
+
 func openPostgres(ctx context.Context, url, schema string) (*pgDB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -313,6 +326,9 @@ func openPostgres(ctx context.Context, url, schema string) (*pgDB, error) {
 	}
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = DefaultPoolConns
+	}
+	if cfg.ConnConfig.RuntimeParams[idleInTxParam] == "" {
+		cfg.ConnConfig.RuntimeParams[idleInTxParam] = strconv.FormatInt(IdleInTransactionTimeout.Milliseconds(), 10)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
