@@ -24,6 +24,7 @@ import (
 	"github.com/ostask/ostask/jobs"
 	"github.com/ostask/ostask/ops"
 	"github.com/ostask/ostask/service"
+	"github.com/ostask/ostask/store"
 	"github.com/ostask/ostask/web"
 )
 
@@ -90,6 +91,14 @@ type projectAuth struct {
 	auth            ops.Auth
 }
 
+func authsOf(ps []projectAuth) []ops.Auth {
+	out := make([]ops.Auth, len(ps))
+	for i, p := range ps {
+		out[i] = p.auth
+	}
+	return out
+}
+
 func (sf *serveFlags) run(ctx context.Context, cmd *cobra.Command) error {
 	if sf.workers < 0 || sf.concurrency < 0 {
 		return usageError("--workers and --concurrency must not be negative")
@@ -97,14 +106,13 @@ func (sf *serveFlags) run(ctx context.Context, cmd *cobra.Command) error {
 	out := cmd.OutOrStdout()
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var (
-		projects   []projectAuth
-		validator  ops.Auth
-		autoLogin  *service.Login
-		cloudCfg   ops.Config
-		storeFlag  = sf.store
-		defaultDB  = "serve.db"
-		sim        *cloudsim.Sim
-		simSecrets []string
+		projects  []projectAuth
+		validator ops.Auth
+		autoLogin *service.Login
+		cloudCfg  ops.Config
+		storeFlag = sf.store
+		defaultDB = "serve.db"
+		sim       *cloudsim.Sim
 	)
 	if sf.sim {
 		if sf.osCloud != "" || len(sf.projectClouds) > 0 || sf.authCloud != "" {
@@ -121,7 +129,6 @@ func (sf *serveFlags) run(ctx context.Context, cmd *cobra.Command) error {
 		defer sim.Close()
 		for _, c := range []cloudsim.Credentials{sim.DemoCredentials(), sim.AltCredentials(), sim.AdminCredentials()} {
 			projects = append(projects, projectAuth{name: c.ProjectName, cloud: "sim " + c.Username, auth: credAuth(c)})
-			simSecrets = append(simSecrets, c.Password)
 		}
 		validator = credAuth(sim.AdminCredentials())
 		d := sim.DemoCredentials()
@@ -197,7 +204,16 @@ func (sf *serveFlags) run(ctx context.Context, cmd *cobra.Command) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	q, err := jobs.Open(ctx, jobs.Config{URL: url, Logger: log, Registerer: reg, Clouds: clouds.resolve})
+	// The credentials tasks act with and the one that validates tokens
+	// are scrubbed from whatever the store records (defence in depth:
+	// nothing should carry them there).
+	var secrets []string
+	for _, a := range append([]ops.Auth{validator}, authsOf(projects)...) {
+		o := a.Options
+		secrets = append(secrets, o.Password, o.TokenID, o.ApplicationCredentialSecret, o.Passcode)
+	}
+	q, err := jobs.Open(ctx, jobs.Config{URL: url, Logger: log, Registerer: reg, Clouds: clouds.resolve,
+		StoreOptions: []store.Option{store.WithSecrets(secrets...)}})
 	if err != nil {
 		return fmt.Errorf("task store %s: %w", redactURL(url), err)
 	}
@@ -241,7 +257,6 @@ func (sf *serveFlags) run(ctx context.Context, cmd *cobra.Command) error {
 		fmt.Fprintf(out, "  clouds.yaml: %s (clouds %s, %s-alt and %s-admin)\n", abs, cloudsim.DefaultCloudName, cloudsim.DefaultCloudName, cloudsim.DefaultCloudName)
 		fmt.Fprintf(out, "  use it:      export OS_CLIENT_CONFIG_FILE=%s OS_CLOUD=%s %s=%s\n", shellQuote(abs), cloudsim.DefaultCloudName, urlEnv, base)
 	}
-	_ = simSecrets
 
 	// Everything runs until ctx ends or one part fails; then all stop:
 	// the API first (streams end, requests drain), then the workers hand
