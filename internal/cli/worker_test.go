@@ -50,7 +50,7 @@ type workerProc struct {
 	id     string
 	cmd    *exec.Cmd
 	done   chan struct{}
-	stderr *strings.Builder
+	stderr *lockedWriter // read while the child writes: String locks
 }
 
 func startWorkerProc(t *testing.T, id string, args ...string) *workerProc {
@@ -65,12 +65,12 @@ func startWorkerProcEnv(t *testing.T, id string, env []string, args ...string) *
 	a, _ := json.Marshal(append([]string{"worker", "--id", id}, args...))
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(append(os.Environ(), childArgsEnv+"="+string(a)), env...)
-	var errb strings.Builder
-	cmd.Stderr = &lockedWriter{w: &errb}
+	errw := &lockedWriter{w: &strings.Builder{}}
+	cmd.Stderr = errw
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	w := &workerProc{id: id, cmd: cmd, done: make(chan struct{}), stderr: &errb}
+	w := &workerProc{id: id, cmd: cmd, done: make(chan struct{}), stderr: errw}
 	go func() {
 		_ = cmd.Wait()
 		close(w.done)
@@ -87,6 +87,12 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
 }
 
 func (w *workerProc) kill() {
