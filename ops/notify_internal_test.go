@@ -387,38 +387,3 @@ func BenchmarkDecodeNovaEvent(b *testing.B) {
 		}
 	})
 }
-
-// osloMessageOf decodes what it accepts as encoding/json does, and
-// accepts realstack's and cloudsim's envelopes.
-func FuzzOsloMessageOf(f *testing.F) {
-	for _, name := range []string{"realstack_instance_create_end.json", "realstack_instance_create_error.json",
-		"realstack_instance_delete_end.json", "realstack_scheduler_select_destinations_end.json"} {
-		body, err := os.ReadFile("testdata/" + name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		if _, ok := osloMessageOf(body); !ok {
-			f.Errorf("%s: not accepted", name)
-		}
-		f.Add(body)
-	}
-	for _, s := range []string{`{}`, `[]`, `{"oslo.message": "a\u00e9\n\"b\\\/"}`, `{"oslo.message": "x", "oslo.message": "y"}`,
-		`{"OSLO.MESSAGE": "x"}`, `{"oslo.message": "\ud83d\ude00"}`, `{"oslo.version": 2, "oslo.message": "x"}`,
-		` {"oslo.version":"2.0","oslo.message":"{\"a\": 1}"} `, `{"oslo.message": "x"} x`, "{\"oslo.message\": \"\xff\"}",
-		`{"oslo.message": "<&>", "other": "\u003c"}`, `{"oslo.message": "x",}`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		msg, ok := osloMessageOf(body)
-		if !ok {
-			return
-		}
-		var env osloEnvelope
-		if err := json.Unmarshal(body, &env); err != nil {
-			t.Fatalf("accepted %q, which encoding/json refuses: %v", body, err)
-		}
-		if env.Message != string(msg) {
-			t.Fatalf("%q: message %q, encoding/json %q", body, msg, env.Message)
-		}
-	})
-}

@@ -157,17 +157,14 @@ type osloInstanceMessage struct {
 // for a well-formed notification that is not about an instance
 // (scheduler.select_destinations, say).
 func decodeNovaEvent(body []byte) (*serverEvent, error) {
-	inner, ok := osloMessageOf(body)
-	if !ok {
-		var env osloEnvelope
-		if err := json.Unmarshal(body, &env); err != nil {
-			return nil, fmt.Errorf("decode envelope: %w", err)
-		}
-		inner = []byte(env.Message)
+	var env osloEnvelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, fmt.Errorf("decode envelope: %w", err)
 	}
-	if len(inner) == 0 {
+	if env.Message == "" {
 		return nil, errNotOslo
 	}
+	inner := []byte(env.Message)
 	var msg osloInstanceMessage
 	if err := json.Unmarshal(inner, &msg); err == nil {
 		return novaEvent(msg.EventType, msg.Priority, msg.Timestamp, msg.ContextRequestID, msg.ContextProjectID, msg.Payload.Data)
