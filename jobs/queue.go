@@ -676,22 +676,35 @@ func (q *Queue) Events(ctx context.Context, id string, after int64, limit int) (
 // final, or ctx ends (ctx.Err()). Changes made in this process wake it
 // at once; others are seen within Config.PollInterval.
 func (q *Queue) WaitEvents(ctx context.Context, id string, after int64) error {
-	tick := time.NewTicker(q.cfg.PollInterval)
-	defer tick.Stop()
-	for {
-		wake := q.changed.wait()
+	return q.waitFor(ctx, func(ctx context.Context) (bool, error) {
 		var events int64
 		var status string
 		if err := q.db.queryRow(ctx, qry("task_wait"), id).Scan(&events, &status); err != nil {
 			if isNoRows(err) {
-				return ErrNotFound
+				return false, ErrNotFound
 			}
+			return false, err
+		}
+		return events > after || Status(status).Final(), nil
+	})
+}
+
+// waitFor returns when done reports true or fails, looking again after
+// each change this process makes and every PollInterval (for changes of
+// other processes); ctx's end and the queue's close end the wait.
+func (q *Queue) waitFor(ctx context.Context, done func(context.Context) (bool, error)) error {
+	tick := time.NewTicker(q.cfg.PollInterval)
+	defer tick.Stop()
+	for {
+		wake := q.changed.wait()
+		ok, err := done(ctx)
+		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return err
 		}
-		if events > after || Status(status).Final() {
+		if ok {
 			return nil
 		}
 		select {
@@ -780,29 +793,7 @@ func filterResource(ts []Task, res string) []Task {
 
 // WaitChanges returns when a task changed after the cursor, or ctx ends.
 func (q *Queue) WaitChanges(ctx context.Context, after int64) error {
-	tick := time.NewTicker(q.cfg.PollInterval)
-	defer tick.Stop()
-	for {
-		wake := q.changed.wait()
-		changed, err := q.db.changedAfter(ctx, after)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return err
-		}
-		if changed {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-wake:
-		case <-tick.C:
-		case <-q.done:
-			return ErrClosed
-		}
-	}
+	return q.waitFor(ctx, func(ctx context.Context) (bool, error) { return q.db.changedAfter(ctx, after) })
 }
 
 // Cancel asks a task to stop. A queued task is cancelled at once; a
