@@ -235,6 +235,15 @@ type NewRun struct {
 // Create records a new run, PENDING, owned by the caller with epoch 1, and
 // returns its handle. ErrExists when the id is taken.
 func (db *DB) Create(ctx context.Context, nr NewRun) (*Run, error) {
+	p, err := db.encodeParams(nr)
+	if err != nil {
+		return nil, err
+	}
+	return db.create(ctx, nr, p)
+}
+
+// encodeParams encodes a new run's params as Create writes them.
+func (db *DB) encodeParams(nr NewRun) ([]byte, error) {
 	if nr.ID == "" || nr.Flow == "" {
 		return nil, fmt.Errorf("store: create: %w: run id and flow name are required", ErrBadRun)
 	}
@@ -242,10 +251,11 @@ func (db *DB) Create(ctx context.Context, nr NewRun) (*Run, error) {
 	if params == nil {
 		params = map[string]any{}
 	}
-	p, err := db.encode(nr.ID, "", "params", params)
-	if err != nil {
-		return nil, err
-	}
+	return db.encode(nr.ID, "", "params", params)
+}
+
+// create is Create with the params encoded (p from encodeParams).
+func (db *DB) create(ctx context.Context, nr NewRun, p []byte) (*Run, error) {
 	owner := nr.Owner
 	if owner == "" {
 		owner = db.cfg.owner
@@ -256,7 +266,7 @@ func (db *DB) Create(ctx context.Context, nr NewRun) (*Run, error) {
 	if err := db.retry(ctx, "create", nr.ID, func(ctx context.Context) error { return db.d.CreateRun(ctx, row) }); err != nil {
 		return nil, fmt.Errorf("store: create run %q: %w", nr.ID, err)
 	}
-	return &Run{db: db, id: nr.ID, epoch: 1}, nil
+	return &Run{db: db, id: nr.ID, epoch: 1, created: &row}, nil
 }
 
 // ErrBadRun is matched by the errors of invalid NewRun values.

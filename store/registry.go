@@ -118,11 +118,7 @@ func (db *DB) Start(ctx context.Context, reg *Registry, nr NewRun, opts ...engin
 		err.(*UnknownFlowError).Run = nr.ID
 		return nil, nil, err
 	}
-	params := nr.Params
-	if params == nil {
-		params = map[string]any{}
-	}
-	b, err := db.encode(nr.ID, "", "params", params)
+	b, err := db.encodeParams(nr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -134,7 +130,7 @@ func (db *DB) Start(ctx context.Context, reg *Registry, nr NewRun, opts ...engin
 	if err != nil {
 		return nil, nil, err
 	}
-	run, err := db.Create(ctx, nr)
+	run, err := db.create(ctx, nr, b)
 	if err != nil {
 		return nil, nil, err
 	}

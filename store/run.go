@@ -45,6 +45,12 @@ type Run struct {
 	epoch int64
 	seq   int64
 	dead  error // set by a fence or a write of unknown outcome
+	// created is the row Create wrote, while this handle has neither
+	// loaded nor written: the first Load answers from it, as the database
+	// would (a run just created is PENDING with no atoms), without a
+	// statement. Nil for handles of Acquire and after the first Load or
+	// write.
+	created *RunRow
 }
 
 var _ engine.Batcher = (*Run)(nil)
@@ -57,7 +63,25 @@ func (r *Run) Epoch() int64 { return r.epoch }
 
 // Load implements engine.Storage: the flow state, every atom record and
 // the store values, values as json.RawMessage.
+//
+// The first Load of a handle from Create, before any write of it, reads
+// nothing: it decodes the row Create wrote, as a read-back would (the
+// drivers return the params' JSON text byte for byte), and the run has no
+// atoms yet. Another owner may have acquired the run meanwhile; this
+// handle's first write then fails with a *FencedError, as it would after
+// a read-back.
 func (r *Run) Load(ctx context.Context) (engine.Snapshot, error) {
+	r.mu.Lock()
+	created := r.created
+	r.created = nil
+	r.mu.Unlock()
+	if created != nil && ctx.Err() == nil && !r.db.closed.Load() {
+		info, err := decodeRun(created)
+		if err != nil {
+			return engine.Snapshot{}, err
+		}
+		return snapshot(info, nil), nil
+	}
 	info, err := r.db.Get(ctx, r.id)
 	if err != nil {
 		return engine.Snapshot{}, err
@@ -66,6 +90,11 @@ func (r *Run) Load(ctx context.Context) (engine.Snapshot, error) {
 	if err != nil {
 		return engine.Snapshot{}, err
 	}
+	return snapshot(info, atoms), nil
+}
+
+// snapshot is the engine's view of a run read back.
+func snapshot(info RunInfo, atoms []AtomInfo) engine.Snapshot {
 	snap := engine.Snapshot{Flow: info.State, Atoms: make(map[string]engine.AtomRecord, len(atoms))}
 	if info.Params != nil {
 		snap.Values = make(map[string]any, len(info.Params))
@@ -81,7 +110,7 @@ func (r *Run) Load(ctx context.Context) (engine.Snapshot, error) {
 		}
 		snap.Atoms[a.Name] = rec
 	}
-	return snap, nil
+	return snap
 }
 
 // SaveFlow implements engine.Storage.
@@ -110,6 +139,7 @@ func (r *Run) SaveBatch(ctx context.Context, ts []Transition) (err error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.created = nil // a write, even one that fails, may change what Load finds
 	if r.dead != nil {
 		return r.dead
 	}

@@ -50,6 +50,7 @@ func DB(t *testing.T, h Harness) {
 	t.Run("Schema", func(t *testing.T) { testSchema(t, h) })
 	t.Run("Resume", func(t *testing.T) { testResume(t, h) })
 	t.Run("Group", func(t *testing.T) { testGroup(t, h) })
+	t.Run("FreshLoad", func(t *testing.T) { testFreshLoad(t, h) })
 	t.Run("ConcurrentRuns", func(t *testing.T) {
 		db := h.Open(t)
 		var wg sync.WaitGroup
