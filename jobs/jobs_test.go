@@ -169,6 +169,52 @@ func TestCreateValidates(t *testing.T) {
 	})
 }
 
+// A parameter holding a credential the store redacts is refused: stored,
+// it would come back "[redacted]" on a resume, and the task would act
+// with that. The answer names the field, never the secret.
+func TestCreateRefusesSecrets(t *testing.T) {
+	const password, token = "Proj-Passw0rd-7e1d", "gAAAAB-added-later-token"
+	databases(t, func(t *testing.T, cfg jobs.Config) {
+		cfg.StoreOptions = []store.Option{store.WithSecrets(password)}
+		q := open(t, cfg)
+		q.Runs().AddSecrets(token)
+		ctx := ctxT(t, time.Minute)
+		for _, tc := range []struct {
+			kind, params, key string
+			fields            []string
+		}{
+			{"volume.create", `{"name":"faulty` + password + `","size":1}`, "", []string{"params.name"}},
+			{"server.create", `{"name":"a","flavor":"` + token + `","image":"` + password + `"}`, "", []string{"params.flavor", "params.image"}},
+			{"noop", `{"note":"` + token + `"}`, "", []string{"params.note"}},
+			{"noop", `{}`, "key-" + password, []string{"idempotency_key"}},
+		} {
+			_, _, err := q.Create(ctx, jobs.NewTask{Kind: tc.kind, Project: "p", Params: json.RawMessage(tc.params), IdempotencyKey: tc.key})
+			var ve *jobs.ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("%s %s: want a ValidationError, got %v", tc.kind, tc.params, err)
+			}
+			var got []string
+			for _, f := range ve.Fields {
+				got = append(got, f.Field)
+			}
+			if !slices.Equal(got, tc.fields) {
+				t.Errorf("%s %s: fields %v, want %v", tc.kind, tc.params, got, tc.fields)
+			}
+			if msg := err.Error(); strings.Contains(msg, password) || strings.Contains(msg, token) {
+				t.Errorf("the error quotes the secret: %s", msg)
+			}
+		}
+		p, err := q.List(ctx, jobs.Filter{})
+		if err != nil || len(p.Tasks) != 0 {
+			t.Fatalf("refused requests stored tasks: %v %v", p.Tasks, err)
+		}
+		// A part of a secret, or a short one the store ignores, is fine.
+		if _, _, err := q.Create(ctx, jobs.NewTask{Kind: "noop", Project: "p", Params: json.RawMessage(`{"note":"Proj-Passw0rd"}`)}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 func TestIdempotencyKey(t *testing.T) {
 	databases(t, func(t *testing.T, cfg jobs.Config) {
 		q := open(t, cfg)

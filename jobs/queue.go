@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -286,8 +288,11 @@ func (q *Queue) Create(ctx context.Context, nt NewTask) (Task, bool, error) {
 	if nt.Project == "" {
 		fields = append(fields, FieldError{Field: "project", Message: "the task's project is required"})
 	}
-	params, _, perrs := k.validate(nt.Params)
+	params, values, perrs := k.validate(nt.Params)
 	fields = append(fields, perrs...)
+	if len(perrs) == 0 {
+		fields = append(fields, q.secretFields(params, values)...)
+	}
 	if t := time.Duration(nt.Options.Timeout); t < 0 || t > MaxTaskTimeout {
 		fields = append(fields, FieldError{Field: "options.timeout", Message: fmt.Sprintf("must be between 0 and %s", MaxTaskTimeout)})
 	} else if t > 0 && t < time.Second {
@@ -298,6 +303,8 @@ func (q *Queue) Create(ctx context.Context, nt NewTask) (Task, bool, error) {
 	}
 	if len(nt.IdempotencyKey) > 255 {
 		fields = append(fields, FieldError{Field: "idempotency_key", Message: "at most 255 characters"})
+	} else if key, _ := json.Marshal(nt.IdempotencyKey); q.runs.HoldsSecret(key) {
+		fields = append(fields, FieldError{Field: "idempotency_key", Message: secretMessage})
 	}
 	if len(fields) > 0 {
 		return Task{}, false, &ValidationError{Fields: fields}
@@ -328,6 +335,35 @@ func (q *Queue) Create(ctx context.Context, nt NewTask) (Task, bool, error) {
 	// does: wait for the answer.
 	res := <-r.reply
 	return res.t, res.replayed, res.err
+}
+
+// secretMessage refuses a value that holds one of the service's cloud
+// credentials. It never quotes the value.
+const secretMessage = "contains one of the service's cloud credentials; stored, it would read \"[redacted]\" and the task would act with that: choose another value"
+
+// secretFields names the parameters whose values hold a secret the store
+// of flow runs redacts (StoreOptions' store.WithSecrets, Runs().AddSecrets):
+// stored, such a value would come back as "[redacted]" on a resume and
+// the task would act with that (a volume named "faulty[redacted]").
+func (q *Queue) secretFields(params json.RawMessage, values map[string]any) []FieldError {
+	if !q.runs.HoldsSecret(params) {
+		return nil
+	}
+	var fields []FieldError
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		v, err := json.Marshal(values[name])
+		if err != nil {
+			continue // validated values always encode
+		}
+		k, _ := json.Marshal(name)
+		if q.runs.HoldsSecret(v) || q.runs.HoldsSecret(k) {
+			fields = append(fields, FieldError{Field: "params." + name, Message: secretMessage})
+		}
+	}
+	if len(fields) == 0 { // a secret across values: not one field's
+		fields = append(fields, FieldError{Field: "params", Message: secretMessage})
+	}
+	return fields
 }
 
 func (q *Queue) committer() {

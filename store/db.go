@@ -132,6 +132,13 @@ func (db *DB) Migrated() (from, to int) { return db.from, db.to }
 // that are replaced by Redacted in everything written from now on.
 func (db *DB) AddSecrets(secrets ...string) { db.redact.add(secrets...) }
 
+// HoldsSecret reports whether writing doc, a JSON document, would replace
+// a registered secret in it by Redacted: whether what comes back would
+// differ from what went in. Callers refuse such input (a task parameter
+// named after a password) rather than store it mangled. Secret keys (see
+// SecretKey) are not considered: only registered values.
+func (db *DB) HoldsSecret(doc []byte) bool { return db.redact.holds(doc) }
+
 // Close closes the database. Handles of runs fail afterwards; writes
 // waiting to share a commit fail with ErrClosed.
 func (db *DB) Close() error {

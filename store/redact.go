@@ -110,6 +110,19 @@ func (r *redactor) scrub(doc []byte) []byte {
 	return doc
 }
 
+// holds reports whether doc contains a registered secret (as scrub would
+// find it).
+func (r *redactor) holds(doc []byte) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, s := range r.secrets {
+		if bytes.Contains(doc, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // dropSecretKeys removes secret members from v in place and reports
 // whether it removed any.
 func dropSecretKeys(v any) bool {

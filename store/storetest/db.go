@@ -541,6 +541,14 @@ func testSecrets(t *testing.T, h Harness) {
 	ctx := context.Background()
 	db := h.Open(t, store.WithSecrets(secretPassword))
 	db.AddSecrets(secretToken, secretAppCred, "short")
+	for doc, want := range map[string]bool{
+		`{"name":"web-` + secretPassword + `"}`: true, `{"note":"x` + secretToken + `"}`: true,
+		`{"name":"web-visible"}`: false, `{"name":"short"}`: false, `{"adminPass":"` + secretAdmin + `"}`: false,
+	} {
+		if got := db.HoldsSecret([]byte(doc)); got != want {
+			t.Errorf("HoldsSecret(%s) = %v, want %v", doc, got, want)
+		}
+	}
 	type server struct {
 		ID        string `json:"id"`
 		Name      string `json:"name"`
