@@ -4,117 +4,178 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"sort"
 	"strings"
 	"sync"
 
+	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 
 	"github.com/ostask/ostask/jobs"
 	"github.com/ostask/ostask/ops"
 )
 
-// workerClouds are the clouds tasks act in, one per project, with the
-// credentials configured for it in clouds.yaml (never a caller's token:
-// a task may outlive it). They are dialled once, at start, so that a
-// wrong setting stops the process at once.
-type workerClouds struct {
-	mu      sync.Mutex
-	byID    map[string]*ops.Cloud
-	byName  map[string]*ops.Cloud
-	all     []*ops.Cloud
-	secrets []string
-}
-
 // projectCloudUsage is the one meaning of --project-cloud.
 const projectCloudUsage = "PROJECT=CLOUD: tasks of PROJECT (its id or name) act with clouds.yaml's CLOUD's credentials, which must be scoped to PROJECT (repeatable)"
 
-// dialWorkerClouds dials osCloud (serving its own project, when not
-// empty) and each PROJECT=CLOUD of pairs.
-func dialWorkerClouds(ctx context.Context, osCloud string, pairs []string, cfg ops.Config) (*workerClouds, error) {
-	pc := &workerClouds{byID: map[string]*ops.Cloud{}, byName: map[string]*ops.Cloud{}}
-	type want struct{ project, cloud string }
-	var ws []want
+// projectAuth is the credentials a project's tasks act with.
+type projectAuth struct {
+	// want is the project asked for (--project-cloud's PROJECT, an id or
+	// a name); "" takes the credentials' own.
+	want string
+	// cloud names the credentials in messages: clouds.yaml's cloud, or
+	// "sim demo".
+	cloud string
+	auth  ops.Auth
+}
+
+// projectAuths reads the credentials of --os-cloud (serving its own
+// project, when not empty) and of each PROJECT=CLOUD of --project-cloud
+// from clouds.yaml.
+func projectAuths(osCloud string, pairs []string) ([]projectAuth, error) {
+	var out []projectAuth
 	if osCloud != "" {
-		ws = append(ws, want{"", osCloud})
+		auth, err := cloudAuth(osCloud, "")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, projectAuth{cloud: osCloud, auth: auth})
 	}
 	for _, p := range pairs {
 		project, cloud, ok := strings.Cut(p, "=")
 		if !ok || project == "" || cloud == "" {
 			return nil, usageError("--project-cloud %q: want PROJECT=CLOUD", p)
 		}
-		ws = append(ws, want{project, cloud})
-	}
-	if len(ws) == 0 {
-		return nil, usageError("no cloud credentials: give --os-cloud NAME (or OS_CLOUD) and/or --project-cloud PROJECT=CLOUD")
-	}
-	for _, w := range ws {
-		auth, err := ops.AuthFromClouds(w.cloud)
+		auth, err := cloudAuth(cloud, "")
 		if err != nil {
-			pc.Close()
-			return nil, &ExitError{Code: 2, Err: err}
+			return nil, err
 		}
-		auth.Options.AllowReauth = true
-		c, err := ops.Dial(ctx, auth, cfg)
-		if err != nil {
-			pc.Close()
-			if errors.Is(err, ops.ErrConfig) || errors.Is(err, ops.ErrInvalidOption) {
-				return nil, &ExitError{Code: 2, Err: err}
-			}
-			return nil, fmt.Errorf("cloud %s: %s", w.cloud, describe(err))
-		}
-		pc.all = append(pc.all, c)
-		o := auth.Options
+		out = append(out, projectAuth{want: project, cloud: cloud, auth: auth})
+	}
+	return out, nil
+}
+
+// projectClouds are the clouds tasks act in, one per project, with the
+// credentials configured for it (never a caller's token: a task may
+// outlive it); 'ostask serve' and 'ostask worker' share it. Every
+// project's credentials log in once when it is made, so that a wrong
+// setting stops the process at start; a project's cloud is dialled on
+// first use and kept.
+type projectClouds struct {
+	cfg     ops.Config
+	byID    map[string]*projectCloud
+	byName  map[string]*projectCloud
+	secrets []string
+
+	mu sync.Mutex // guards the projectClouds' cloud fields and closed
+	// closed: Close ran; no cloud is dialled after it.
+	closed bool
+}
+
+// projectCloud is one project's credentials and, once dialled, its cloud.
+type projectCloud struct {
+	id, name, cloud string
+	auth            ops.Auth
+	c               *ops.Cloud // nil until dialled
+}
+
+// newProjectClouds logs in with each of auths to learn (and check) its
+// project. cfg configures the clouds dialled later.
+func newProjectClouds(ctx context.Context, auths []projectAuth, cfg ops.Config) (*projectClouds, error) {
+	pc := &projectClouds{cfg: cfg, byID: map[string]*projectCloud{}, byName: map[string]*projectCloud{}}
+	for _, a := range auths {
+		a.auth.Options.AllowReauth = true
+		o := a.auth.Options
 		pc.secrets = append(pc.secrets, o.Password, o.TokenID, o.ApplicationCredentialSecret, o.Passcode)
-		id, name, err := cloudProject(c)
+		id, name, err := projectOf(ctx, a.auth)
 		if err != nil {
-			pc.Close()
-			return nil, fmt.Errorf("cloud %s: %w", w.cloud, err)
+			return nil, fmt.Errorf("cloud %s: %s", a.cloud, describe(err))
 		}
-		if w.project != "" && w.project != id && w.project != name {
-			pc.Close()
-			return nil, usageError("--project-cloud %s=%s: the cloud's credentials are scoped to project %s (%s)", w.project, w.cloud, name, id)
+		if a.want != "" && a.want != id && a.want != name {
+			return nil, usageError("--project-cloud %s=%s: the cloud's credentials are scoped to project %s (%s)", a.want, a.cloud, name, id)
 		}
-		pc.byID[id] = c
+		p := &projectCloud{id: id, name: name, cloud: a.cloud, auth: a.auth}
+		pc.byID[id] = p
 		if name != "" {
-			pc.byName[name] = c
+			pc.byName[name] = p
 		}
 	}
 	return pc, nil
 }
 
-// cloudProject is the project a cloud's token is scoped to.
-func cloudProject(c *ops.Cloud) (id, name string, err error) {
-	res, ok := c.Compute.ProviderClient.GetAuthResult().(tokens.CreateResult)
+// Resolve returns the cloud of a project (its id, or its name), dialling
+// it on first use; an unknown project is jobs.ErrNoCredentials.
+func (pc *projectClouds) Resolve(ctx context.Context, project string) (*ops.Cloud, error) {
+	p, ok := pc.byID[project]
 	if !ok {
-		return "", "", errors.New("the cloud's authentication gave no Keystone v3 token")
+		p, ok = pc.byName[project]
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: project %q", jobs.ErrNoCredentials, project)
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.closed {
+		return nil, ops.ErrMonitorClosed
+	}
+	if p.c != nil {
+		return p.c, nil
+	}
+	c, err := ops.Dial(ctx, p.auth, pc.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("cloud %s for project %s: %s", p.cloud, p.name, describe(err))
+	}
+	p.c = c
+	return c, nil
+}
+
+// Projects names the projects served, "name (cloud)", sorted.
+func (pc *projectClouds) Projects() []string {
+	out := make([]string, 0, len(pc.byID))
+	for _, p := range pc.byID {
+		out = append(out, fmt.Sprintf("%s (%s)", p.name, p.cloud))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Secrets are the credentials of every project, for the store to scrub.
+func (pc *projectClouds) Secrets() []string { return pc.secrets }
+
+// Close closes the clouds dialled.
+func (pc *projectClouds) Close() {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.closed = true
+	for _, p := range pc.byID {
+		if p.c != nil {
+			_ = p.c.Close()
+		}
+	}
+}
+
+// projectOf logs in with auth and returns its token's project.
+func projectOf(ctx context.Context, auth ops.Auth) (id, name string, err error) {
+	pc, err := openstack.NewClient(auth.Options.IdentityEndpoint)
+	if err != nil {
+		return "", "", err
+	}
+	if auth.TLS != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = auth.TLS
+		pc.HTTPClient = http.Client{Transport: tr}
+	}
+	if err := openstack.Authenticate(ctx, pc, auth.Options); err != nil {
+		return "", "", err
+	}
+	res, ok := pc.GetAuthResult().(tokens.CreateResult)
+	if !ok {
+		return "", "", errors.New("not a Keystone v3 login")
 	}
 	p, err := res.ExtractProject()
 	if err != nil || p == nil || p.ID == "" {
-		return "", "", fmt.Errorf("the cloud's token is not scoped to a project (%v)", err)
+		return "", "", errors.New("the credentials are not scoped to a project (set project_name or project_id)")
 	}
 	return p.ID, p.Name, nil
-}
-
-// Resolve returns the cloud of a project (its id, or its name).
-func (pc *workerClouds) Resolve(_ context.Context, project string) (*ops.Cloud, error) {
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	if c, ok := pc.byID[project]; ok {
-		return c, nil
-	}
-	if c, ok := pc.byName[project]; ok {
-		return c, nil
-	}
-	return nil, fmt.Errorf("%w: %q", jobs.ErrNoCredentials, project)
-}
-
-// Secrets are the credentials the clouds were dialled with, for the
-// store to scrub.
-func (pc *workerClouds) Secrets() []string { return pc.secrets }
-
-// Close closes every cloud.
-func (pc *workerClouds) Close() {
-	for _, c := range pc.all {
-		_ = c.Close()
-	}
 }

@@ -6,16 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -78,25 +74,11 @@ PostgreSQL (--workers 0 runs the API alone).`,
 	c.Flags().StringVar(&sf.cloudsYAML, "clouds-yaml", "", "with --sim: write the cloud's clouds.yaml here (default: under the state directory; '' with the flag: none)")
 	c.Flags().StringVar(&sf.store, "store", "", "the task store: a SQLite file (PATH or sqlite:PATH) or postgres://... (default: serve.db under the state directory; serve-sim.db with --sim)")
 	c.Flags().StringVar(&sf.osCloud, "os-cloud", "", "cloud in clouds.yaml whose project the service serves, and whose token validates callers' (default $OS_CLOUD)")
-	c.Flags().StringArrayVar(&sf.projectClouds, "project-cloud", nil, "PROJECT=CLOUD: run PROJECT's tasks (a name or id) with CLOUD's credentials of clouds.yaml; repeatable")
+	c.Flags().StringArrayVar(&sf.projectClouds, "project-cloud", nil, projectCloudUsage)
 	c.Flags().StringVar(&sf.authCloud, "auth-cloud", "", "cloud whose token validates callers' tokens (it needs Keystone's admin or service role; default: --os-cloud)")
 	c.Flags().IntVar(&sf.workers, "workers", 1, "workers in this process (0: the API alone)")
 	c.Flags().IntVar(&sf.concurrency, "concurrency", 0, "tasks each worker runs at once (default: jobs.DefaultConcurrency)")
 	return c
-}
-
-// projectAuth is the credentials a project's tasks run with.
-type projectAuth struct {
-	id, name, cloud string
-	auth            ops.Auth
-}
-
-func authsOf(ps []projectAuth) []ops.Auth {
-	out := make([]ops.Auth, len(ps))
-	for i, p := range ps {
-		out[i] = p.auth
-	}
-	return out
 }
 
 func (sf *serveFlags) run(ctx context.Context, cmd *cobra.Command) error {
@@ -128,7 +110,7 @@ func (sf *serveFlags) run(ctx context.Context, cmd *cobra.Command) error {
 		}
 		defer sim.Close()
 		for _, c := range []cloudsim.Credentials{sim.DemoCredentials(), sim.AltCredentials(), sim.AdminCredentials()} {
-			projects = append(projects, projectAuth{name: c.ProjectName, cloud: "sim " + c.Username, auth: credAuth(c)})
+			projects = append(projects, projectAuth{want: c.ProjectName, cloud: "sim " + c.Username, auth: credAuth(c)})
 		}
 		validator = credAuth(sim.AdminCredentials())
 		d := sim.DemoCredentials()
@@ -149,24 +131,12 @@ func (sf *serveFlags) run(ctx context.Context, cmd *cobra.Command) error {
 		if name == "" && len(sf.projectClouds) == 0 {
 			return usageError("no cloud to serve: give --sim, or --os-cloud NAME (or OS_CLOUD) and/or --project-cloud PROJECT=CLOUD")
 		}
-		if name != "" {
-			auth, err := cloudAuth(name, "")
-			if err != nil {
-				return err
-			}
-			projects = append(projects, projectAuth{cloud: name, auth: auth})
-			validator = auth
+		var err error
+		if projects, err = projectAuths(name, sf.projectClouds); err != nil {
+			return err
 		}
-		for _, pc := range sf.projectClouds {
-			p, cloud, ok := strings.Cut(pc, "=")
-			if !ok || p == "" || cloud == "" {
-				return usageError("--project-cloud %q is not PROJECT=CLOUD", pc)
-			}
-			auth, err := cloudAuth(cloud, "")
-			if err != nil {
-				return err
-			}
-			projects = append(projects, projectAuth{name: p, cloud: cloud, auth: auth})
+		if name != "" {
+			validator = projects[0].auth
 		}
 		ac := sf.authCloud
 		if ac == "" && name == "" {
@@ -182,19 +152,10 @@ func (sf *serveFlags) run(ctx context.Context, cmd *cobra.Command) error {
 	}
 	// Every project's credentials log in once now: a wrong one stops
 	// the service at start, not a task later.
-	for i := range projects {
-		id, name, err := projectOf(ctx, projects[i].auth)
-		if err != nil {
-			return fmt.Errorf("cloud %s: %s", projects[i].cloud, describe(err))
-		}
-		if want := projects[i].name; want != "" && want != name && want != id {
-			return usageError("--project-cloud %s=%s: that cloud's project is %s (%s)", want, projects[i].cloud, name, id)
-		}
-		projects[i].id, projects[i].name = id, name
-	}
-	clouds := &projectClouds{auths: map[string]projectAuth{}, cfg: cloudCfg, log: log, open: map[string]*ops.Cloud{}}
-	for _, p := range projects {
-		clouds.auths[p.id] = p
+	cloudCfg.Logger = log
+	clouds, err := newProjectClouds(ctx, projects, cloudCfg)
+	if err != nil {
+		return err
 	}
 	defer clouds.Close()
 
@@ -207,12 +168,9 @@ func (sf *serveFlags) run(ctx context.Context, cmd *cobra.Command) error {
 	// The credentials tasks act with and the one that validates tokens
 	// are scrubbed from whatever the store records (defence in depth:
 	// nothing should carry them there).
-	var secrets []string
-	for _, a := range append([]ops.Auth{validator}, authsOf(projects)...) {
-		o := a.Options
-		secrets = append(secrets, o.Password, o.TokenID, o.ApplicationCredentialSecret, o.Passcode)
-	}
-	q, err := jobs.Open(ctx, jobs.Config{URL: url, Logger: log, Registerer: reg, Clouds: clouds.resolve,
+	vo := validator.Options
+	secrets := append([]string{vo.Password, vo.TokenID, vo.ApplicationCredentialSecret, vo.Passcode}, clouds.Secrets()...)
+	q, err := jobs.Open(ctx, jobs.Config{URL: url, Logger: log, Registerer: reg, Clouds: clouds.Resolve,
 		StoreOptions: []store.Option{store.WithSecrets(secrets...)}})
 	if err != nil {
 		return fmt.Errorf("task store %s: %w", redactURL(url), err)
@@ -246,12 +204,7 @@ func (sf *serveFlags) run(ctx context.Context, cmd *cobra.Command) error {
 	fmt.Fprintf(out, "  api:         %s/v1/tasks (documented at %s/openapi.json)\n", base, base)
 	fmt.Fprintf(out, "  store:       %s\n", redactURL(url))
 	fmt.Fprintf(out, "  workers:     %d\n", len(workers))
-	names := make([]string, 0, len(projects))
-	for _, p := range projects {
-		names = append(names, fmt.Sprintf("%s (%s)", p.name, p.cloud))
-	}
-	sort.Strings(names)
-	fmt.Fprintf(out, "  projects:    %s\n", strings.Join(names, ", "))
+	fmt.Fprintf(out, "  projects:    %s\n", strings.Join(clouds.Projects(), ", "))
 	if sim != nil && sf.cloudsYAML != "" {
 		abs, _ := filepath.Abs(sf.cloudsYAML)
 		fmt.Fprintf(out, "  clouds.yaml: %s (clouds %s, %s-alt and %s-admin)\n", abs, cloudsim.DefaultCloudName, cloudsim.DefaultCloudName, cloudsim.DefaultCloudName)
@@ -331,67 +284,4 @@ func credAuth(c cloudsim.Credentials) ops.Auth {
 	return ops.Auth{Options: gophercloud.AuthOptions{IdentityEndpoint: c.AuthURL, Username: c.Username,
 		Password: c.Password, DomainName: c.DomainName, TenantName: c.ProjectName, AllowReauth: true},
 		Endpoint: gophercloud.EndpointOpts{Region: c.Region}}
-}
-
-// projectOf logs in with auth and returns its token's project.
-func projectOf(ctx context.Context, auth ops.Auth) (id, name string, err error) {
-	pc, err := openstack.NewClient(auth.Options.IdentityEndpoint)
-	if err != nil {
-		return "", "", err
-	}
-	if auth.TLS != nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = auth.TLS
-		pc.HTTPClient = http.Client{Transport: tr}
-	}
-	if err := openstack.Authenticate(ctx, pc, auth.Options); err != nil {
-		return "", "", err
-	}
-	res, ok := pc.GetAuthResult().(tokens.CreateResult)
-	if !ok {
-		return "", "", errors.New("not a Keystone v3 login")
-	}
-	p, err := res.ExtractProject()
-	if err != nil || p == nil || p.ID == "" {
-		return "", "", errors.New("the credentials are not scoped to a project (set project_name or project_id)")
-	}
-	return p.ID, p.Name, nil
-}
-
-// projectClouds dials each project's cloud on first use and keeps it.
-type projectClouds struct {
-	auths map[string]projectAuth // by project id
-	cfg   ops.Config
-	log   *slog.Logger
-
-	mu   sync.Mutex
-	open map[string]*ops.Cloud
-}
-
-func (p *projectClouds) resolve(ctx context.Context, project string) (*ops.Cloud, error) {
-	a, ok := p.auths[project]
-	if !ok {
-		return nil, fmt.Errorf("%w: project %s", jobs.ErrNoCredentials, project)
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if c := p.open[project]; c != nil {
-		return c, nil
-	}
-	cfg := p.cfg
-	cfg.Logger = p.log
-	c, err := ops.Dial(ctx, a.auth, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("cloud %s for project %s: %s", a.cloud, a.name, describe(err))
-	}
-	p.open[project] = c
-	return c, nil
-}
-
-func (p *projectClouds) Close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.open {
-		_ = c.Close()
-	}
 }

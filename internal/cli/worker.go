@@ -114,7 +114,15 @@ func runWorker(ctx context.Context, cmd *cobra.Command, f workerFlags) error {
 	if iv > 0 {
 		ocfg.MinInterval, ocfg.MaxInterval = iv, max(iv, ops.DefaultMaxInterval)
 	}
-	clouds, err := dialWorkerClouds(ctx, osCloud, f.projectClouds, ocfg)
+	if osCloud == "" && len(f.projectClouds) == 0 {
+		return usageError("no cloud credentials: give --os-cloud NAME (or OS_CLOUD) and/or --project-cloud PROJECT=CLOUD")
+	}
+	auths, err := projectAuths(osCloud, f.projectClouds)
+	if err != nil {
+		return err
+	}
+	ocfg.Logger = log
+	clouds, err := newProjectClouds(ctx, auths, ocfg)
 	if err != nil {
 		return err
 	}
