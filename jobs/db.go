@@ -78,6 +78,15 @@ type querier interface {
 
 type tx interface {
 	querier
+	// later runs a statement whose answer nobody waits for. PostgreSQL
+	// sends it with the transaction's next statement or its commit (one
+	// round trip for many); SQLite runs it at once. Its error fails the
+	// transaction: a later statement or the commit returns it.
+	later(ctx context.Context, q string, args ...any)
+	// laterRow is later for a statement returning one row, given to scan
+	// when it arrives; an error scan returns fails the transaction as a
+	// failed statement would.
+	laterRow(ctx context.Context, scan func(row) error, q string, args ...any)
 	commit(ctx context.Context) error
 	rollback(ctx context.Context) error
 }
@@ -196,7 +205,7 @@ func (d *sqliteDB) begin(ctx context.Context) (tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sqlTx{t}, nil
+	return &sqlTx{tx: t}, nil
 }
 
 func (d *sqliteDB) insertJobs(ctx context.Context, t tx, ps []river.InsertManyParams) ([]int64, error) {
@@ -251,7 +260,10 @@ func (d *sqliteDB) changedAfter(ctx context.Context, after int64) (bool, error) 
 	return cur > after, err
 }
 
-type sqlTx struct{ tx *sql.Tx }
+type sqlTx struct {
+	tx  *sql.Tx
+	err error // the first failure of a later statement
+}
 
 func (t *sqlTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	return sqlExec(ctx, t.tx, q, args...)
@@ -266,7 +278,22 @@ func (t *sqlTx) query(ctx context.Context, q string, args ...any) (rows, error) 
 func (t *sqlTx) queryRow(ctx context.Context, q string, args ...any) row {
 	return t.tx.QueryRowContext(ctx, q, args...)
 }
-func (t *sqlTx) commit(context.Context) error   { return t.tx.Commit() }
+func (t *sqlTx) later(ctx context.Context, q string, args ...any) {
+	if t.err == nil {
+		_, t.err = sqlExec(ctx, t.tx, q, args...)
+	}
+}
+func (t *sqlTx) laterRow(ctx context.Context, scan func(row) error, q string, args ...any) {
+	if t.err == nil {
+		t.err = scan(t.tx.QueryRowContext(ctx, q, args...))
+	}
+}
+func (t *sqlTx) commit(context.Context) error {
+	if t.err != nil {
+		return t.err
+	}
+	return t.tx.Commit()
+}
 func (t *sqlTx) rollback(context.Context) error { return t.tx.Rollback() }
 
 type sqlExecer interface {
@@ -371,7 +398,7 @@ func (d *pgDB) begin(ctx context.Context) (tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pgTx{t}, nil
+	return &pgTx{tx: t}, nil
 }
 
 func (d *pgDB) insertJobs(ctx context.Context, t tx, ps []river.InsertManyParams) ([]int64, error) {
@@ -433,24 +460,138 @@ func (d *pgDB) changedAfter(ctx context.Context, after int64) (bool, error) {
 	return ok, err
 }
 
-type pgTx struct{ tx pgx.Tx }
+// pgTx is a PostgreSQL transaction that holds back the statements sent
+// with later until the next statement that must answer, or the commit,
+// and sends them together with it as one pipeline: a group of task
+// writes costs a few round trips, not one per statement.
+type pgTx struct {
+	tx      pgx.Tx
+	pending []pgLater
+	err     error // a later statement failed: the transaction is lost
+}
+
+// pgLater is one statement held back; scan is nil for an exec.
+type pgLater struct {
+	sql  string
+	args []any
+	scan func(row) error
+}
+
+func (t *pgTx) later(_ context.Context, q string, args ...any) {
+	t.pending = append(t.pending, pgLater{sql: q, args: args})
+}
+
+func (t *pgTx) laterRow(_ context.Context, scan func(row) error, q string, args ...any) {
+	t.pending = append(t.pending, pgLater{sql: q, args: args, scan: scan})
+}
+
+// send sends what is held back, then (when q is not empty) q, in one
+// pipeline, and reads the answers of what was held back. The caller
+// reads q's answer from the results and closes them; with no q, send
+// closes them itself.
+func (t *pgTx) send(ctx context.Context, q string, args []any) (pgx.BatchResults, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
+	var b pgx.Batch
+	for _, p := range t.pending {
+		b.Queue(p.sql, p.args...)
+	}
+	if q != "" {
+		b.Queue(q, args...)
+	}
+	pending := t.pending
+	t.pending = nil
+	br := t.tx.SendBatch(ctx, &b)
+	for _, p := range pending {
+		var err error
+		if p.scan == nil {
+			_, err = br.Exec()
+		} else if err = p.scan(br.QueryRow()); isNoRows(err) {
+			err = fmt.Errorf("jobs: a held-back statement found no row: %w", err)
+		}
+		if err != nil {
+			br.Close()
+			t.err = err
+			return nil, err
+		}
+	}
+	if q == "" {
+		if err := br.Close(); err != nil {
+			t.err = err
+			return nil, err
+		}
+		return nil, nil
+	}
+	return br, nil
+}
 
 func (t *pgTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
-	tag, err := t.tx.Exec(ctx, q, args...)
+	if len(t.pending) == 0 && t.err == nil {
+		tag, err := t.tx.Exec(ctx, q, args...)
+		return tag.RowsAffected(), err
+	}
+	br, err := t.send(ctx, q, args)
+	if err != nil {
+		return 0, err
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	return tag.RowsAffected(), err
 }
+
 func (t *pgTx) query(ctx context.Context, q string, args ...any) (rows, error) {
+	if len(t.pending) > 0 || t.err != nil {
+		if _, err := t.send(ctx, "", nil); err != nil {
+			return nil, err
+		}
+	}
 	r, err := t.tx.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	return pgRows{r}, nil
 }
+
 func (t *pgTx) queryRow(ctx context.Context, q string, args ...any) row {
-	return t.tx.QueryRow(ctx, q, args...)
+	if len(t.pending) == 0 && t.err == nil {
+		return t.tx.QueryRow(ctx, q, args...)
+	}
+	br, err := t.send(ctx, q, args)
+	if err != nil {
+		return errRow{err}
+	}
+	return &batchRow{br: br}
 }
-func (t *pgTx) commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
+
+func (t *pgTx) commit(ctx context.Context) error {
+	if len(t.pending) > 0 || t.err != nil {
+		if _, err := t.send(ctx, "", nil); err != nil {
+			return err
+		}
+	}
+	return t.tx.Commit(ctx)
+}
+
 func (t *pgTx) rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
+
+// batchRow is the answer of a pipeline's last statement, one row.
+type batchRow struct{ br pgx.BatchResults }
+
+func (r *batchRow) Scan(dst ...any) error {
+	err := r.br.QueryRow().Scan(dst...)
+	if cerr := r.br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// errRow is a row that could not be had.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 type pgRows struct{ pgx.Rows }
 

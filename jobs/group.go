@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -65,27 +66,31 @@ func (q *Queue) writer() {
 func (q *Queue) writeGroup(batch []*writeReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if len(batch) == 1 {
-		r := batch[0]
-		r.done <- q.inTx(ctx, func(t tx, change int64) error { return r.fn(ctx, t, change) })
-		return
-	}
 	errs, err := q.tryGroup(ctx, batch)
-	if err != nil {
+	if err != nil && len(batch) > 1 {
+		// One bad write fails only itself: each alone.
 		for _, r := range batch {
-			r.done <- q.inTx(ctx, func(t tx, change int64) error { return r.fn(ctx, t, change) })
+			q.writeGroup([]*writeReq{r})
 		}
 		return
 	}
 	for i, r := range batch {
+		if err != nil {
+			r.done <- err
+			continue
+		}
 		r.done <- errs[i]
 	}
 }
 
-// countingTx counts the statements that succeeded in a transaction.
+// countingTx counts the statements of one write in a shared transaction,
+// and keeps the refusal of its guard when the guard was held back
+// (laterRow) and turned out to find nothing.
 type countingTx struct {
 	tx
-	n int
+	n       int
+	refused error
+	done    bool // the write's fn returned: n is final
 }
 
 func (c *countingTx) exec(ctx context.Context, s string, args ...any) (int64, error) {
@@ -105,6 +110,28 @@ func (c *countingTx) queryRow(ctx context.Context, s string, args ...any) row {
 	return &countingRow{row: c.tx.queryRow(ctx, s, args...), c: c}
 }
 
+func (c *countingTx) later(ctx context.Context, s string, args ...any) {
+	c.n++
+	c.tx.later(ctx, s, args...)
+}
+
+// laterRow: a held-back guard that finds nothing refuses the write (the
+// others go on) only when it is the write's only statement; otherwise
+// what came after it was written with it, and the group fails (see
+// tryGroup for a refusal seen before the write's fn returned).
+func (c *countingTx) laterRow(ctx context.Context, scan func(row) error, s string, args ...any) {
+	first := c.n == 0
+	c.n++
+	c.tx.laterRow(ctx, func(r row) error {
+		err := scan(r)
+		if !first || !refusal(err) || (c.done && c.n > 1) {
+			return err
+		}
+		c.refused = err
+		return nil
+	}, s, args...)
+}
+
 type countingRow struct {
 	row
 	c *countingTx
@@ -118,9 +145,13 @@ func (r *countingRow) Scan(dst ...any) error {
 	return err
 }
 
+// refusal reports whether err is a guard that found nothing: no rows, or
+// the task not found.
+func refusal(err error) bool { return isNoRows(err) || errors.Is(err, ErrNotFound) }
+
 // tryGroup runs the batch in one transaction: the errors of the writes
-// left out (no rows from their first statement), or err when the group
-// failed.
+// left out (their guard, the first statement, found nothing), or err
+// when the group failed.
 func (q *Queue) tryGroup(ctx context.Context, batch []*writeReq) ([]error, error) {
 	t, err := q.db.begin(ctx)
 	if err != nil {
@@ -128,6 +159,7 @@ func (q *Queue) tryGroup(ctx context.Context, batch []*writeReq) ([]error, error
 	}
 	defer t.rollback(ctx)
 	errs := make([]error, len(batch))
+	cts := make([]*countingTx, len(batch))
 	var change, step int64
 	for i, r := range batch {
 		if i == 0 || step != 0 {
@@ -135,12 +167,17 @@ func (q *Queue) tryGroup(ctx context.Context, batch []*writeReq) ([]error, error
 				return nil, err
 			}
 		}
-		ct := &countingTx{tx: t}
-		err := r.fn(ctx, ct, change)
+		cts[i] = &countingTx{tx: t}
+		err := r.fn(ctx, cts[i], change)
+		cts[i].done = true
+		if err == nil && cts[i].refused != nil && cts[i].n > 1 {
+			// Its held-back guard found nothing and more of it was written.
+			return nil, fmt.Errorf("jobs: a held-back guard found nothing: %w", cts[i].refused)
+		}
 		if err == nil {
 			continue
 		}
-		if (isNoRows(err) || errors.Is(err, ErrNotFound)) && ct.n == 0 {
+		if refusal(err) && cts[i].n == 0 {
 			errs[i] = err // refused before writing: the others go on
 			continue
 		}
@@ -148,6 +185,11 @@ func (q *Queue) tryGroup(ctx context.Context, batch []*writeReq) ([]error, error
 	}
 	if err := t.commit(ctx); err != nil {
 		return nil, err
+	}
+	for i, ct := range cts {
+		if ct != nil && ct.refused != nil && errs[i] == nil {
+			errs[i] = ct.refused
+		}
 	}
 	return errs, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -725,5 +726,96 @@ func TestUnrunnableFlowNamesWhatItLeft(t *testing.T) {
 				t.Errorf("error %q lacks %q", got.Error.Message, want)
 			}
 		}
+	})
+}
+
+// TestEventDelay: a task's step events reach its log while a step runs
+// (after at most EventDelay), and whether they are written on their own
+// (EventDelay < 0), gathered, or with the task's final write (a delay
+// longer than the task), the log is whole and in order.
+func TestEventDelay(t *testing.T) {
+	databases(t, func(t *testing.T, cfg jobs.Config) {
+		ctx := ctxT(t, 2*time.Minute)
+		want := []string{":queued", ":running", ":RUNNING", "noop:RUNNING", "noop:SUCCESS", ":SUCCESS", ":succeeded"}
+		check := func(t *testing.T, q *jobs.Queue, id string) {
+			t.Helper()
+			if task := waitFinal(t, ctx, q, id); task.Status != jobs.Succeeded {
+				t.Fatalf("task %+v", task)
+			}
+			evs, err := q.Events(ctx, id, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tos []string
+			for i, ev := range evs {
+				if ev.Seq != int64(i+1) {
+					t.Fatalf("event seqs %v", evs)
+				}
+				tos = append(tos, ev.Step+":"+ev.To)
+			}
+			if !slices.Equal(tos, want) {
+				t.Fatalf("events %v, want %v", tos, want)
+			}
+		}
+		for _, delay := range []time.Duration{-1, time.Hour} {
+			t.Run(fmt.Sprint(delay), func(t *testing.T) {
+				c := cfg
+				if c.Schema != "" {
+					_, c.Schema = pgtest.Schema(t)
+				} else {
+					c.URL = filepath.Join(t.TempDir(), "ostask.db")
+				}
+				q := open(t, c)
+				startWorker(t, q, jobs.WorkerConfig{ID: "w", EventDelay: delay})
+				var ids []string
+				for range 5 {
+					task, _, err := q.Create(ctx, jobs.NewTask{Kind: "noop", Project: "p", Params: json.RawMessage(`{}`)})
+					if err != nil {
+						t.Fatal(err)
+					}
+					ids = append(ids, task.ID)
+				}
+				for _, id := range ids {
+					check(t, q, id)
+				}
+			})
+		}
+		t.Run("while a step runs", func(t *testing.T) {
+			c := cfg
+			if c.Schema != "" {
+				_, c.Schema = pgtest.Schema(t)
+			} else {
+				c.URL = filepath.Join(t.TempDir(), "ostask.db")
+			}
+			q := open(t, c)
+			release := make(chan struct{})
+			startWorker(t, q, jobs.WorkerConfig{ID: "w", EventDelay: 10 * time.Millisecond, StepHook: func(task, step string, revert bool) {
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+			}})
+			task, _, err := q.Create(ctx, jobs.NewTask{Kind: "noop", Project: "p", Params: json.RawMessage(`{}`)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The step is held until its RUNNING event is in the log.
+			var after int64
+			for seen := false; !seen; {
+				if err := q.WaitEvents(ctx, task.ID, after); err != nil {
+					t.Fatalf("the step's RUNNING event never reached the log while it ran: %v", err)
+				}
+				evs, err := q.Events(ctx, task.ID, after, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, ev := range evs {
+					after = ev.Seq
+					seen = seen || ev.Step == "noop" && ev.To == "RUNNING"
+				}
+			}
+			close(release)
+			check(t, q, task.ID)
+		})
 	})
 }

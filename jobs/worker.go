@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,7 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultMaxLosses       = 3
 	DefaultParallel        = 8
+	DefaultEventDelay      = 100 * time.Millisecond
 )
 
 // maxJobAttempts bounds River's attempts of one ticket whose work fails
@@ -68,6 +70,12 @@ type WorkerConfig struct {
 	// before it starts). It exists for crash tests, which kill the
 	// process at a given step, as a poison task would.
 	StepHook func(task, step string, revert bool)
+	// EventDelay is how long a task's step events may wait before they
+	// are written, so that the events of quick steps share one write, and
+	// the events of a task that ends meanwhile share its final write
+	// (default DefaultEventDelay; negative: write at once). Followers of
+	// the task's log see a step that late at most.
+	EventDelay time.Duration
 	// FetchPollInterval is how often River looks for new jobs when it is
 	// not notified (default: 100ms on SQLite, River's default on
 	// PostgreSQL, which notifies).
@@ -114,6 +122,9 @@ func NewWorker(q *Queue, cfg WorkerConfig) (*Worker, error) {
 	}
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = DefaultParallel
+	}
+	if cfg.EventDelay == 0 {
+		cfg.EventDelay = DefaultEventDelay
 	}
 	w := &Worker{q: q, cfg: cfg, id: cfg.ID, log: q.log.With("worker", cfg.ID)}
 	w.work, w.stopWork = context.WithCancel(context.Background())
@@ -265,9 +276,12 @@ func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error
 	var tr taskRow
 	err := q.inGroup(ctx, func(ctx context.Context, t tx, change int64) error {
 		now := w.now()
-		var err error
-		tr, err = scanTask(t.queryRow(ctx, qry("task_lease"), id, w.id, now.Add(w.cfg.LeaseTTL).UnixNano(), now.UnixNano(), change))
-		return err
+		// Held back: the leases of a group go in one round trip.
+		t.laterRow(ctx, func(r row) (err error) {
+			tr, err = scanTask(r)
+			return err
+		}, qry("task_lease"), id, w.id, now.Add(w.cfg.LeaseTTL).UnixNano(), now.UnixNano(), change)
+		return nil
 	})
 	if errors.Is(err, ErrNotFound) {
 		return nil // final, or held by a live worker
@@ -397,9 +411,7 @@ func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error
 		if err != nil {
 			return err
 		}
-		if _, err := t.exec(ctx, qry("claim_insert"), id, r.epoch, w.id, now.UnixNano()); err != nil {
-			return err
-		}
+		t.later(ctx, qry("claim_insert"), id, r.epoch, w.id, now.UnixNano())
 		r.tr.Attempts = int(attempts)
 		ev := Event{Seq: seq, TaskID: id, Time: now.UTC(), From: string(tr.Status), To: status, Attempt: int(attempts), Worker: w.id}
 		return insertEvent(ctx, t, ev, r.epoch)
@@ -438,16 +450,17 @@ func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error
 	}()
 	recDone := make(chan struct{})
 	recStop := make(chan struct{})
+	var left []eventWrite
 	go func() {
 		defer close(recDone)
-		r.recorder(recStop)
+		left = r.recorder(recStop)
 	}()
 	runErr := e.Run(runCtx)
 	close(recStop)
-	<-recDone // every event is written before the task's final write
+	<-recDone // the events not written yet are in left, in order
 	close(keepStop)
 	<-keepDone
-	return r.finish(ctx, e, runErr, lastAttempt)
+	return r.finish(ctx, e, runErr, lastAttempt, left)
 }
 
 func mustJSON(v any) json.RawMessage {
@@ -463,8 +476,8 @@ func insertEvent(ctx context.Context, t tx, ev Event, epoch int64) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(ctx, qry("event_insert"), ev.TaskID, ev.Seq, epoch, string(body))
-	return err
+	t.later(ctx, qry("event_insert"), ev.TaskID, ev.Seq, epoch, string(body))
+	return nil
 }
 
 // keepLease renews the lease until stop; a lost lease (fenced) cancels
@@ -605,31 +618,47 @@ func (r *run) onEvent(ev engine.Event) {
 	}
 }
 
-// recorder writes the run's events in order until stop, then writes what
-// is left and returns. The events waiting at one moment go in one write
-// (shared with other tasks' writes: inGroup), so the flow does not wait
-// for its log: the engine's own store has recorded each transition before
-// it was announced. A write refused by the epoch guard fences the run:
-// the engine is suspended and nothing more is written.
-func (r *run) recorder(stop <-chan struct{}) {
+// recorder writes the run's events in order until stop, then returns
+// those it has not written, for the task's last write. The events
+// waiting at one moment (after EventDelay, to let quick steps gather) go
+// in one write, shared with other tasks' writes (inGroup), so the flow
+// does not wait for its log: the engine's own store has recorded each
+// transition before it was announced. A write refused by the epoch guard
+// fences the run: the engine is suspended and nothing more is written.
+func (r *run) recorder(stop <-chan struct{}) []eventWrite {
+	var delay *time.Timer
+	if d := r.w.cfg.EventDelay; d > 0 {
+		delay = time.NewTimer(d)
+		delay.Stop()
+		defer delay.Stop()
+	}
 	for {
-		stopping := false
 		select {
 		case <-r.recWake:
 		case <-stop:
-			stopping = true
+			return r.take()
 		}
-		r.recMu.Lock()
-		evs := r.pending
-		r.pending = nil
-		r.recMu.Unlock()
-		if len(evs) > 0 && !r.isFenced() {
+		if delay != nil {
+			delay.Reset(r.w.cfg.EventDelay)
+			select {
+			case <-delay.C:
+			case <-stop:
+				return r.take()
+			}
+		}
+		if evs := r.take(); len(evs) > 0 && !r.isFenced() {
 			r.writeEvents(evs)
 		}
-		if stopping {
-			return
-		}
 	}
+}
+
+// take returns the events waiting to be written and forgets them.
+func (r *run) take() []eventWrite {
+	r.recMu.Lock()
+	defer r.recMu.Unlock()
+	evs := r.pending
+	r.pending = nil
+	return evs
 }
 
 func (r *run) writeEvents(evs []eventWrite) {
@@ -657,23 +686,9 @@ func (r *run) writeEvents(evs []eventWrite) {
 				rows = append(rows, fmt.Sprintf("($%d, $%d, $%d)", len(args)+1, len(args)+2, len(args)+3))
 				args = append(args, rs.Type, rs.ID, r.tr.ID)
 			}
-			if _, err := t.exec(ctx, qry("resource_insert_many")+strings.Join(rows, ", ")+" ON CONFLICT DO NOTHING", args...); err != nil {
-				return err
-			}
+			t.later(ctx, qry("resource_insert_many")+strings.Join(rows, ", ")+" ON CONFLICT DO NOTHING", args...)
 		}
-		var rows []string
-		var args []any
-		for i, e := range evs {
-			e.ev.Seq = seq - int64(len(evs)-1-i) // the update returned the last one's
-			body, err := json.Marshal(e.ev)
-			if err != nil {
-				return err
-			}
-			rows = append(rows, fmt.Sprintf("($%d, $%d, $%d, $%d)", len(args)+1, len(args)+2, len(args)+3, len(args)+4))
-			args = append(args, r.tr.ID, e.ev.Seq, r.epoch, string(body))
-		}
-		_, err = t.exec(ctx, qry("event_insert_many")+strings.Join(rows, ", "), args...)
-		return err
+		return r.insertEvents(ctx, t, evs, seq)
 	})
 	if isNoRows(err) {
 		w.log.Warn("fenced: another worker holds the task", "task", r.tr.ID, "epoch", r.epoch)
@@ -686,6 +701,27 @@ func (r *run) writeEvents(evs []eventWrite) {
 		return
 	}
 	w.q.changed.fire()
+}
+
+// insertEvents holds back the insert of evs, in one statement; last is
+// the sequence number of the last of them.
+func (r *run) insertEvents(ctx context.Context, t tx, evs []eventWrite, last int64) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	rows := make([]string, 0, len(evs))
+	args := make([]any, 0, 4*len(evs))
+	for i, e := range evs {
+		e.ev.Seq = last - int64(len(evs)-1-i)
+		body, err := json.Marshal(e.ev)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, fmt.Sprintf("($%d, $%d, $%d, $%d)", len(args)+1, len(args)+2, len(args)+3, len(args)+4))
+		args = append(args, r.tr.ID, e.ev.Seq, r.epoch, string(body))
+	}
+	t.later(ctx, qry("event_insert_many")+strings.Join(rows, ", "), args...)
+	return nil
 }
 
 func asString(v any) (string, bool) {
@@ -753,11 +789,19 @@ func failureError(f *flow.Failure) *Error {
 }
 
 // finish records how the run ended.
-func (r *run) finish(ctx context.Context, e *engine.Engine, runErr error, lastAttempt bool) error {
+// finish makes the task's last write of this hold: its final state, or
+// its hand-back. left are the step events not written yet; they go with
+// the final write, or before the hand-back.
+func (r *run) finish(ctx context.Context, e *engine.Engine, runErr error, lastAttempt bool, left []eventWrite) error {
 	w := r.w
 	if r.isFenced() || errors.Is(runErr, store.ErrFenced) {
 		w.log.Info("task taken over by another worker", "task", r.tr.ID, "epoch", r.epoch)
 		return nil
+	}
+	flushLeft := func() {
+		if len(left) > 0 {
+			r.writeEvents(left)
+		}
 	}
 	var status Status
 	var taskErr *Error
@@ -766,6 +810,7 @@ func (r *run) finish(ctx context.Context, e *engine.Engine, runErr error, lastAt
 	case runErr == nil:
 		status = Succeeded
 	case errors.Is(runErr, engine.ErrSuspended):
+		flushLeft()
 		return w.handBack(ctx, r.tr, nil, false)
 	case errors.As(runErr, &fe) && fe.State == flow.StateReverted:
 		status = Reverted
@@ -785,6 +830,7 @@ func (r *run) finish(ctx context.Context, e *engine.Engine, runErr error, lastAt
 		}
 	default:
 		// The engine could not record (the database): let another try.
+		flushLeft()
 		return w.handBack(ctx, r.tr, runErr, lastAttempt)
 	}
 	var result map[string]json.RawMessage
@@ -805,7 +851,7 @@ func (r *run) finish(ctx context.Context, e *engine.Engine, runErr error, lastAt
 			}
 		}
 	}
-	return r.writeFinal(ctx, status, result, taskErr)
+	return r.writeFinal(ctx, status, result, taskErr, left)
 }
 
 func (r *run) provides(name string) bool {
@@ -846,7 +892,7 @@ func flowError(fe *engine.FlowError, reason error) *Error {
 	return e
 }
 
-func (r *run) writeFinal(ctx context.Context, status Status, result map[string]json.RawMessage, taskErr *Error) error {
+func (r *run) writeFinal(ctx context.Context, status Status, result map[string]json.RawMessage, taskErr *Error, left []eventWrite) error {
 	w := r.w
 	ctx = context.WithoutCancel(ctx)
 	var resultText, errText any
@@ -861,16 +907,16 @@ func (r *run) writeFinal(ctx context.Context, status Status, result map[string]j
 	err := w.q.inGroup(ctx, func(ctx context.Context, t tx, change int64) error {
 		var seq int64
 		if err := t.queryRow(ctx, qry("task_finish"), r.tr.ID, r.epoch, string(status), r.progress(), r.total,
-			resources, resultText, errText, now.UnixNano(), change, 1, w.id).Scan(&seq); err != nil {
+			resources, resultText, errText, now.UnixNano(), change, 1+len(left), w.id).Scan(&seq); err != nil {
 			return err
 		}
 		for _, rs := range r.res {
-			if _, err := t.exec(ctx, qry("resource_insert"), rs.Type, rs.ID, r.tr.ID); err != nil {
-				return err
-			}
+			t.later(ctx, qry("resource_insert"), rs.Type, rs.ID, r.tr.ID)
 		}
-		return insertEvent(ctx, t, Event{Seq: seq, TaskID: r.tr.ID, Time: now.UTC(), From: string(r.tr.Status), To: string(status),
-			Error: taskErr, Attempt: r.tr.Attempts, Worker: w.id}, r.epoch)
+		// The step events left and the task's own last one, in one insert.
+		last := eventWrite{ev: Event{TaskID: r.tr.ID, Time: now.UTC(), From: string(r.tr.Status), To: string(status),
+			Error: taskErr, Attempt: r.tr.Attempts, Worker: w.id}}
+		return r.insertEvents(ctx, t, append(slices.Clip(left), last), seq)
 	})
 	if isNoRows(err) {
 		return nil // fenced at the last moment: the new holder finishes it
