@@ -88,7 +88,8 @@ type Config struct {
 	// GroupCommit bounds how many concurrent Creates share a transaction
 	// (default DefaultGroupCommit; 1: each alone).
 	GroupCommit int
-	// PollInterval is how often waits look at the database for changes
+	// PollInterval is how often, while something waits (WaitEvents,
+	// WaitChanges), the queue's watcher looks at the database for changes
 	// made by other processes (default DefaultPollInterval).
 	PollInterval time.Duration
 	// StoreOptions are passed to the store of flow runs.
@@ -112,11 +113,14 @@ func (c *Config) Validate() error {
 // Queue is the task queue: it creates tasks and reads them back. It
 // implements the service's Backend. Workers (NewWorker) run the tasks.
 type Queue struct {
-	cfg     Config
-	log     *slog.Logger
-	db      database
-	runs    *store.DB
+	cfg  Config
+	log  *slog.Logger
+	db   database
+	runs *store.DB
+	// changed fires after every commit of this process that changes a
+	// task; the watcher (watch) listens while waits wait.
 	changed bcast
+	watch   *watcher
 	// cancels wakes this process's running tasks to look for a cancel
 	// request (others' are seen when the lease is renewed).
 	cancels bcast
@@ -183,6 +187,18 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	}
 	q := &Queue{cfg: cfg, log: cfg.Logger, db: db, runs: runs, creates: make(chan *createReq), writes: make(chan *writeReq), done: make(chan struct{})}
 	q.metrics = newMetrics(q, cfg.Registerer)
+	q.watch = newWatcher(q)
+	wctx, stopWatch := context.WithCancel(context.Background())
+	q.wg.Add(2)
+	go func() {
+		defer q.wg.Done()
+		q.watch.run(wctx)
+	}()
+	go func() { // the watcher's statements end with the queue
+		defer q.wg.Done()
+		<-q.done
+		stopWatch()
+	}()
 	writers := 1
 	if db.name() == "postgres" {
 		writers = 2
@@ -710,46 +726,30 @@ func (q *Queue) Events(ctx context.Context, id string, after int64, limit int) (
 
 // WaitEvents returns when the task has events with Seq > after, or is
 // final, or ctx ends (ctx.Err()). Changes made in this process wake it
-// at once; others are seen within Config.PollInterval.
+// at once (within a few milliseconds); others are seen within
+// Config.PollInterval. It reads the task once, then again only when the
+// queue's watcher saw the task change.
 func (q *Queue) WaitEvents(ctx context.Context, id string, after int64) error {
-	return q.waitFor(ctx, func(ctx context.Context) (bool, error) {
+	for {
+		w := &waiter{task: id}
+		q.watch.add(w) // before the read: a change it misses wakes w
 		var events int64
 		var status string
-		if err := q.db.queryRow(ctx, qry("task_wait"), id).Scan(&events, &status); err != nil {
-			if isNoRows(err) {
-				return false, ErrNotFound
-			}
-			return false, err
-		}
-		return events > after || Status(status).Final(), nil
-	})
-}
-
-// waitFor returns when done reports true or fails, looking again after
-// each change this process makes and every PollInterval (for changes of
-// other processes); ctx's end and the queue's close end the wait.
-func (q *Queue) waitFor(ctx context.Context, done func(context.Context) (bool, error)) error {
-	tick := time.NewTicker(q.cfg.PollInterval)
-	defer tick.Stop()
-	for {
-		wake := q.changed.wait()
-		ok, err := done(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
+		err := q.db.queryRow(ctx, qry("task_wait"), id).Scan(&events, &status)
+		if err != nil || events > after || Status(status).Final() {
+			q.watch.remove(w)
+			switch {
+			case err == nil:
+				return nil
+			case ctx.Err() != nil:
 				return ctx.Err()
+			case isNoRows(err):
+				return ErrNotFound
 			}
 			return err
 		}
-		if ok {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-wake:
-		case <-tick.C:
-		case <-q.done:
-			return ErrClosed
+		if err := q.watch.wait(ctx, w); err != nil {
+			return err
 		}
 	}
 }
@@ -827,9 +827,16 @@ func filterResource(ts []Task, res string) []Task {
 	return out
 }
 
-// WaitChanges returns when a task changed after the cursor, or ctx ends.
+// WaitChanges returns when a task changed after the cursor, or ctx ends
+// (ctx.Err()). Changes made in this process wake it at once (within a
+// few milliseconds); others are seen within Config.PollInterval. It reads
+// nothing itself: the queue's watcher looks for every waiter.
 func (q *Queue) WaitChanges(ctx context.Context, after int64) error {
-	return q.waitFor(ctx, func(ctx context.Context) (bool, error) { return q.db.changedAfter(ctx, after) })
+	w := &waiter{after: after}
+	if q.watch.add(w) {
+		return nil
+	}
+	return q.watch.wait(ctx, w)
 }
 
 // Cancel asks a task to stop. A queued task is cancelled at once; a
