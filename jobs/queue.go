@@ -76,8 +76,11 @@ type Config struct {
 	// Registerer receives the queue's metrics (nil: none).
 	Registerer prometheus.Registerer
 	// Clouds resolves a project's cloud. When set, Create refuses a task
-	// of a project it returns an error wrapping ErrNoCredentials for.
-	// Workers need it.
+	// of a project it returns an error wrapping ErrNoCredentials for, and
+	// returns its other errors (a *CloudUnavailableError when the cloud
+	// cannot be reached now: the service answers 503). Workers need it;
+	// they hand a task back when it fails for other reasons than
+	// ErrNoCredentials.
 	Clouds func(ctx context.Context, project string) (*ops.Cloud, error)
 	// DefaultTimeout is a task's timeout when its options give none
 	// (default DefaultTaskTimeout).

@@ -261,7 +261,28 @@ var (
 	// ErrNoCredentials: no credentials are configured for the task's
 	// project, so no worker could act for it.
 	ErrNoCredentials = errors.New("jobs: no cloud credentials for the project")
+	// ErrCloudUnavailable: the project's cloud cannot be reached now (its
+	// Keystone is down, slow or answers 5xx); a later request may work.
+	ErrCloudUnavailable = errors.New("jobs: the project's cloud cannot be reached")
 )
+
+// CloudUnavailableError is a transient failure to reach a project's
+// cloud, as Config.Clouds reports it; it matches ErrCloudUnavailable.
+type CloudUnavailableError struct {
+	Project string
+	// RetryAfter is when trying again makes sense (0: unknown).
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *CloudUnavailableError) Error() string {
+	return fmt.Sprintf("jobs: the cloud of project %s cannot be reached: %v", e.Project, e.Err)
+}
+
+func (e *CloudUnavailableError) Unwrap() error { return e.Err }
+
+// Is matches ErrCloudUnavailable.
+func (e *CloudUnavailableError) Is(target error) bool { return target == ErrCloudUnavailable }
 
 // ValidationError lists what is wrong with a request, field by field.
 type ValidationError struct {

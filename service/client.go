@@ -416,6 +416,9 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, bo
 	}
 	if json.Unmarshal(data, &eb) == nil && eb.Error != nil && eb.Error.Code != "" {
 		eb.Error.Status = res.StatusCode
+		if secs, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && secs > 0 {
+			eb.Error.RetryAfter = time.Duration(secs) * time.Second
+		}
 		return nil, eb.Error
 	}
 	msg := strings.TrimSpace(string(data))

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/ostask/ostask/jobs"
 )
@@ -21,6 +24,7 @@ const (
 	CodeKeyReused        = "key_reused"         // 422: idempotency key sent with another request
 	CodeNoCredentials    = "no_credentials"     // 422: no credentials for the project
 	CodeUnavailable      = "unavailable"        // 503: database or Keystone unreachable
+	CodeCloudUnavailable = "cloud_unavailable"  // 503: the project's cloud cannot be reached now (Retry-After)
 	CodeInternal         = "internal"           // 500
 )
 
@@ -31,6 +35,9 @@ type Error struct {
 	Code    string            `json:"code"`
 	Message string            `json:"message"`
 	Fields  []jobs.FieldError `json:"fields,omitempty"`
+	// RetryAfter, on a 503, is when to try again: the Retry-After header
+	// (whole seconds), which the client reads back into it.
+	RetryAfter time.Duration `json:"-"`
 	// Err is the cause, for logs; never sent.
 	Err error `json:"-"`
 }
@@ -57,11 +64,16 @@ func (e *Error) Is(target error) bool {
 		return target == jobs.ErrKeyReused
 	case CodeNoCredentials:
 		return target == jobs.ErrNoCredentials
+	case CodeCloudUnavailable:
+		return target == jobs.ErrCloudUnavailable
 	case CodeUnauthorized:
 		return target == ErrUnauthorized
 	}
 	return false
 }
+
+// DefaultRetryAfter is the Retry-After of a 503 whose cause gives none.
+const DefaultRetryAfter = 5 * time.Second
 
 // ErrUnauthorized: no token, or one Keystone does not accept.
 var ErrUnauthorized = errors.New("service: unauthorized")
@@ -119,6 +131,15 @@ func toError(err error) *Error {
 	case errors.Is(err, jobs.ErrNoCredentials):
 		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeNoCredentials,
 			Message: "the service has no cloud credentials for this project, so no worker could run the task", Err: err}
+	case errors.Is(err, jobs.ErrCloudUnavailable):
+		after := DefaultRetryAfter
+		var ce *jobs.CloudUnavailableError
+		if errors.As(err, &ce) && ce.RetryAfter > 0 {
+			after = ce.RetryAfter
+		}
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeCloudUnavailable,
+			Message:    "the project's cloud cannot be reached now (its identity service is unreachable or failing); nothing was stored: retry later",
+			RetryAfter: after, Err: err}
 	case errors.Is(err, ErrUnauthorized):
 		return &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "a valid token is required (X-Auth-Token)", Err: err}
 	case errors.Is(err, ErrUnavailable):
@@ -140,6 +161,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func writeError(w http.ResponseWriter, e *Error) {
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Keystone uri="", X-Auth-Token`)
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
 	writeJSON(w, e.Status, map[string]*Error{"error": e})
 }

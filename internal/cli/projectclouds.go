@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
@@ -61,16 +62,19 @@ func projectAuths(osCloud string, pairs []string) ([]projectAuth, error) {
 // outlive it); 'ostask serve' and 'ostask worker' share it. Every
 // project's credentials log in once when it is made, so that a wrong
 // setting stops the process at start; a project's cloud is dialled on
-// first use and kept.
+// first use and kept. A failed dial is not kept: the next Resolve dials
+// again (concurrent ones share one dial).
 type projectClouds struct {
 	cfg     ops.Config
 	byID    map[string]*projectCloud
 	byName  map[string]*projectCloud
 	secrets []string
+	// dialTimeout bounds one dial (projectDialTimeout; tests shorten it).
+	dialTimeout time.Duration
 
-	mu sync.Mutex // guards the projectClouds' cloud fields and closed
-	// closed: Close ran; no cloud is dialled after it.
-	closed bool
+	mu     sync.Mutex // guards the projectCloud's c and dial, and closed
+	closed bool       // Close ran: nothing is dialled after it
+	dials  sync.WaitGroup
 }
 
 // projectCloud is one project's credentials and, once dialled, its cloud.
@@ -78,12 +82,29 @@ type projectCloud struct {
 	id, name, cloud string
 	auth            ops.Auth
 	c               *ops.Cloud // nil until dialled
+	dial            *dialCall  // the dial under way, if any
 }
+
+// dialCall is one dial of a project's cloud, shared by the Resolves
+// that wait for it; c and err are set before done is closed.
+type dialCall struct {
+	done   chan struct{}
+	cancel context.CancelFunc
+	c      *ops.Cloud
+	err    error
+}
+
+// Dialling a project's cloud on a request's path: how long one dial may
+// take (its retries included), and the Retry-After of a transient failure.
+const (
+	projectDialTimeout = 20 * time.Second
+	cloudRetryAfter    = 5 * time.Second
+)
 
 // newProjectClouds logs in with each of auths to learn (and check) its
 // project. cfg configures the clouds dialled later.
 func newProjectClouds(ctx context.Context, auths []projectAuth, cfg ops.Config) (*projectClouds, error) {
-	pc := &projectClouds{cfg: cfg, byID: map[string]*projectCloud{}, byName: map[string]*projectCloud{}}
+	pc := &projectClouds{cfg: cfg, byID: map[string]*projectCloud{}, byName: map[string]*projectCloud{}, dialTimeout: projectDialTimeout}
 	for _, a := range auths {
 		a.auth.Options.AllowReauth = true
 		o := a.auth.Options
@@ -105,7 +126,10 @@ func newProjectClouds(ctx context.Context, auths []projectAuth, cfg ops.Config) 
 }
 
 // Resolve returns the cloud of a project (its id, or its name), dialling
-// it on first use; an unknown project is jobs.ErrNoCredentials.
+// it on first use. An unknown project is jobs.ErrNoCredentials; a cloud
+// that cannot be reached now (Keystone unreachable, slow, or answering
+// 5xx) is a *jobs.CloudUnavailableError; ctx ending stops the wait, not
+// the dial other callers may share.
 func (pc *projectClouds) Resolve(ctx context.Context, project string) (*ops.Cloud, error) {
 	p, ok := pc.byID[project]
 	if !ok {
@@ -115,19 +139,67 @@ func (pc *projectClouds) Resolve(ctx context.Context, project string) (*ops.Clou
 		return nil, fmt.Errorf("%w: project %q", jobs.ErrNoCredentials, project)
 	}
 	pc.mu.Lock()
-	defer pc.mu.Unlock()
 	if pc.closed {
+		pc.mu.Unlock()
 		return nil, ops.ErrMonitorClosed
 	}
-	if p.c != nil {
-		return p.c, nil
+	if c := p.c; c != nil {
+		pc.mu.Unlock()
+		return c, nil
 	}
+	call := p.dial
+	if call == nil {
+		dctx, cancel := context.WithTimeout(context.Background(), pc.dialTimeout)
+		call = &dialCall{done: make(chan struct{}), cancel: cancel}
+		p.dial = call
+		pc.dials.Add(1)
+		go pc.dialProject(dctx, p, call)
+	}
+	pc.mu.Unlock()
+	select {
+	case <-call.done:
+		return call.c, call.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// dialProject makes call: dials p's cloud and keeps it, or reports why
+// not.
+func (pc *projectClouds) dialProject(ctx context.Context, p *projectCloud, call *dialCall) {
+	defer pc.dials.Done()
+	defer call.cancel()
 	c, err := ops.Dial(ctx, p.auth, pc.cfg)
 	if err != nil {
-		return nil, fmt.Errorf("cloud %s for project %s: %s", p.cloud, p.name, describe(err))
+		err = dialError(p, err)
 	}
-	p.c = c
-	return c, nil
+	pc.mu.Lock()
+	if err == nil && pc.closed {
+		_ = c.Close()
+		c, err = nil, ops.ErrMonitorClosed
+	}
+	if err == nil {
+		p.c = c
+	}
+	p.dial = nil
+	call.c, call.err = c, err
+	pc.mu.Unlock()
+	close(call.done)
+}
+
+// dialError says why p's cloud could not be dialled: a
+// *jobs.CloudUnavailableError when trying again later may work (no
+// answer, a lost or late one, throttling, 5xx), else a plain error (bad
+// credentials, a missing endpoint).
+func dialError(p *projectCloud, err error) error {
+	msg := fmt.Errorf("cloud %s for project %s: %s", p.cloud, p.name, describe(err))
+	if errors.Is(err, ops.ErrMonitorClosed) || errors.Is(err, context.Canceled) {
+		return msg
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ops.ErrUnresponsive) || ops.Retryable(err) {
+		return &jobs.CloudUnavailableError{Project: p.id, RetryAfter: cloudRetryAfter, Err: msg}
+	}
+	return msg
 }
 
 // Projects names the projects served, "name (cloud)", sorted.
@@ -143,16 +215,20 @@ func (pc *projectClouds) Projects() []string {
 // Secrets are the credentials of every project, for the store to scrub.
 func (pc *projectClouds) Secrets() []string { return pc.secrets }
 
-// Close closes the clouds dialled.
+// Close stops the dials under way and closes the clouds dialled.
 func (pc *projectClouds) Close() {
 	pc.mu.Lock()
-	defer pc.mu.Unlock()
 	pc.closed = true
 	for _, p := range pc.byID {
+		if p.dial != nil {
+			p.dial.cancel()
+		}
 		if p.c != nil {
 			_ = p.c.Close()
 		}
 	}
+	pc.mu.Unlock()
+	pc.dials.Wait()
 }
 
 // projectOf logs in with auth and returns its token's project.
