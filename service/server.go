@@ -50,6 +50,12 @@ type Config struct {
 	// Heartbeat is the idle interval of event streams (0:
 	// DefaultHeartbeat).
 	Heartbeat time.Duration
+	// AccessLog logs one line per request at Info on Logger, once it is
+	// answered: method, path and query, status, duration, bytes written,
+	// the remote address and the caller's project when it authenticated
+	// (never a header, so never a token or cookie). An event stream's
+	// line comes when it ends.
+	AccessLog bool
 }
 
 // Validate reports a missing required field.
@@ -140,7 +146,40 @@ func New(cfg Config) (*Server, error) {
 }
 
 // ServeHTTP serves the API.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.cfg.AccessLog {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	info := &accessInfo{}
+	r = r.WithContext(context.WithValue(r.Context(), accessKey{}, info))
+	defer func() {
+		status := sw.status
+		if !sw.wrote {
+			status = http.StatusOK // net/http's answer to a handler that wrote nothing
+		}
+		attrs := []slog.Attr{slog.String("method", r.Method), slog.String("path", r.URL.Path)}
+		if r.URL.RawQuery != "" {
+			attrs = append(attrs, slog.String("query", r.URL.RawQuery))
+		}
+		attrs = append(attrs, slog.Int("status", status), slog.Duration("duration", time.Since(start)),
+			slog.Int64("bytes", sw.bytes), slog.String("remote", r.RemoteAddr))
+		if info.project != "" {
+			attrs = append(attrs, slog.String("project", info.project))
+		}
+		s.log.LogAttrs(context.Background(), slog.LevelInfo, "http request", attrs...)
+	}()
+	s.mux.ServeHTTP(sw, r)
+}
+
+// accessInfo carries what the access log learns inside the handlers.
+type accessInfo struct {
+	project string
+}
+
+type accessKey struct{}
 
 // wrap is every route's middleware: recovery, authentication, the error
 // shape, metrics.
@@ -170,6 +209,9 @@ func (s *Server) wrap(rt route) http.Handler {
 			if c, err = s.authenticate(r); err != nil {
 				s.fail(sw, r, name, err)
 				return
+			}
+			if info, ok := r.Context().Value(accessKey{}).(*accessInfo); ok {
+				info.project = c.Project.ID
 			}
 		}
 		if err := rt.h(sw, r, c); err != nil {
@@ -280,6 +322,7 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+	bytes  int64 // of the body
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -293,7 +336,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if !w.wrote {
 		w.status, w.wrote = http.StatusOK, true
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -36,6 +36,7 @@ type serveFlags struct {
 	authCloud     string
 	workers       int
 	concurrency   int
+	accessLog     bool
 }
 
 func newServeCmd() *cobra.Command {
@@ -78,6 +79,7 @@ PostgreSQL (--workers 0 runs the API alone).`,
 	c.Flags().StringVar(&sf.authCloud, "auth-cloud", "", "cloud whose token validates callers' tokens (it needs Keystone's admin or service role; default: --os-cloud)")
 	c.Flags().IntVar(&sf.workers, "workers", 1, "workers in this process (0: the API alone)")
 	c.Flags().IntVar(&sf.concurrency, "concurrency", 0, "tasks each worker runs at once (default: jobs.DefaultConcurrency)")
+	c.Flags().BoolVar(&sf.accessLog, "access-log", true, "log one line per request (method, path and query, status, duration, bytes, the caller's project) to stderr; never a header, token or body")
 	return c
 }
 
@@ -180,7 +182,8 @@ func (sf *serveFlags) run(ctx context.Context, cmd *cobra.Command) error {
 	if err != nil {
 		return fmt.Errorf("keystone: %s", describe(err))
 	}
-	srv, err := service.New(service.Config{Backend: q, Auth: keys, Logger: log, Registerer: reg, UI: web.Handler(), AutoLogin: autoLogin})
+	srv, err := service.New(service.Config{Backend: q, Auth: keys, Logger: log, Registerer: reg, UI: web.Handler(), AutoLogin: autoLogin,
+		AccessLog: sf.accessLog})
 	if err != nil {
 		return err
 	}

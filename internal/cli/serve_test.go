@@ -250,6 +250,15 @@ func TestServeSimEndToEnd(t *testing.T) {
 	if !bytes.Contains(storeBytes.Bytes(), []byte(task.ID)) {
 		t.Fatal("the store does not hold the task: not the right file")
 	}
+	// The access log has a line for each of those requests (so the grep
+	// below reads them), the caller's project on the authenticated ones.
+	for _, want := range []string{`msg="http request" method=GET path=/v1/tasks/` + task.ID + ` status=200`,
+		`path=/v1/auth/session status=401`, `path=/v1/tasks status=401`, `method=POST path=/v1/tasks status=400`,
+		`project=` + cloudsim.DemoProjectID, `query="follow=true"`} {
+		if !strings.Contains(s.logText(), want) {
+			t.Errorf("no access line with %q in the logs:\n%s", want, s.logText())
+		}
+	}
 	for what, text := range map[string][]byte{"responses": responses.Bytes(), "logs": []byte(s.logText()),
 		"events": []byte(events), "store": storeBytes.Bytes()} {
 		for _, secret := range []string{"secret", demo, admin, "gAAAA"} {
@@ -258,6 +267,23 @@ func TestServeSimEndToEnd(t *testing.T) {
 				t.Errorf("%s hold a credential %.12q…: …%s…", what, secret, text[max(0, i-80):min(len(text), i+40)])
 			}
 		}
+	}
+}
+
+// --access-log=false: no line per request.
+func TestServeAccessLogOff(t *testing.T) {
+	s := startServe(t, "--access-log=false")
+	res, err := http.Get(s.url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	s.stop(t)
+	if strings.Contains(s.logText(), "http request") {
+		t.Fatalf("access lines with --access-log=false:\n%s", s.logText())
+	}
+	if out := mustRun(t, "serve", "--help"); !strings.Contains(out, "--access-log") {
+		t.Fatalf("help lacks --access-log:\n%s", out)
 	}
 }
 
