@@ -179,6 +179,21 @@ func TestProjectCloudsDialFailures(t *testing.T) {
 			t.Fatalf("Keystone %s: the dial did not reach it", mode)
 		}
 	}
+	// A caller that goes away does not end the dial it started: the next
+	// caller waits for that same dial rather than starting another.
+	k.mode.Store("hang")
+	k.hits.Store(0)
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := pc.Resolve(gone, cloudsim.DemoProjectID); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a caller gone: %v", err)
+	}
+	if _, err := pc.Resolve(ctx, "demo"); !errors.Is(err, jobs.ErrCloudUnavailable) {
+		t.Fatalf("the shared dial: %v", err)
+	}
+	if n := k.hits.Load(); n != 1 {
+		t.Fatalf("%d logins for one shared dial", n)
+	}
 	k.mode.Store("401")
 	if _, err := pc.Resolve(ctx, cloudsim.DemoProjectID); err == nil || errors.Is(err, jobs.ErrCloudUnavailable) {
 		t.Fatalf("Keystone refusing the credentials: %v, want a permanent error", err)
