@@ -819,3 +819,54 @@ func TestEventDelay(t *testing.T) {
 		})
 	})
 }
+
+// TestHandBackBeforeTheRun: a worker that leased (and so first-claimed) a
+// task but handed it back before making its flow run (its cloud could not
+// be had) leaves a task the next attempt runs to its end: the claim of
+// the lease has no run behind it, and the next holder's run gets a newer
+// epoch than the task's.
+func TestHandBackBeforeTheRun(t *testing.T) {
+	databases(t, func(t *testing.T, cfg jobs.Config) {
+		e := startSim(t, nil)
+		var mu sync.Mutex
+		failNext := false
+		cfg.Clouds = func(ctx context.Context, project string) (*ops.Cloud, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if failNext {
+				failNext = false
+				return nil, errors.New("keystone: connection refused (a transient failure)")
+			}
+			return e.clouds(ctx, project)
+		}
+		q := open(t, cfg)
+		ctx := ctxT(t, 45*time.Second)
+		task, _, err := q.Create(ctx, jobs.NewTask{Kind: "volume.create", Project: "demo", Params: json.RawMessage(`{"name":"v","size":1}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		failNext = true // the worker's first attempt
+		mu.Unlock()
+		// A lease that outlives the test: no reaper may rescue the task.
+		startWorker(t, q, jobs.WorkerConfig{ID: "w", LeaseTTL: time.Hour})
+		task = waitFinal(t, ctx, q, task.ID)
+		if task.Status != jobs.Succeeded {
+			t.Fatalf("after a hand-back before the run: %s %+v", task.Status, task.Error)
+		}
+		claims, err := q.Claims(ctx, task.ID)
+		if err != nil || len(claims) < 2 {
+			t.Fatalf("claims %+v %v: want the lease's claim and the run's", claims, err)
+		}
+		for i := 1; i < len(claims); i++ {
+			if claims[i].Epoch <= claims[i-1].Epoch {
+				t.Fatalf("claims %+v: epochs must rise", claims)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if failNext {
+			t.Fatal("the worker never asked for the cloud")
+		}
+	})
+}

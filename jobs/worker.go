@@ -274,14 +274,26 @@ func (w *Worker) now() time.Time { return time.Now() }
 func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error {
 	q := w.q
 	var tr taskRow
+	// claimed: the lease claimed the task too (its first claim), with
+	// epoch 1; its deadline is then claimDeadline.
+	var claimed bool
+	var claimDeadline int64
 	err := q.inGroup(ctx, func(ctx context.Context, t tx, change int64) error {
 		now := w.now()
-		// Held back: the leases of a group go in one round trip.
-		t.laterRow(ctx, func(r row) (err error) {
-			tr, err = scanTask(r)
+		var err error
+		tr, err = scanTask(t.queryRow(ctx, qry("task_lease"), id, w.id, now.Add(w.cfg.LeaseTTL).UnixNano(), now.UnixNano(), change))
+		if err != nil {
 			return err
-		}, qry("task_lease"), id, w.id, now.Add(w.cfg.LeaseTTL).UnixNano(), now.UnixNano(), change)
-		return nil
+		}
+		claimed = tr.epoch == 1 && tr.Attempts == 1 && tr.StartedAt != nil && tr.StartedAt.UnixNano() == now.UnixNano()
+		if !claimed {
+			return nil
+		}
+		claimDeadline = now.Add(w.timeout(tr)).UnixNano()
+		t.later(ctx, qry("task_deadline"), id, claimDeadline, w.id)
+		t.later(ctx, qry("claim_insert"), id, 1, w.id, now.UnixNano())
+		return insertEvent(ctx, t, Event{Seq: tr.events, TaskID: id, Time: now.UTC(), From: string(Queued), To: string(tr.Status),
+			Attempt: tr.Attempts, Worker: w.id}, 1)
 	})
 	if errors.Is(err, ErrNotFound) {
 		return nil // final, or held by a live worker
@@ -358,7 +370,7 @@ func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error
 	// looking first (a run left by a worker that died before its claim
 	// exists: ErrExists, resumed).
 	startErr := store.ErrNotFound
-	if tr.Attempts > 0 || poison != nil {
+	if (tr.Attempts > 0 && !claimed) || poison != nil {
 		_, startErr = q.runs.Get(ctx, id)
 	}
 	if err := startErr; errors.Is(err, store.ErrNotFound) {
@@ -381,6 +393,14 @@ func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error
 			return w.buildFailed(ctx, tr, err, lastAttempt)
 		}
 	}
+	if sr.Epoch() <= tr.epoch && !(claimed && sr.Epoch() == 1) {
+		// An earlier lease claimed the task with this epoch and handed it
+		// back before it made the run: the run needs a newer one.
+		if e, sr, err = q.runs.Resume(ctx, reg, id, w.id, eopts...); err != nil {
+			return w.buildFailed(ctx, tr, err, lastAttempt)
+		}
+		fresh = false
+	}
 	r.epoch = sr.Epoch()
 	r.nodes = map[string]flow.Node{}
 	for _, n := range e.Compiled().Nodes() {
@@ -396,31 +416,21 @@ func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error
 			r.states[a.Name] = a.State
 		}
 	}
-	// The claim: the epoch the run was acquired with becomes the task's.
-	timeout := time.Duration(tr.Options.Timeout)
-	if timeout == 0 {
-		timeout = q.cfg.DefaultTimeout
+	// The claim: the epoch the run was acquired with becomes the task's
+	// (done with the lease when that claimed epoch 1 and the run was
+	// made with it).
+	status, deadline, cancelReq := string(tr.Status), claimDeadline, int64(0)
+	if tr.CancelRequested {
+		cancelReq = 1
 	}
-	var status string
-	var started, deadline, cancelReq int64
-	err = q.inGroup(ctx, func(ctx context.Context, t tx, change int64) error {
-		now := w.now()
-		var seq, attempts int64
-		err := t.queryRow(ctx, qry("task_claim"), id, w.id, r.epoch, now.UnixNano(), now.Add(timeout).UnixNano(), change).
-			Scan(&seq, &status, &started, &deadline, &attempts, &cancelReq)
-		if err != nil {
-			return err
+	if !claimed || r.epoch != 1 {
+		err := w.claim(ctx, r, tr, &status, &deadline, &cancelReq)
+		if isNoRows(err) {
+			return nil // a newer epoch took it meanwhile
 		}
-		t.later(ctx, qry("claim_insert"), id, r.epoch, w.id, now.UnixNano())
-		r.tr.Attempts = int(attempts)
-		ev := Event{Seq: seq, TaskID: id, Time: now.UTC(), From: string(tr.Status), To: status, Attempt: int(attempts), Worker: w.id}
-		return insertEvent(ctx, t, ev, r.epoch)
-	})
-	if isNoRows(err) {
-		return nil // a newer epoch took it meanwhile
-	}
-	if err != nil {
-		return w.handBack(ctx, tr, fmt.Errorf("jobs: claim %s: %w", id, err), lastAttempt)
+		if err != nil {
+			return w.handBack(ctx, tr, fmt.Errorf("jobs: claim %s: %w", id, err), lastAttempt)
+		}
 	}
 	q.changed.fire()
 	if r.tr.Attempts == 1 {
@@ -461,6 +471,35 @@ func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error
 	close(keepStop)
 	<-keepDone
 	return r.finish(ctx, e, runErr, lastAttempt, left)
+}
+
+// timeout is how long the task may run, from its options or the queue's
+// default.
+func (w *Worker) timeout(tr taskRow) time.Duration {
+	if t := time.Duration(tr.Options.Timeout); t > 0 {
+		return t
+	}
+	return w.q.cfg.DefaultTimeout
+}
+
+// claim makes the epoch r's run was acquired with the task's, with its
+// history and event; it sets the task's status, deadline and whether a
+// cancel was asked as they are after the claim.
+func (w *Worker) claim(ctx context.Context, r *run, tr taskRow, status *string, deadline, cancelReq *int64) error {
+	id := tr.ID
+	return w.q.inGroup(ctx, func(ctx context.Context, t tx, change int64) error {
+		now := w.now()
+		var seq, attempts, started int64
+		err := t.queryRow(ctx, qry("task_claim"), id, w.id, r.epoch, now.UnixNano(), now.Add(w.timeout(tr)).UnixNano(), change).
+			Scan(&seq, status, &started, deadline, &attempts, cancelReq)
+		if err != nil {
+			return err
+		}
+		t.later(ctx, qry("claim_insert"), id, r.epoch, w.id, now.UnixNano())
+		r.tr.Attempts = int(attempts)
+		ev := Event{Seq: seq, TaskID: id, Time: now.UTC(), From: string(tr.Status), To: *status, Attempt: int(attempts), Worker: w.id}
+		return insertEvent(ctx, t, ev, r.epoch)
+	})
 }
 
 func mustJSON(v any) json.RawMessage {
