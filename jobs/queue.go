@@ -504,10 +504,10 @@ func (q *Queue) insertBatch(ctx context.Context, batch []*createReq) ([]createRe
 			}
 			opts, _ := json.Marshal(r.opts)
 			n := len(taskArgs)
-			taskRows = append(taskRows, fmt.Sprintf("($%d, $%d, $%d, 'queued', $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, 1)",
-				n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+10, n+11))
+			taskRows = append(taskRows, fmt.Sprintf("($%d, $%d, $%d, 'queued', $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, 1, $%d)",
+				n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+10, n+11, n+12))
 			taskArgs = append(taskArgs, ids[j], r.nt.Project, r.kind.name, string(r.params), string(opts),
-				key, r.hash, jobIDs[j], first+int64(j)*step, now.UnixNano(), 0)
+				key, r.hash, jobIDs[j], first+int64(j)*step, now.UnixNano(), 0, -int64(r.opts.Timeout))
 			ev := Event{Seq: 1, TaskID: ids[j], Time: now.UTC(), To: string(Queued)}
 			body, _ := json.Marshal(ev)
 			eventRows = append(eventRows, fmt.Sprintf("($%d, 1, 0, $%d)", len(eventArgs)+1, len(eventArgs)+2))

@@ -281,7 +281,8 @@ func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error
 	err := q.inGroup(ctx, func(ctx context.Context, t tx, change int64) error {
 		now := w.now()
 		var err error
-		tr, err = scanTask(t.queryRow(ctx, qry("task_lease"), id, w.id, now.Add(w.cfg.LeaseTTL).UnixNano(), now.UnixNano(), change))
+		tr, err = scanTask(t.queryRow(ctx, qry("task_lease"), id, w.id, now.Add(w.cfg.LeaseTTL).UnixNano(), now.UnixNano(), change,
+			now.Add(w.q.cfg.DefaultTimeout).UnixNano()))
 		if err != nil {
 			return err
 		}
@@ -289,8 +290,7 @@ func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error
 		if !claimed {
 			return nil
 		}
-		claimDeadline = now.Add(w.timeout(tr)).UnixNano()
-		t.later(ctx, qry("task_deadline"), id, claimDeadline, w.id)
+		claimDeadline = tr.deadline
 		t.later(ctx, qry("claim_insert"), id, 1, w.id, now.UnixNano())
 		return insertEvent(ctx, t, Event{Seq: tr.events, TaskID: id, Time: now.UTC(), From: string(Queued), To: string(tr.Status),
 			Attempt: tr.Attempts, Worker: w.id}, 1)
