@@ -653,6 +653,14 @@ func migrate(ctx context.Context, d database) error {
 			return fmt.Errorf("jobs: migration %s: %w", m.Name, err)
 		}
 	}
+	// A newer binary's schema may mean what this one would misread.
+	var v int
+	if err := d.queryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM ostask_jobs_schema`).Scan(&v); err != nil {
+		return err
+	}
+	if known := ms[len(ms)-1].Version; v > known {
+		return fmt.Errorf("jobs: %w: the task tables are at version %d, this binary knows up to %d: run a newer ostask", ErrSchemaTooNew, v, known)
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"go.uber.org/goleak"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ostask/ostask/cloudsim"
 	"github.com/ostask/ostask/engine"
@@ -885,6 +888,51 @@ func TestHandBackBeforeTheRun(t *testing.T) {
 		defer mu.Unlock()
 		if failNext {
 			t.Fatal("the worker never asked for the cloud")
+		}
+	})
+}
+
+// TestSchemaTooNew: a database migrated by a newer ostask is refused at
+// Open, with a typed error, rather than misread.
+func TestSchemaTooNew(t *testing.T) {
+	databases(t, func(t *testing.T, cfg jobs.Config) {
+		q, err := jobs.Open(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.Close()
+		const future = `INSERT INTO ostask_jobs_schema (version, name) VALUES (999, '0999_from_the_future.sql')`
+		if cfg.Schema != "" {
+			pc, err := pgx.ParseConfig(cfg.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pc.RuntimeParams["search_path"] = cfg.Schema
+			conn, err := pgx.ConnectConfig(context.Background(), pc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			if _, err := conn.Exec(context.Background(), future); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			db, err := sql.Open("sqlite", cfg.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec(future); err != nil {
+				t.Fatal(err)
+			}
+		}
+		q, err = jobs.Open(context.Background(), cfg)
+		if err == nil {
+			q.Close()
+			t.Fatal("a newer schema was opened")
+		}
+		if !errors.Is(err, jobs.ErrSchemaTooNew) || !strings.Contains(err.Error(), "999") {
+			t.Fatalf("a newer schema: %v", err)
 		}
 	})
 }

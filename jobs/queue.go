@@ -40,6 +40,10 @@ const (
 // current (Ready).
 var ErrNotReady = errors.New("jobs: not ready")
 
+// ErrSchemaTooNew is matched by Open's error when the database's task
+// tables were migrated by a newer ostask.
+var ErrSchemaTooNew = errors.New("database schema newer than this binary")
+
 // ErrClosed: the queue was closed.
 var ErrClosed = errors.New("jobs: queue closed")
 
