@@ -151,8 +151,8 @@ func (db *DB) Close() error {
 	return db.d.Close()
 }
 
-// write writes one run's batch: with the writes of other runs when a
-// committer shares commits, else alone.
+// write writes one run's batch (or creation): with the writes of other
+// runs when a committer shares commits, else alone.
 func (db *DB) write(ctx context.Context, b *Batch) error {
 	if db.group != nil {
 		return db.group.write(ctx, b)
@@ -270,10 +270,32 @@ func (db *DB) create(ctx context.Context, nr NewRun, p []byte) (*Run, error) {
 	now := db.now()
 	row := RunRow{ID: nr.ID, Flow: nr.Flow, Version: nr.Version, Params: p, State: flow.StatePending.String(),
 		Owner: owner, Epoch: 1, Created: now, Updated: now}
-	if err := db.retry(ctx, "create", nr.ID, func(ctx context.Context) error { return db.d.CreateRun(ctx, row) }); err != nil {
+	b := &Batch{Run: nr.ID, Create: &row}
+	unknown := false // an attempt failed in a way that may hide its commit
+	err := db.retry(ctx, "create", nr.ID, func(ctx context.Context) error {
+		err := db.write(ctx, b)
+		if errors.Is(err, ErrExists) && unknown && db.createdAs(ctx, &row) {
+			return nil
+		}
+		if err != nil && db.d.Retryable(err) {
+			unknown = true
+		}
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("store: create run %q: %w", nr.ID, err)
 	}
 	return &Run{db: db, id: nr.ID, epoch: 1, created: &row}, nil
+}
+
+// createdAs reports whether the stored run is row as written by an
+// earlier attempt of the same Create whose answer was lost: same owner,
+// creation time, flow and params, never written since.
+func (db *DB) createdAs(ctx context.Context, row *RunRow) bool {
+	got, err := db.d.GetRun(ctx, row.ID)
+	return err == nil && got.Epoch == row.Epoch && got.Seq == row.Seq && got.Owner == row.Owner &&
+		got.Created.Equal(row.Created) && got.Flow == row.Flow && got.Version == row.Version &&
+		got.State == row.State && string(got.Params) == string(row.Params)
 }
 
 // ErrBadRun is matched by the errors of invalid NewRun values.

@@ -24,8 +24,6 @@ type Driver interface {
 	// concurrent opener applied it first (then it does nothing).
 	ApplyMigration(ctx context.Context, m Migration) error
 
-	// CreateRun inserts a run; ErrExists when the id is taken.
-	CreateRun(ctx context.Context, r RunRow) error
 	// GetRun returns a run; ErrNotFound when there is none.
 	GetRun(ctx context.Context, id string) (RunRow, error)
 	// ListRuns returns runs newest first.
@@ -40,6 +38,11 @@ type Driver interface {
 	// the batch moves the flow), then each atom, guarded by its state.
 	// When a guard finds zero rows the transaction is rolled back and
 	// Apply returns a *RunMismatch or an *AtomMismatch.
+	//
+	// A batch with Create set inserts that run row instead (its other
+	// fields but Run and BeforeCommit are unused), and fails with
+	// ErrExists when the id is taken: runs are created through Apply (and
+	// ApplyGroup), so that creations share commits with other writes.
 	Apply(ctx context.Context, b *Batch) error
 	// DeleteRun removes a run and its atoms; ErrNotFound when there is none.
 	DeleteRun(ctx context.Context, id string) error
@@ -58,8 +61,9 @@ type Driver interface {
 type GroupDriver interface {
 	Driver
 	// ApplyGroup writes bs in one transaction, in order, all or nothing,
-	// each batch guarded as Apply guards it. When batch i cannot be
-	// written (a guard found nothing, or its statements failed), nothing
+	// each batch guarded as Apply guards it (creations among them). When
+	// batch i cannot be written (a guard found nothing, its run exists
+	// already, or its statements failed), nothing
 	// is written and the error is a *BatchError naming i, its Err what
 	// Apply would have returned for that batch alone. Any other error
 	// (the commit, the connection) concerns every batch, and, as with
@@ -127,9 +131,14 @@ type RunFilter struct {
 	Limit int // 0: no limit
 }
 
-// Batch is one transaction of writes for one run.
+// Batch is one transaction of writes for one run, or its creation.
 type Batch struct {
-	Run   string
+	Run string
+	// Create, when set, makes the batch the creation of run Run: this row
+	// is inserted (ErrExists when the id is taken) and no other field but
+	// BeforeCommit is used.
+	Create *RunRow
+
 	Epoch int64 // the epoch the writer holds
 	Seq   int64 // the run's sequence the writer expects; the write makes it Seq+1
 	// FlowFrom and FlowTo move the flow when FlowTo is not empty.

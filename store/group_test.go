@@ -96,6 +96,9 @@ func groupSetup(t *testing.T, n int, opts ...store.Option) (*gated, *store.DB, [
 			t.Fatal(err)
 		}
 	}
+	g.mu.Lock()
+	g.singles = nil // the creations
+	g.mu.Unlock()
 	return g, db, runs, queued
 }
 
@@ -333,6 +336,88 @@ func TestGroupCommit(t *testing.T) {
 		}
 		release()
 		recv(t, results[0], "result") // the write in progress ends, one way or the other
+	})
+
+	t.Run("creations ready together share one transaction with other writes", func(t *testing.T) {
+		g, db, runs, queued := groupSetup(t, 2)
+		hold := make(chan struct{})
+		g.holdSingle = hold
+		first := start(func() error { return runs[0].SaveFlow(ctx, flow.StatePending, flow.StateRunning) })
+		recv(t, g.entered, "write in progress")
+		results := []<-chan error{start(func() error { return runs[1].SaveFlow(ctx, flow.StatePending, flow.StateRunning) })}
+		recv(t, queued, "queued write")
+		handles := make([]*store.Run, 3)
+		for i := range handles {
+			results = append(results, start(func() error {
+				var err error
+				handles[i], err = db.Create(ctx, store.NewRun{ID: "new" + runID(i), Flow: "f"})
+				return err
+			}))
+			recv(t, queued, "queued creation")
+		}
+		close(hold)
+		if err := recv(t, first, "result"); err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range results {
+			if err := recv(t, c, "result"); err != nil {
+				t.Fatalf("write %d: %v", i, err)
+			}
+		}
+		if !slices.Equal(g.singles, []string{"r0"}) || len(g.groups) != 1 || !slices.Equal(sorted(g.groups[0]), []string{"newr0", "newr1", "newr2", "r1"}) {
+			t.Fatalf("alone %v, groups %v; want r0 alone, then r1 and the three creations in one transaction", g.singles, g.groups)
+		}
+		for _, h := range handles {
+			if s := flowState(t, db, h.ID()); s != flow.StatePending {
+				t.Fatalf("%s is %v", h.ID(), s)
+			}
+			if err := h.SaveFlow(ctx, flow.StatePending, flow.StateRunning); err != nil {
+				t.Fatalf("%s after its creation: %v", h.ID(), err)
+			}
+		}
+	})
+
+	t.Run("a creation whose id is taken fails alone", func(t *testing.T) {
+		g, db, runs, queued := groupSetup(t, 2)
+		hold := make(chan struct{})
+		g.holdSingle = hold
+		first := start(func() error { return runs[0].SaveFlow(ctx, flow.StatePending, flow.StateRunning) })
+		recv(t, g.entered, "write in progress")
+		var results []<-chan error
+		for _, id := range []string{"new0", "r1", "new1"} {
+			results = append(results, start(func() error {
+				_, err := db.Create(ctx, store.NewRun{ID: id, Flow: "f"})
+				return err
+			}))
+			recv(t, queued, "queued creation")
+		}
+		results = append(results, start(func() error { return runs[1].SaveFlow(ctx, flow.StatePending, flow.StateRunning) }))
+		recv(t, queued, "queued write")
+		close(hold)
+		if err := recv(t, first, "result"); err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range results {
+			err := recv(t, c, "result")
+			if i == 1 && !errors.Is(err, store.ErrExists) {
+				t.Fatalf("creation of r1: %v, want ErrExists", err)
+			}
+			if i != 1 && err != nil {
+				t.Fatalf("write %d failed with the taken id: %v", i, err)
+			}
+		}
+		if len(g.groups) != 2 || !slices.Contains(g.groups[0], "r1") || !slices.Equal(sorted(g.groups[1]), []string{"new0", "new1", "r1"}) {
+			t.Fatalf("groups %v: want the taken id's creation dropped from the second attempt", g.groups)
+		}
+		// r1 itself was not touched by the failed creation, and was written once.
+		if s := flowState(t, db, "r1"); s != flow.StateRunning {
+			t.Fatalf("r1 is %v", s)
+		}
+		for _, id := range []string{"new0", "new1"} {
+			if s := flowState(t, db, id); s != flow.StatePending {
+				t.Fatalf("%s is %v", id, s)
+			}
+		}
 	})
 
 	t.Run("off: every write alone", func(t *testing.T) {

@@ -30,10 +30,14 @@ type faulty struct {
 	failBefore atomic.Int32 // fail this many Applies without writing
 	failAfter  atomic.Int32 // write, then report a failure this many times
 	failGet    atomic.Int32
+	creates    atomic.Bool // count and fail creations too (else they pass untouched)
 	err        error
 }
 
 func (f *faulty) Apply(ctx context.Context, b *store.Batch) error {
+	if b.Create != nil && !f.creates.Load() {
+		return f.Driver.Apply(ctx, b)
+	}
 	f.applies.Add(1)
 	if f.failBefore.Load() > 0 {
 		f.failBefore.Add(-1)
@@ -154,6 +158,34 @@ func TestRetries(t *testing.T) {
 		}
 		if state(t, run, "a") != flow.StateSuccess {
 			t.Fatal("not written")
+		}
+	})
+
+	t.Run("a lost answer to a creation that happened is no ErrExists", func(t *testing.T) {
+		f, db, _, _ := setup(t)
+		f.creates.Store(true)
+		f.failAfter.Store(1)
+		run, err := db.Create(ctx, store.NewRun{ID: "c", Flow: "f"})
+		if err != nil {
+			t.Fatalf("Create = %v", err)
+		}
+		if f.applies.Load() != 2 {
+			t.Fatalf("%d applies", f.applies.Load())
+		}
+		if err := run.SaveAtom(ctx, flow.StatePending, running); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("a taken id is ErrExists after a failed attempt too", func(t *testing.T) {
+		f, db, _, _ := setup(t)
+		f.creates.Store(true)
+		f.failBefore.Store(1)
+		if _, err := db.Create(ctx, store.NewRun{ID: "r", Flow: "f", Owner: "another"}); !errors.Is(err, store.ErrExists) {
+			t.Fatalf("Create = %v, want ErrExists", err)
+		}
+		if f.applies.Load() != 2 {
+			t.Fatalf("%d applies", f.applies.Load())
 		}
 	})
 

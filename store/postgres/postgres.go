@@ -184,17 +184,6 @@ func scanRun(s pgx.Row) (store.RunRow, error) {
 	return r, err
 }
 
-// CreateRun implements store.Driver.
-func (d *Driver) CreateRun(ctx context.Context, r store.RunRow) error {
-	_, err := d.pool.Exec(ctx, q.RunInsert, r.ID, r.Flow, r.Version, string(r.Params), r.State, r.Owner,
-		r.Epoch, r.Seq, r.Created, r.Updated)
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23505" { // unique_violation
-		return store.ErrExists
-	}
-	return err
-}
-
 // GetRun implements store.Driver.
 func (d *Driver) GetRun(ctx context.Context, id string) (store.RunRow, error) {
 	r, err := scanRun(d.pool.QueryRow(ctx, q.RunGet, id))
@@ -318,6 +307,11 @@ func (d *Driver) GroupWriters() int { return d.writers }
 func (d *Driver) send(ctx context.Context, bs []*store.Batch) (batch, stmt int, err error) {
 	var p pgx.Batch
 	for _, b := range bs {
+		if r := b.Create; r != nil {
+			p.Queue(q.RunInsert, r.ID, r.Flow, r.Version, string(r.Params), r.State, r.Owner,
+				r.Epoch, r.Seq, r.Created, r.Updated)
+			continue
+		}
 		p.Queue(q.RunWrite, b.Now, b.FlowTo, text(b.Params), b.Run, b.Epoch, b.Seq, b.FlowFrom)
 		for i := range b.Atoms {
 			w := &b.Atoms[i]
@@ -334,7 +328,11 @@ func (d *Driver) send(ctx context.Context, bs []*store.Batch) (batch, stmt int, 
 	batch, stmt = -1, -1
 read:
 	for i, b := range bs {
-		for s := -1; s < len(b.Atoms); s++ {
+		atoms := len(b.Atoms)
+		if b.Create != nil {
+			atoms = 0
+		}
+		for s := -1; s < atoms; s++ {
 			if _, err = res.Exec(); err != nil {
 				var pe *pgconn.PgError
 				if errors.As(err, &pe) {
@@ -352,10 +350,14 @@ read:
 
 // explain turns the failure of a guard (division_by_zero, see run_write)
 // into what it missed, read afterwards: a *store.RunMismatch when the run
-// row's guard failed (stmt -1), an *store.AtomMismatch for atom stmt.
+// row's guard failed (stmt -1), an *store.AtomMismatch for atom stmt; and
+// the failed insert of a creation into store.ErrExists.
 func (d *Driver) explain(ctx context.Context, b *store.Batch, stmt int, err error) error {
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "22012" {
+	if b.Create != nil && errors.As(err, &pe) && pe.Code == "23505" { // unique_violation
+		return store.ErrExists
+	}
+	if !errors.As(err, &pe) || pe.Code != "22012" || b.Create != nil {
 		return err
 	}
 	if stmt < 0 {

@@ -76,7 +76,7 @@ type Driver struct {
 	prepared *writeStmts
 }
 
-type writeStmts struct{ run, fence, insert, update, state *sql.Stmt }
+type writeStmts struct{ create, run, fence, insert, update, state *sql.Stmt }
 
 // stmts prepares the write statements on first use (after the migrations
 // made their tables).
@@ -90,7 +90,7 @@ func (d *Driver) stmts(ctx context.Context) (*writeStmts, error) {
 	for _, p := range []struct {
 		dst **sql.Stmt
 		q   string
-	}{{&ws.run, q.RunWrite}, {&ws.fence, q.RunFence}, {&ws.insert, q.AtomInsert}, {&ws.update, q.AtomUpdate}, {&ws.state, q.AtomState}} {
+	}{{&ws.create, q.RunInsert}, {&ws.run, q.RunWrite}, {&ws.fence, q.RunFence}, {&ws.insert, q.AtomInsert}, {&ws.update, q.AtomUpdate}, {&ws.state, q.AtomState}} {
 		st, err := d.w.PrepareContext(ctx, p.q)
 		if err != nil {
 			ws.close()
@@ -103,7 +103,7 @@ func (d *Driver) stmts(ctx context.Context) (*writeStmts, error) {
 }
 
 func (ws *writeStmts) close() {
-	for _, st := range []*sql.Stmt{ws.run, ws.fence, ws.insert, ws.update, ws.state} {
+	for _, st := range []*sql.Stmt{ws.create, ws.run, ws.fence, ws.insert, ws.update, ws.state} {
 		if st != nil {
 			st.Close()
 		}
@@ -275,16 +275,6 @@ func scanRun(s scanner) (store.RunRow, error) {
 	return r, err
 }
 
-// CreateRun implements store.Driver.
-func (d *Driver) CreateRun(ctx context.Context, r store.RunRow) error {
-	_, err := d.w.ExecContext(ctx, q.RunInsert, r.ID, r.Flow, r.Version, string(r.Params), r.State, r.Owner,
-		r.Epoch, r.Seq, r.Created.UnixNano(), r.Updated.UnixNano())
-	if code(err) == sqlite3.SQLITE_CONSTRAINT {
-		return store.ErrExists
-	}
-	return err
-}
-
 // GetRun implements store.Driver.
 func (d *Driver) GetRun(ctx context.Context, id string) (store.RunRow, error) {
 	r, err := scanRun(d.r.QueryRowContext(ctx, q.RunGet, id))
@@ -422,6 +412,14 @@ func (d *Driver) GroupWriters() int { return 1 }
 
 // write runs the statements of one batch in tx.
 func (d *Driver) write(ctx context.Context, tx *sql.Tx, ws *writeStmts, b *store.Batch) error {
+	if r := b.Create; r != nil {
+		_, err := tx.StmtContext(ctx, ws.create).ExecContext(ctx, r.ID, r.Flow, r.Version, string(r.Params), r.State, r.Owner,
+			r.Epoch, r.Seq, r.Created.UnixNano(), r.Updated.UnixNano())
+		if code(err) == sqlite3.SQLITE_CONSTRAINT {
+			return store.ErrExists
+		}
+		return err
+	}
 	now := b.Now.UnixNano()
 	res, err := tx.StmtContext(ctx, ws.run).ExecContext(ctx, now, b.FlowTo, text(b.Params), b.Run, b.Epoch, b.Seq, b.FlowFrom)
 	if err != nil {

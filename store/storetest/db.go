@@ -724,6 +724,10 @@ func testGroup(t *testing.T, h Harness) {
 		return &store.Batch{Run: id, Epoch: 1, Seq: seq, Now: now,
 			Atoms: []store.AtomWrite{{From: from, Row: store.AtomRow{Name: atom, State: "SUCCESS", Result: []byte(`"ok"`)}, Finish: true}}}
 	}
+	creation := func(id string) *store.Batch {
+		return &store.Batch{Run: id, Create: &store.RunRow{ID: id, Flow: "f", Params: []byte(`{}`), State: "PENDING",
+			Owner: "o", Epoch: 1, Created: now, Updated: now}}
+	}
 	// unchanged checks that a failed group wrote nothing.
 	unchanged := func(t *testing.T, want map[string]flow.State) {
 		t.Helper()
@@ -781,6 +785,15 @@ func testGroup(t *testing.T, h Harness) {
 					t.Fatalf("err %v, want an *AtomMismatch: b missing", err)
 				}
 			}},
+		{"a creation whose id is taken", []*store.Batch{creation("g3"), finish("g0", 1, "a", "RUNNING"), creation("g1")}, 2,
+			func(t *testing.T, err error) {
+				if !errors.Is(err, store.ErrExists) {
+					t.Fatalf("err %v, want ErrExists", err)
+				}
+				if _, err := db.Get(ctx, "g3"); !errors.Is(err, store.ErrNotFound) {
+					t.Fatalf("g3 of the failed group: %v, want ErrNotFound", err)
+				}
+			}},
 	}
 	for _, tc := range failures {
 		t.Run(tc.name, func(t *testing.T) {
@@ -795,8 +808,18 @@ func testGroup(t *testing.T, h Harness) {
 	}
 	// The sequences did not move: the same group without its failed batch
 	// goes through.
-	if err := d.ApplyGroup(ctx, []*store.Batch{finish("g0", 1, "a", "RUNNING"), finish("g2", 1, "a", "RUNNING")}); err != nil {
+	if err := d.ApplyGroup(ctx, []*store.Batch{finish("g0", 1, "a", "RUNNING"), creation("g3"), finish("g2", 1, "a", "RUNNING"), creation("g4")}); err != nil {
 		t.Fatalf("ApplyGroup after the failures: %v", err)
 	}
 	unchanged(t, map[string]flow.State{"g0": flow.StateSuccess, "g1": flow.StateRunning, "g2": flow.StateSuccess})
+	for _, id := range []string{"g3", "g4"} {
+		info, err := db.Get(ctx, id)
+		if err != nil || info.State != flow.StatePending || info.Owner != "o" || info.Epoch != 1 || !info.Created.Equal(now) {
+			t.Fatalf("created %s: %+v, %v", id, info, err)
+		}
+	}
+	// A creation alone, through Apply.
+	if err := d.Apply(ctx, creation("g1")); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("Apply of a taken id: %v, want ErrExists", err)
+	}
 }
