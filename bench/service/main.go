@@ -14,6 +14,7 @@
 //
 //	go run ./bench/service                                  # N=5000, C=64, W=1,3, postgres and sqlite
 //	go run ./bench/service -n 2000 -workers 3 -stores postgres
+//	go run ./bench/service -workers 0 -no-river                # POSTs alone, no worker: the API and create path's own rate and latency
 package main
 
 import (
@@ -71,7 +72,7 @@ func main() {
 	dbURL := flag.String("db", envOr("OSTASK_BENCH_DB", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL URL")
 	n := flag.Int("n", 5000, "tasks per run")
 	clients := flag.Int("clients", 64, "concurrent HTTP clients")
-	workersFlag := flag.String("workers", "1,3", "comma-separated worker counts")
+	workersFlag := flag.String("workers", "1,3", "comma-separated worker counts (0: POSTs alone, nothing works the tasks)")
 	stores := flag.String("stores", "postgres,sqlite", "comma-separated stores: postgres, sqlite")
 	concurrency := flag.Int("concurrency", 100, "tasks each worker runs at once (River's MaxWorkers in the bare runs)")
 	noRiver := flag.Bool("no-river", false, "skip the bare River runs")
@@ -79,7 +80,7 @@ func main() {
 	var workers []int
 	for _, f := range strings.Split(*workersFlag, ",") {
 		w, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || w < 1 {
+		if err != nil || w < 0 {
 			fmt.Fprintf(os.Stderr, "bench/service: bad -workers value %q\n", f)
 			os.Exit(2)
 		}
@@ -304,6 +305,12 @@ func runService(ctx context.Context, sim *cloudsim.Sim, st, pgURL string, nWorke
 	if err := errors.Join(<-errs); err != nil {
 		return result{}, err
 	}
+	slices.Sort(lat)
+	if nWorkers == 0 {
+		// The API and the create path alone: POSTs per second.
+		total := time.Since(start)
+		return result{store: st, n: n, total: total, perSec: float64(n) / total.Seconds(), postP50: pct(lat, 50), postP99: pct(lat, 99)}, nil
+	}
 	select {
 	case <-allDone:
 	case err := <-followErr:
@@ -336,7 +343,6 @@ func runService(ctx context.Context, sim *cloudsim.Sim, st, pgURL string, nWorke
 	if len(queue) != n {
 		return result{}, fmt.Errorf("%d tasks listed with a start, want %d", len(queue), n)
 	}
-	slices.Sort(lat)
 	slices.Sort(queue)
 	return result{store: st, workers: nWorkers, n: n, total: total, perSec: float64(n) / total.Seconds(),
 		postP50: pct(lat, 50), postP99: pct(lat, 99), queueP50: pct(queue, 50), queueP99: pct(queue, 99)}, nil
