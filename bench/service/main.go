@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,7 +77,17 @@ func main() {
 	stores := flag.String("stores", "postgres,sqlite", "comma-separated stores: postgres, sqlite")
 	concurrency := flag.Int("concurrency", 100, "tasks each worker runs at once (River's MaxWorkers in the bare runs)")
 	noRiver := flag.Bool("no-river", false, "skip the bare River runs")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the service runs (not the bare River ones) to this file")
 	flag.Parse()
+	var profile *os.File
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fail(err)
+		}
+		defer f.Close()
+		profile = f
+	}
 	var workers []int
 	for _, f := range strings.Split(*workersFlag, ",") {
 		w, err := strconv.Atoi(strings.TrimSpace(f))
@@ -96,7 +107,16 @@ func main() {
 	var rows []result
 	for _, st := range strings.Split(*stores, ",") {
 		for _, w := range workers {
+			if profile != nil {
+				if err := pprof.StartCPUProfile(profile); err != nil {
+					fail(err)
+				}
+			}
 			r, err := runService(ctx, sim, st, *dbURL, w, *n, *clients, *concurrency)
+			if profile != nil {
+				pprof.StopCPUProfile()
+				profile = nil // one profile: the first run's
+			}
 			if err != nil {
 				fail(fmt.Errorf("%s, %d workers: %w", st, w, err))
 			}
