@@ -28,25 +28,36 @@ import (
 //go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationFiles embed.FS
 
-//go:embed sql/*.sql
+//go:embed sql/*.sql sql/pg/*.sql
 var sqlFiles embed.FS
 
 // queries holds the statements of sql/*.sql by file name (without .sql).
 // Both databases run the same text: numbered parameters ($1) and Unix
 // nanosecond times work in SQLite and PostgreSQL alike; only the
-// migrations differ.
+// migrations differ, and sql/pg/*.sql ("pg/name"): statements only
+// PostgreSQL can run (data-modifying WITH), which fold several of a
+// write's statements into one.
 var queries = func() map[string]string {
 	m := map[string]string{}
-	ents, err := fs.ReadDir(sqlFiles, "sql")
-	if err != nil {
-		panic(err)
-	}
-	for _, e := range ents {
-		b, err := sqlFiles.ReadFile("sql/" + e.Name())
+	for _, dir := range []string{"sql", "sql/pg"} {
+		ents, err := fs.ReadDir(sqlFiles, dir)
 		if err != nil {
 			panic(err)
 		}
-		m[strings.TrimSuffix(e.Name(), ".sql")] = string(b)
+		prefix := strings.TrimPrefix(strings.TrimPrefix(dir, "sql"), "/")
+		if prefix != "" {
+			prefix += "/"
+		}
+		for _, e := range ents {
+			if e.IsDir() {
+				continue
+			}
+			b, err := sqlFiles.ReadFile(dir + "/" + e.Name())
+			if err != nil {
+				panic(err)
+			}
+			m[prefix+strings.TrimSuffix(e.Name(), ".sql")] = string(b)
+		}
 	}
 	return m
 }()

@@ -582,15 +582,15 @@ func nanosPtr(n int64) *time.Time {
 	return &t
 }
 
-func scanTask(r row) (taskRow, error) {
+func scanTask(r row, extra ...any) (taskRow, error) {
 	var tr taskRow
 	var status, params, options string
 	var result, resources, errText *string
 	var done, total, attempts, losses, cancelReq int64
 	var created, updated, started, finished int64
-	err := r.Scan(&tr.ID, &tr.Project, &tr.Kind, &status, &params, &options, &tr.idemKey, &tr.hash, &tr.jobID,
+	err := r.Scan(append([]any{&tr.ID, &tr.Project, &tr.Kind, &status, &params, &options, &tr.idemKey, &tr.hash, &tr.jobID,
 		&done, &total, &tr.Progress.Current, &result, &resources, &errText, &attempts, &losses, &tr.Worker,
-		&tr.epoch, &tr.leaseUntil, &cancelReq, &tr.events, &tr.change, &tr.deadline, &created, &updated, &started, &finished)
+		&tr.epoch, &tr.leaseUntil, &cancelReq, &tr.events, &tr.change, &tr.deadline, &created, &updated, &started, &finished}, extra...)...)
 	if err != nil {
 		if isNoRows(err) {
 			return tr, ErrNotFound
@@ -718,14 +718,16 @@ func (q *Queue) Events(ctx context.Context, id string, after int64, limit int) (
 	defer rs.Close()
 	out := []Event{}
 	for rs.Next() {
+		var seq int64
 		var body string
-		if err := rs.Scan(&body); err != nil {
+		if err := rs.Scan(&seq, &body); err != nil {
 			return nil, err
 		}
 		var ev Event
 		if err := json.Unmarshal([]byte(body), &ev); err != nil {
 			return nil, fmt.Errorf("jobs: task %s: event: %w", id, err)
 		}
+		ev.Seq = seq
 		out = append(out, ev)
 	}
 	return out, rs.Err()

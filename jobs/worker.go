@@ -280,6 +280,18 @@ func (w *Worker) runTask(ctx context.Context, id string, lastAttempt bool) error
 	var claimDeadline int64
 	err := q.inGroup(ctx, func(ctx context.Context, t tx, change int64) error {
 		now := w.now()
+		if q.db.name() == "postgres" {
+			// One statement, held back: the leases of a group go in one
+			// round trip, with the claims they make.
+			body := mustJSON(Event{TaskID: id, Time: now.UTC(), From: string(Queued), To: string(Running), Attempt: 1, Worker: w.id})
+			t.laterRow(ctx, func(r row) (err error) {
+				tr, err = scanTask(r, &claimed)
+				claimDeadline = tr.deadline
+				return err
+			}, qry("pg/task_lease"), id, w.id, now.Add(w.cfg.LeaseTTL).UnixNano(), now.UnixNano(), change,
+				now.Add(w.q.cfg.DefaultTimeout).UnixNano(), string(body))
+			return nil
+		}
 		var err error
 		tr, err = scanTask(t.queryRow(ctx, qry("task_lease"), id, w.id, now.Add(w.cfg.LeaseTTL).UnixNano(), now.UnixNano(), change,
 			now.Add(w.q.cfg.DefaultTimeout).UnixNano()))
@@ -943,7 +955,26 @@ func (r *run) writeFinal(ctx context.Context, status Status, result map[string]j
 	}
 	resources := string(mustJSON(r.res))
 	now := time.Now()
+	last := Event{TaskID: r.tr.ID, Time: now.UTC(), From: string(r.tr.Status), To: string(status), Error: taskErr, Attempt: r.tr.Attempts, Worker: w.id}
 	err := w.q.inGroup(ctx, func(ctx context.Context, t tx, change int64) error {
+		if w.q.db.name() == "postgres" {
+			// One statement, held back: numbered by the database.
+			bodies := make([]string, 0, len(left)+1)
+			for _, e := range left {
+				bodies = append(bodies, string(mustJSON(e.ev)))
+			}
+			bodies = append(bodies, string(mustJSON(last)))
+			types, ids := make([]string, len(r.res)), make([]string, len(r.res))
+			for i, rs := range r.res {
+				types[i], ids[i] = rs.Type, rs.ID
+			}
+			t.laterRow(ctx, func(r row) error {
+				var n int64
+				return r.Scan(&n)
+			}, qry("pg/task_finish"), r.tr.ID, r.epoch, string(status), r.progress(), r.total,
+				resources, resultText, errText, now.UnixNano(), change, len(bodies), w.id, bodies, types, ids)
+			return nil
+		}
 		var seq int64
 		if err := t.queryRow(ctx, qry("task_finish"), r.tr.ID, r.epoch, string(status), r.progress(), r.total,
 			resources, resultText, errText, now.UnixNano(), change, 1+len(left), w.id).Scan(&seq); err != nil {
@@ -953,9 +984,7 @@ func (r *run) writeFinal(ctx context.Context, status Status, result map[string]j
 			t.later(ctx, qry("resource_insert"), rs.Type, rs.ID, r.tr.ID)
 		}
 		// The step events left and the task's own last one, in one insert.
-		last := eventWrite{ev: Event{TaskID: r.tr.ID, Time: now.UTC(), From: string(r.tr.Status), To: string(status),
-			Error: taskErr, Attempt: r.tr.Attempts, Worker: w.id}}
-		return r.insertEvents(ctx, t, append(slices.Clip(left), last), seq)
+		return r.insertEvents(ctx, t, append(slices.Clip(left), eventWrite{ev: last}), seq)
 	})
 	if isNoRows(err) {
 		return nil // fenced at the last moment: the new holder finishes it
