@@ -7,7 +7,9 @@ import (
 
 // Statements are a driver's SQL statements, one file each (NAME.sql) in
 // the directory a driver embeds. Every driver has the same set, so that the
-// same guarded writes exist on every database; Optional ones may be absent.
+// same guarded writes exist on every database; optional ones may be absent,
+// and a driver that writes a batch in one statement (BatchWrite) has none
+// of those marked (a).
 type Statements struct {
 	SchemaTable   string // create the schema version table if missing
 	SchemaLock    string // optional: serialise concurrent migrations
@@ -18,14 +20,18 @@ type Statements struct {
 	RunGet        string
 	RunList       string
 	RunClaim      string // epoch+1, new owner, RETURNING the row
-	RunWrite      string // the fenced write: epoch, sequence, expected flow state
+	RunWrite      string // the fenced write: epoch, sequence, expected flow state (a)
 	RunFence      string // the run row's epoch, sequence, state and owner
 	RunDelete     string
 	AtomDelete    string // optional: a run's atoms, where no foreign key cascades
-	AtomInsert    string // leave PENDING (a missing row is PENDING)
-	AtomUpdate    string // any other guarded move
-	AtomState     string
+	AtomInsert    string // leave PENDING (a missing row is PENDING) (a)
+	AtomUpdate    string // any other guarded move (a)
+	AtomState     string // (a)
 	AtomList      string
+	// BatchWrite, optional, writes a whole Batch (the fence and every
+	// atom) in one statement. A driver that has it needs none of the
+	// statements marked (a), which write a batch one row at a time.
+	BatchWrite string
 }
 
 // LoadStatements reads the statements of fsys. A missing required file is
@@ -38,6 +44,8 @@ func LoadStatements(fsys fs.FS) Statements {
 		}
 		return string(b)
 	}
+	batch := read("batch_write", true)
+	oneStatement := batch != "" // then the statements (a) are not needed
 	return Statements{
 		SchemaTable:   read("schema_table", false),
 		SchemaLock:    read("schema_lock", true),
@@ -48,13 +56,14 @@ func LoadStatements(fsys fs.FS) Statements {
 		RunGet:        read("run_get", false),
 		RunList:       read("run_list", false),
 		RunClaim:      read("run_claim", false),
-		RunWrite:      read("run_write", false),
+		RunWrite:      read("run_write", oneStatement),
 		RunFence:      read("run_fence", false),
 		RunDelete:     read("run_delete", false),
 		AtomDelete:    read("atom_delete", true),
-		AtomInsert:    read("atom_insert", false),
-		AtomUpdate:    read("atom_update", false),
-		AtomState:     read("atom_state", false),
+		AtomInsert:    read("atom_insert", oneStatement),
+		AtomUpdate:    read("atom_update", oneStatement),
+		AtomState:     read("atom_state", oneStatement),
 		AtomList:      read("atom_list", false),
+		BatchWrite:    batch,
 	}
 }

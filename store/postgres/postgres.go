@@ -269,19 +269,19 @@ func (d *Driver) LoadAtoms(ctx context.Context, id string) ([]store.AtomRow, err
 	return out, rows.Err()
 }
 
-// Apply implements store.Driver: the whole write is one round trip, a
-// pipeline that PostgreSQL runs as one implicit transaction. A guard that
-// finds nothing fails with division_by_zero, which aborts the rest; what
-// the guard missed is read afterwards, for the error.
+// Apply implements store.Driver: the whole write is one statement (see
+// batch_write.sql), one round trip, one implicit transaction. A guard that
+// finds nothing fails it with division_by_zero; what the guard missed is
+// read afterwards, for the error.
 func (d *Driver) Apply(ctx context.Context, b *store.Batch) error {
 	if b.BeforeCommit != nil {
 		b.BeforeCommit()
 	}
-	_, stmt, err := d.send(ctx, []*store.Batch{b})
-	return d.explain(ctx, b, stmt, err)
+	_, err := d.send(ctx, []*store.Batch{b})
+	return d.explain(ctx, b, err)
 }
 
-// ApplyGroup implements store.GroupDriver: the statements of every batch
+// ApplyGroup implements store.GroupDriver: one statement per batch, all
 // in one pipeline, one implicit transaction, one round trip. The first
 // statement that fails aborts it all; when it is a guard, or an error
 // that no retry clears, the batch it belongs to is named.
@@ -291,20 +291,45 @@ func (d *Driver) ApplyGroup(ctx context.Context, bs []*store.Batch) error {
 			b.BeforeCommit()
 		}
 	}
-	i, stmt, err := d.send(ctx, bs)
+	i, err := d.send(ctx, bs)
 	if i < 0 || ctx.Err() != nil || d.Retryable(err) {
 		return err
 	}
-	return &store.BatchError{Index: i, Err: d.explain(ctx, bs[i], stmt, err)}
+	return &store.BatchError{Index: i, Err: d.explain(ctx, bs[i], err)}
 }
 
 // GroupWriters implements store.GroupDriver.
 func (d *Driver) GroupWriters() int { return d.writers }
 
-// send writes bs in one pipeline. When a statement fails on the server it
-// returns the batch it belongs to and which of its statements it was (-1:
-// the run row, i: atom i); otherwise batch -1.
-func (d *Driver) send(ctx context.Context, bs []*store.Batch) (batch, stmt int, err error) {
+// atomColumns are a batch's atom writes as the parallel arrays of
+// batch_write.sql; never nil (a nil slice would be a NULL array).
+type atomColumns struct {
+	name, version, state, decision, from []string
+	result, failure, revertFailure, hist []pgtype.Text
+	start, finish                        []bool
+}
+
+func nullText(b []byte) pgtype.Text { return pgtype.Text{String: string(b), Valid: b != nil} }
+
+func columns(ws []store.AtomWrite) *atomColumns {
+	n := len(ws)
+	c := &atomColumns{name: make([]string, n), version: make([]string, n), state: make([]string, n),
+		decision: make([]string, n), from: make([]string, n), result: make([]pgtype.Text, n),
+		failure: make([]pgtype.Text, n), revertFailure: make([]pgtype.Text, n), hist: make([]pgtype.Text, n),
+		start: make([]bool, n), finish: make([]bool, n)}
+	for i := range ws {
+		w, r := &ws[i], &ws[i].Row
+		c.name[i], c.version[i], c.state[i], c.decision[i], c.from[i] = r.Name, r.Version, r.State, r.Decision, w.From
+		c.result[i], c.failure[i], c.revertFailure[i], c.hist[i] =
+			nullText(r.Result), nullText(r.Failure), nullText(r.RevertFailure), nullText(r.History)
+		c.start[i], c.finish[i] = w.Start, w.Finish
+	}
+	return c
+}
+
+// send writes bs in one pipeline, one statement each. When a statement
+// fails on the server it returns the batch it belongs to; otherwise -1.
+func (d *Driver) send(ctx context.Context, bs []*store.Batch) (batch int, err error) {
 	var p pgx.Batch
 	for _, b := range bs {
 		if r := b.Create; r != nil {
@@ -312,47 +337,39 @@ func (d *Driver) send(ctx context.Context, bs []*store.Batch) (batch, stmt int, 
 				r.Epoch, r.Seq, r.Created, r.Updated)
 			continue
 		}
-		p.Queue(q.RunWrite, b.Now, b.FlowTo, text(b.Params), b.Run, b.Epoch, b.Seq, b.FlowFrom)
-		for i := range b.Atoms {
-			w := &b.Atoms[i]
-			sql := q.AtomUpdate
-			if w.From == "PENDING" {
-				sql = q.AtomInsert
-			}
-			r := &w.Row
-			p.Queue(sql, b.Run, r.Name, r.Version, r.State, text(r.Result), text(r.Failure),
-				text(r.RevertFailure), text(r.History), w.Start, w.Finish, b.Now, w.From, r.Decision)
-		}
+		c := columns(b.Atoms)
+		p.Queue(q.BatchWrite, b.Now, b.FlowTo, text(b.Params), b.Run, b.Epoch, b.Seq, b.FlowFrom,
+			c.name, c.version, c.state, c.result, c.failure, c.revertFailure, c.hist, c.decision,
+			c.start, c.finish, c.from)
 	}
 	res := d.pool.SendBatch(ctx, &p)
-	batch, stmt = -1, -1
-read:
-	for i, b := range bs {
-		atoms := len(b.Atoms)
-		if b.Create != nil {
-			atoms = 0
-		}
-		for s := -1; s < atoms; s++ {
-			if _, err = res.Exec(); err != nil {
-				var pe *pgconn.PgError
-				if errors.As(err, &pe) {
-					batch, stmt = i, s
-				}
-				break read
+	batch = -1
+	for i := range bs {
+		if _, err = res.Exec(); err != nil {
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) {
+				batch = i
 			}
+			break
 		}
 	}
 	if cerr := res.Close(); err == nil {
 		err = cerr
 	}
-	return batch, stmt, err
+	return batch, err
 }
 
-// explain turns the failure of a guard (division_by_zero, see run_write)
-// into what it missed, read afterwards: a *store.RunMismatch when the run
-// row's guard failed (stmt -1), an *store.AtomMismatch for atom stmt; and
-// the failed insert of a creation into store.ErrExists.
-func (d *Driver) explain(ctx context.Context, b *store.Batch, stmt int, err error) error {
+// explain turns the failure of a batch's guards (division_by_zero, see
+// batch_write.sql) into what they missed, read afterwards: a
+// *store.RunMismatch when the run row is not as the batch expects it
+// (gone, another epoch or sequence, another flow state), else an
+// *store.AtomMismatch for the first atom not in the state its write
+// expects; and the failed insert of a creation into store.ErrExists.
+//
+// Only the run's owner changes its atoms, under the fence, so when the run
+// row still matches, the atoms are as the failed statement found them.
+// Should everything match anyway, err is returned as it is.
+func (d *Driver) explain(ctx context.Context, b *store.Batch, err error) error {
 	var pe *pgconn.PgError
 	if b.Create != nil && errors.As(err, &pe) && pe.Code == "23505" { // unique_violation
 		return store.ErrExists
@@ -360,24 +377,39 @@ func (d *Driver) explain(ctx context.Context, b *store.Batch, stmt int, err erro
 	if !errors.As(err, &pe) || pe.Code != "22012" || b.Create != nil {
 		return err
 	}
-	if stmt < 0 {
-		m := &store.RunMismatch{Found: true}
-		err := d.pool.QueryRow(ctx, q.RunFence, b.Run).Scan(&m.Epoch, &m.Seq, &m.State, &m.Owner)
-		if errors.Is(err, pgx.ErrNoRows) {
-			m.Found = false
-		} else if err != nil {
-			return err
-		}
+	m := &store.RunMismatch{Found: true}
+	ferr := d.pool.QueryRow(ctx, q.RunFence, b.Run).Scan(&m.Epoch, &m.Seq, &m.State, &m.Owner)
+	if errors.Is(ferr, pgx.ErrNoRows) {
+		m.Found = false
+		return m
+	} else if ferr != nil {
+		return ferr
+	}
+	if m.Epoch != b.Epoch || m.Seq != b.Seq || (b.FlowFrom != "" && m.State != b.FlowFrom) {
 		return m
 	}
-	m := &store.AtomMismatch{Atom: b.Atoms[stmt].Row.Name, Found: true}
-	err = d.pool.QueryRow(ctx, q.AtomState, b.Run, m.Atom).Scan(&m.State)
-	if errors.Is(err, pgx.ErrNoRows) {
-		m.Found = false
-	} else if err != nil {
+	if len(b.Atoms) == 0 {
 		return err
 	}
-	return m
+	rows, lerr := d.LoadAtoms(ctx, b.Run)
+	if lerr != nil {
+		return lerr
+	}
+	stored := make(map[string]string, len(rows))
+	for _, r := range rows {
+		stored[r.Name] = r.State
+	}
+	for _, w := range b.Atoms {
+		st, found := stored[w.Row.Name]
+		switch {
+		case !found && w.From == "PENDING":
+		case !found:
+			return &store.AtomMismatch{Atom: w.Row.Name}
+		case st != w.From:
+			return &store.AtomMismatch{Atom: w.Row.Name, Found: true, State: st}
+		}
+	}
+	return err
 }
 
 // Retryable implements store.Driver: an error from the server is worth

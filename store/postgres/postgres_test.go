@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,5 +150,75 @@ func TestGroupStatementError(t *testing.T) {
 	}
 	if _, atoms, err := db.Show(ctx, "a"); err != nil || len(atoms) != 0 {
 		t.Fatalf("run a: %+v %v: the failed group wrote", atoms, err)
+	}
+}
+
+// A batch is one statement whatever its atoms, the same text for all: a
+// group of K batches executes K statements, prepared once per connection.
+func TestOneStatementPerBatch(t *testing.T) {
+	ctx := context.Background()
+	url, schema := pgtest.Schema(t)
+	db, err := postgres.Open(ctx, url, []postgres.Option{postgres.WithSchema(schema), postgres.WithMaxConns(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	d := driverOf(db)
+	ids := []string{"a", "b", "c", "d"}
+	for _, id := range ids {
+		if _, err := db.Create(ctx, store.NewRun{ID: id, Flow: "f"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UTC()
+	write := func(id string, atoms int) *store.Batch {
+		b := &store.Batch{Run: id, Epoch: 1, Now: now, FlowFrom: "PENDING", FlowTo: "RUNNING"}
+		for i := range atoms {
+			b.Atoms = append(b.Atoms, store.AtomWrite{From: "PENDING", Row: store.AtomRow{Name: fmt.Sprint("x", i), State: "RUNNING"}, Start: true})
+		}
+		return b
+	}
+	if err := d.ApplyGroup(ctx, []*store.Batch{write("a", 0), write("b", 1), write("c", 5)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Apply(ctx, write("d", 2)); err != nil {
+		t.Fatal(err)
+	}
+	// pg_prepared_statements is the session's: the pool's one connection.
+	rows, err := d.Pool().Query(ctx, `SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements
+		WHERE statement ~ '(INSERT|UPDATE)' AND statement ~ 'ostask_(runs|atoms)'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	execs := map[string]int64{}
+	for rows.Next() {
+		var s string
+		var n int64
+		if err := rows.Scan(&s, &n); err != nil {
+			t.Fatal(err)
+		}
+		execs[s] = n
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var writes, creates int64
+	for s, n := range execs {
+		switch {
+		case strings.Contains(s, "WITH r AS"):
+			writes += n
+		case strings.HasPrefix(s, "INSERT INTO ostask_runs"):
+			creates += n
+		default:
+			t.Errorf("another write statement, executed %d times: %s", n, s)
+		}
+	}
+	if len(execs) != 2 || writes != 4 || creates != int64(len(ids)) {
+		t.Fatalf("%d write texts, %d batch executions (want 4), %d creations (want %d)", len(execs), writes, creates, len(ids))
+	}
+	for _, id := range ids {
+		if info, err := db.Get(ctx, id); err != nil || info.State != flow.StateRunning {
+			t.Fatalf("%s: %+v %v", id, info, err)
+		}
 	}
 }

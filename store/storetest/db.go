@@ -50,6 +50,7 @@ func DB(t *testing.T, h Harness) {
 	t.Run("Schema", func(t *testing.T) { testSchema(t, h) })
 	t.Run("Resume", func(t *testing.T) { testResume(t, h) })
 	t.Run("Group", func(t *testing.T) { testGroup(t, h) })
+	t.Run("Guards", func(t *testing.T) { testGuards(t, h) })
 	t.Run("FreshLoad", func(t *testing.T) { testFreshLoad(t, h) })
 	t.Run("ConcurrentRuns", func(t *testing.T) {
 		db := h.Open(t)
@@ -821,5 +822,92 @@ func testGroup(t *testing.T, h Harness) {
 	// A creation alone, through Apply.
 	if err := d.Apply(ctx, creation("g1")); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("Apply of a taken id: %v, want ErrExists", err)
+	}
+}
+
+// testGuards checks that Apply names exactly the guard that found nothing
+// in batches of several atoms, whichever it is, and writes nothing then.
+func testGuards(t *testing.T, h Harness) {
+	ctx := context.Background()
+	db := h.Open(t)
+	d := db.Driver()
+	create(t, db, "w")
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	aw := func(name, from, to string) store.AtomWrite {
+		return store.AtomWrite{From: from, Row: store.AtomRow{Name: name, State: to}, Start: to == "RUNNING", Finish: to == "SUCCESS"}
+	}
+	// w: RUNNING, seq 1; a and b RUNNING, c SUCCESS.
+	if err := d.Apply(ctx, &store.Batch{Run: "w", Epoch: 1, Seq: 0, FlowFrom: "PENDING", FlowTo: "RUNNING", Now: now,
+		Atoms: []store.AtomWrite{aw("a", "PENDING", "RUNNING"), aw("b", "PENDING", "RUNNING"), aw("c", "PENDING", "SUCCESS")}}); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	before := atomsByName(t, db, "w")
+	runMismatch := func(found bool, seq int64, state string) func(t *testing.T, err error) {
+		return func(t *testing.T, err error) {
+			var m *store.RunMismatch
+			if !errors.As(err, &m) || m.Found != found || (found && (m.Epoch != 1 || m.Seq != seq || m.State != state || m.Owner == "")) {
+				t.Fatalf("err %v (%#v), want a *RunMismatch found=%v seq %d state %s", err, err, found, seq, state)
+			}
+		}
+	}
+	atomMismatch := func(atom string, found bool, state string) func(t *testing.T, err error) {
+		return func(t *testing.T, err error) {
+			var m *store.AtomMismatch
+			if !errors.As(err, &m) || m.Atom != atom || m.Found != found || m.State != state {
+				t.Fatalf("err %v (%#v), want an *AtomMismatch on %s found=%v state %q", err, err, atom, found, state)
+			}
+		}
+	}
+	cases := []struct {
+		name  string
+		b     store.Batch
+		check func(t *testing.T, err error)
+	}{
+		{"epoch", store.Batch{Run: "w", Epoch: 2, Seq: 1, Atoms: []store.AtomWrite{aw("a", "RUNNING", "SUCCESS")}},
+			runMismatch(true, 1, "RUNNING")},
+		{"sequence", store.Batch{Run: "w", Epoch: 1, Seq: 0, Atoms: []store.AtomWrite{aw("a", "RUNNING", "SUCCESS")}},
+			runMismatch(true, 1, "RUNNING")},
+		{"flow state", store.Batch{Run: "w", Epoch: 1, Seq: 1, FlowFrom: "PENDING", FlowTo: "RUNNING",
+			Atoms: []store.AtomWrite{aw("a", "RUNNING", "SUCCESS")}}, runMismatch(true, 1, "RUNNING")},
+		{"run missing", store.Batch{Run: "nope", Epoch: 1, Seq: 1}, runMismatch(false, 0, "")},
+		{"second atom in another state", store.Batch{Run: "w", Epoch: 1, Seq: 1,
+			Atoms: []store.AtomWrite{aw("a", "RUNNING", "SUCCESS"), aw("c", "RUNNING", "SUCCESS"), aw("b", "RUNNING", "SUCCESS")}},
+			atomMismatch("c", true, "SUCCESS")},
+		{"last atom missing", store.Batch{Run: "w", Epoch: 1, Seq: 1,
+			Atoms: []store.AtomWrite{aw("a", "RUNNING", "SUCCESS"), aw("d", "PENDING", "RUNNING"), aw("e", "RUNNING", "SUCCESS")}},
+			atomMismatch("e", false, "")},
+		{"an atom leaving PENDING that is not", store.Batch{Run: "w", Epoch: 1, Seq: 1,
+			Atoms: []store.AtomWrite{aw("d", "PENDING", "RUNNING"), aw("b", "PENDING", "RUNNING"), aw("a", "RUNNING", "SUCCESS")}},
+			atomMismatch("b", true, "RUNNING")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tc.b
+			b.Now = now.Add(time.Hour)
+			tc.check(t, d.Apply(ctx, &b))
+			info, err := db.Get(ctx, "w")
+			if err != nil || info.State != flow.StateRunning {
+				t.Fatalf("run w: %+v %v", info, err)
+			}
+			after := atomsByName(t, db, "w")
+			if len(after) != len(before) {
+				t.Fatalf("atoms %v, want %v: the failed batch wrote", after, before)
+			}
+			for n, a := range before {
+				if b := after[n]; b.State != a.State || b.Attempts != a.Attempts || !b.Updated.Equal(a.Updated) {
+					t.Fatalf("atom %s: %+v, was %+v: the failed batch wrote", n, b, a)
+				}
+			}
+		})
+	}
+	// The sequence did not move: the right batch goes through.
+	if err := d.Apply(ctx, &store.Batch{Run: "w", Epoch: 1, Seq: 1, FlowFrom: "RUNNING", FlowTo: "SUCCESS", Now: now,
+		Atoms: []store.AtomWrite{aw("a", "RUNNING", "SUCCESS"), aw("b", "RUNNING", "SUCCESS"), aw("d", "PENDING", "RUNNING")}}); err != nil {
+		t.Fatalf("Apply after the failures: %v", err)
+	}
+	got := atomsByName(t, db, "w")
+	if got["a"].State != flow.StateSuccess || got["b"].State != flow.StateSuccess || got["d"].State != flow.StateRunning ||
+		got["d"].Attempts != 1 || got["c"].State != flow.StateSuccess {
+		t.Fatalf("atoms %+v", got)
 	}
 }

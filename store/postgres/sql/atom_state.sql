@@ -1,1 +1,0 @@
-SELECT state FROM ostask_atoms WHERE run_id = $1 AND name = $2
