@@ -526,16 +526,11 @@ func (q *Queue) insertBatch(ctx context.Context, batch []*createReq) ([]createRe
 				Resources: r.kind.acted(values), CreatedAt: time.Unix(0, now.UnixNano()).UTC(), UpdatedAt: time.Unix(0, now.UnixNano()).UTC(),
 			}}
 		}
-		if _, err := t.exec(ctx, qry("task_insert")+strings.Join(taskRows, ", "), taskArgs...); err != nil {
-			return nil, err
-		}
-		if _, err := t.exec(ctx, qry("event_insert_many")+strings.Join(eventRows, ", "), eventArgs...); err != nil {
-			return nil, err
-		}
+		// Held back: sent with the commit (a failure fails the commit).
+		t.later(ctx, qry("task_insert")+strings.Join(taskRows, ", "), taskArgs...)
+		t.later(ctx, qry("event_insert_many")+strings.Join(eventRows, ", "), eventArgs...)
 		if len(resRows) > 0 {
-			if _, err := t.exec(ctx, qry("resource_insert_many")+strings.Join(resRows, ", ")+" ON CONFLICT DO NOTHING", resArgs...); err != nil {
-				return nil, err
-			}
+			t.later(ctx, qry("resource_insert_many")+strings.Join(resRows, ", ")+" ON CONFLICT DO NOTHING", resArgs...)
 		}
 	}
 	if err := t.commit(ctx); err != nil {
