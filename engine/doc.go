@@ -122,7 +122,8 @@
 // is a Batcher gets everything decided at one moment in one SaveBatch (a
 // parallel flow's completions and the starts they allow; a linear task's
 // SUCCESS and its successor's RUNNING): one durable write per step, and no
-// successor starts before its predecessor's SUCCESS is durable. Events are
+// successor starts before its predecessor's SUCCESS is durable; the last
+// completions are recorded with the flow's end, in one write. Events are
 // announced after the write. A storage error (ErrStorage; a fenced-out
 // writer's conflict too) stops the run and records nothing more, so the
 // run can be resumed from what was written.

@@ -432,7 +432,9 @@ func (r *runner) loop() {
 		}
 		if r.serial {
 			j, ok := r.nextJob()
-			r.flush()
+			if ok {
+				r.flush() // else the run ends: finish records what is left with the flow's end
+			}
 			if ok && !r.stopNow() {
 				r.complete(r.do(j))
 				continue
@@ -449,6 +451,11 @@ func (r *runner) loop() {
 				break
 			}
 			batch = append(batch, j)
+		}
+		if len(batch) == 0 && r.inflight == 0 {
+			// The run ends: finish records what is left (the last
+			// completions) with the flow's end, in one write.
+			return
 		}
 		r.flush()
 		if len(batch) > 0 && r.stopNow() && !r.stopping {
@@ -1336,6 +1343,8 @@ func (r *runner) finish() error {
 		} else if flow.FlowTransition(r.flowState, flow.StateFailure) == nil {
 			r.fatal = nil
 			_ = r.settle(flow.StateFailure)
+		} else {
+			r.flush() // what the loop left to record with the end
 		}
 		return fe
 	}
