@@ -21,7 +21,9 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
+	"modernc.org/sqlite"
 
+	"github.com/ostask/ostask/internal/sqlitecache"
 	"github.com/ostask/ostask/store"
 )
 
@@ -176,10 +178,13 @@ func openSQLite(path string) (*sqliteDB, error) {
 	}
 	f.Close()
 	dsn := path + "?_busy_timeout=10000&_journal_mode=WAL&_synchronous=FULL&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	base, err := sqlite.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
+	// modernc.org/sqlite parses each statement on every call; the cache
+	// keeps them prepared, for the queue's statements and River's alike.
+	db := sql.OpenDB(sqlitecache.New(base, 0))
 	// One connection: SQLite has one writer, River's SQLite driver asks
 	// for it, and nothing here holds a transaction while it queries the
 	// pool.
