@@ -493,8 +493,13 @@ func (q *Queue) insertBatch(ctx context.Context, batch []*createReq) ([]createRe
 		if err != nil {
 			return nil, fmt.Errorf("insert River jobs: %w", err)
 		}
-		first, step, err := q.db.takeChanges(ctx, t, int64(len(fresh)))
-		if err != nil {
+		// The change numbers: on PostgreSQL the transaction's own, which
+		// the insert reads itself (no round trip for it).
+		var first, step int64
+		changeCol := "$%d"
+		if pg, ok := q.db.(*pgDB); ok {
+			first, changeCol = pg.xidBase, "pg_current_xact_id()::text::bigint + $%d"
+		} else if first, step, err = q.db.takeChanges(ctx, t, int64(len(fresh))); err != nil {
 			return nil, err
 		}
 		// One statement per table for the whole group, not one per task.
@@ -508,7 +513,7 @@ func (q *Queue) insertBatch(ctx context.Context, batch []*createReq) ([]createRe
 			}
 			opts, _ := json.Marshal(r.opts)
 			n := len(taskArgs)
-			taskRows = append(taskRows, fmt.Sprintf("($%d, $%d, $%d, 'queued', $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, 1, $%d)",
+			taskRows = append(taskRows, fmt.Sprintf("($%d, $%d, $%d, 'queued', $%d, $%d, $%d, $%d, $%d, "+changeCol+", $%d, $%d, $%d, 1, $%d)",
 				n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+10, n+11, n+12))
 			taskArgs = append(taskArgs, ids[j], r.nt.Project, r.kind.name, string(r.params), string(opts),
 				key, r.hash, jobIDs[j], first+int64(j)*step, now.UnixNano(), 0, -int64(r.opts.Timeout))
