@@ -60,6 +60,11 @@ const AdminRole = "admin"
 // DefaultMaxCachedTokens bounds Keystone's cache of validated tokens.
 const DefaultMaxCachedTokens = 10000
 
+// DefaultTokenCacheTime is how long a validated token is served from the
+// cache before Keystone is asked again (keystonemiddleware's
+// token_cache_time): a revoked token stops working within it.
+const DefaultTokenCacheTime = 5 * time.Minute
+
 // KeystoneConfig configures a Keystone authenticator.
 type KeystoneConfig struct {
 	// Auth is the service's own login, whose token validates callers'
@@ -69,6 +74,10 @@ type KeystoneConfig struct {
 	// MaxCached bounds the validated tokens kept (0:
 	// DefaultMaxCachedTokens).
 	MaxCached int
+	// CacheFor bounds how long a validated token is served from the
+	// cache, never past its expiry (0: DefaultTokenCacheTime; negative:
+	// until it expires, so a revoked token works until then).
+	CacheFor time.Duration
 	// Now is the clock of the cache (nil: time.Now).
 	Now func() time.Time
 	// Registerer receives the cache's metrics (nil: none).
@@ -76,15 +85,17 @@ type KeystoneConfig struct {
 }
 
 // Keystone validates tokens against a cloud's Keystone and caches each
-// valid one until it expires. Only a hash of a token is kept.
+// valid one for KeystoneConfig.CacheFor, never past its expiry. Only a
+// hash of a token is kept.
 type Keystone struct {
 	identity *gophercloud.ServiceClient // with the service's token
 	anon     *gophercloud.ServiceClient // without a token, for logins
 	now      func() time.Time
 	max      int
+	cacheFor time.Duration // <= 0: until expiry
 
 	mu    sync.Mutex
-	cache map[[32]byte]Identity
+	cache map[[32]byte]cachedToken
 
 	lookups *prometheus.CounterVec
 }
@@ -115,7 +126,7 @@ func NewKeystone(ctx context.Context, cfg KeystoneConfig) (*Keystone, error) {
 	}
 	apc.HTTPClient = pc.HTTPClient
 	anon := &gophercloud.ServiceClient{ProviderClient: apc, Endpoint: identity.Endpoint, Type: "identity"}
-	k := &Keystone{identity: identity, anon: anon, now: cfg.Now, max: cfg.MaxCached, cache: map[[32]byte]Identity{},
+	k := &Keystone{identity: identity, anon: anon, now: cfg.Now, max: cfg.MaxCached, cacheFor: cfg.CacheFor, cache: map[[32]byte]cachedToken{},
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ostask_service_token_lookups_total",
 			Help: "Tokens looked up, by outcome: cached, valid (asked Keystone), invalid, error."}, []string{"outcome"})}
 	if k.now == nil {
@@ -123,6 +134,9 @@ func NewKeystone(ctx context.Context, cfg KeystoneConfig) (*Keystone, error) {
 	}
 	if k.max <= 0 {
 		k.max = DefaultMaxCachedTokens
+	}
+	if k.cacheFor == 0 {
+		k.cacheFor = DefaultTokenCacheTime
 	}
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(k.lookups); err != nil {
@@ -141,11 +155,11 @@ func (k *Keystone) Validate(ctx context.Context, token string) (Identity, error)
 	h := sha256.Sum256([]byte(token))
 	now := k.now()
 	k.mu.Lock()
-	id, ok := k.cache[h]
+	c, ok := k.cache[h]
 	k.mu.Unlock()
-	if ok && now.Before(id.ExpiresAt) {
+	if ok && now.Before(c.until) {
 		k.lookups.WithLabelValues("cached").Inc()
-		return id, nil
+		return c.id, nil
 	}
 	id, err := k.fromKeystone(tokens.Get(ctx, k.identity, token).Result)
 	if err != nil {
@@ -169,13 +183,23 @@ func (k *Keystone) Forget(token string) {
 	k.mu.Unlock()
 }
 
+// cachedToken is a validated token's identity, served until until.
+type cachedToken struct {
+	id    Identity
+	until time.Time
+}
+
 func (k *Keystone) remember(h [32]byte, id Identity) {
+	now := k.now()
+	until := id.ExpiresAt
+	if k.cacheFor > 0 && now.Add(k.cacheFor).Before(until) {
+		until = now.Add(k.cacheFor)
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if len(k.cache) >= k.max {
-		now := k.now()
 		for key, v := range k.cache {
-			if !now.Before(v.ExpiresAt) {
+			if !now.Before(v.until) {
 				delete(k.cache, key)
 			}
 		}
@@ -188,7 +212,7 @@ func (k *Keystone) remember(h [32]byte, id Identity) {
 			delete(k.cache, key)
 		}
 	}
-	k.cache[h] = id
+	k.cache[h] = cachedToken{id: id, until: until}
 }
 
 var projectID = regexp.MustCompile(`^[0-9a-f]{32}$`)

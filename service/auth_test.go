@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -57,8 +58,56 @@ func (e *env) unscoped() string {
 	return r.Header.Get("X-Subject-Token")
 }
 
+// A validated token is served from the cache for CacheFor (default
+// DefaultTokenCacheTime) at most: a token Keystone revoked stops working
+// then, not at its expiry.
+func TestTokenCacheTime(t *testing.T) {
+	for _, cacheFor := range []time.Duration{0, time.Minute, -1} {
+		t.Run(fmt.Sprint(cacheFor), func(t *testing.T) {
+			now := time.Now()
+			e := newEnv(t)
+			keys, err := service.NewKeystone(t.Context(), service.KeystoneConfig{Auth: authOf(e.sim.AdminCredentials()), CacheFor: cacheFor,
+				Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, err := keys.Validate(t.Context(), e.demo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bound := cacheFor
+			if bound == 0 {
+				bound = service.DefaultTokenCacheTime
+			}
+			if bound > 0 && !now.Add(bound).Before(id.ExpiresAt) {
+				t.Fatalf("the token expires at %s, before the cache time ends: the test proves nothing", id.ExpiresAt)
+			}
+			e.sim.ExpireTokens() // Keystone forgets it (revoked)
+			if bound > 0 {
+				now = now.Add(bound / 2)
+			} else {
+				now = now.Add(time.Minute)
+			}
+			if _, err := keys.Validate(t.Context(), e.demo); err != nil {
+				t.Fatalf("within the cache time: %v", err)
+			}
+			if bound < 0 {
+				now = id.ExpiresAt.Add(-time.Second) // until expiry
+				if _, err := keys.Validate(t.Context(), e.demo); err != nil {
+					t.Fatalf("cached until expiry: %v", err)
+				}
+				return
+			}
+			now = now.Add(bound) // past the cache time, before the expiry
+			if _, err := keys.Validate(t.Context(), e.demo); !errors.Is(err, service.ErrUnauthorized) {
+				t.Fatalf("a revoked token after the cache time: %v, want unauthorized", err)
+			}
+		})
+	}
+}
+
 // Tokens are validated by Keystone once, then served from the cache
-// until they expire.
+// until they expire (or the cache time ends).
 func TestTokenCache(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { return now }

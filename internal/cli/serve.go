@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +38,7 @@ type serveFlags struct {
 	workers       int
 	concurrency   int
 	accessLog     bool
+	tokenCache    time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -80,12 +82,16 @@ PostgreSQL (--workers 0 runs the API alone).`,
 	c.Flags().IntVar(&sf.workers, "workers", 1, "workers in this process (0: the API alone)")
 	c.Flags().IntVar(&sf.concurrency, "concurrency", 0, "tasks each worker runs at once (default: jobs.DefaultConcurrency)")
 	c.Flags().BoolVar(&sf.accessLog, "access-log", true, "log one line per request (method, path and query, status, duration, bytes, the caller's project) to stderr; never a header, token or body")
+	c.Flags().DurationVar(&sf.tokenCache, "token-cache-time", service.DefaultTokenCacheTime, "how long a validated Keystone token is trusted before Keystone is asked again (a revoked token works that long at most; never past its expiry)")
 	return c
 }
 
 func (sf *serveFlags) run(ctx context.Context, cmd *cobra.Command) error {
 	if sf.workers < 0 || sf.concurrency < 0 {
 		return usageError("--workers and --concurrency must not be negative")
+	}
+	if sf.tokenCache <= 0 {
+		return usageError("--token-cache-time must be positive")
 	}
 	out := cmd.OutOrStdout()
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -178,7 +184,7 @@ func (sf *serveFlags) run(ctx context.Context, cmd *cobra.Command) error {
 		return fmt.Errorf("task store %s: %w", redactURL(url), err)
 	}
 	defer q.Close()
-	keys, err := service.NewKeystone(ctx, service.KeystoneConfig{Auth: validator, Registerer: reg})
+	keys, err := service.NewKeystone(ctx, service.KeystoneConfig{Auth: validator, Registerer: reg, CacheFor: sf.tokenCache})
 	if err != nil {
 		return fmt.Errorf("keystone: %s", describe(err))
 	}

@@ -298,6 +298,7 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{[]string{"serve", "--sim", "--store", "none"}, "needs a store"},
 		{[]string{"serve", "--project-cloud", "demo"}, "PROJECT=CLOUD"},
 		{[]string{"serve", "--sim", "--workers", "-1"}, "must not be negative"},
+		{[]string{"serve", "--sim", "--token-cache-time", "0s"}, "must be positive"},
 		{[]string{"serve", "--clouds-yaml", "x", "--os-cloud", "x"}, "for --sim"},
 		{[]string{"serve", "--project-cloud", "demo=nonesuch", "--auth-cloud", "nonesuch"}, "nonesuch"},
 	} {
