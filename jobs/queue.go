@@ -288,6 +288,7 @@ type createReq struct {
 	nt     NewTask
 	kind   *kind
 	params json.RawMessage
+	acted  []Resource // the resources its parameters name
 	opts   Options
 	hash   string
 	reply  chan createRes
@@ -346,7 +347,7 @@ func (q *Queue) Create(ctx context.Context, nt NewTask) (Task, bool, error) {
 		h.Write(part)
 		h.Write([]byte{0})
 	}
-	r := &createReq{nt: nt, kind: k, params: params, opts: nt.Options, hash: hex.EncodeToString(h.Sum(nil)), reply: make(chan createRes, 1)}
+	r := &createReq{nt: nt, kind: k, params: params, acted: k.acted(values), opts: nt.Options, hash: hex.EncodeToString(h.Sum(nil)), reply: make(chan createRes, 1)}
 	select {
 	case q.creates <- r:
 	case <-ctx.Done():
@@ -521,14 +522,13 @@ func (q *Queue) insertBatch(ctx context.Context, batch []*createReq) ([]createRe
 			body, _ := json.Marshal(ev)
 			eventRows = append(eventRows, fmt.Sprintf("($%d, 1, 0, $%d)", len(eventArgs)+1, len(eventArgs)+2))
 			eventArgs = append(eventArgs, ids[j], string(body))
-			_, values, _ := r.kind.validate(r.params)
-			for _, rs := range r.kind.acted(values) {
+			for _, rs := range r.acted {
 				resRows = append(resRows, fmt.Sprintf("($%d, $%d, $%d)", len(resArgs)+1, len(resArgs)+2, len(resArgs)+3))
 				resArgs = append(resArgs, rs.Type, rs.ID, ids[j])
 			}
 			res[i] = createRes{t: Task{
 				ID: ids[j], Kind: r.kind.name, Project: r.nt.Project, Status: Queued, Params: r.params, Options: r.opts,
-				Resources: r.kind.acted(values), CreatedAt: time.Unix(0, now.UnixNano()).UTC(), UpdatedAt: time.Unix(0, now.UnixNano()).UTC(),
+				Resources: r.acted, CreatedAt: time.Unix(0, now.UnixNano()).UTC(), UpdatedAt: time.Unix(0, now.UnixNano()).UTC(),
 			}}
 		}
 		// Held back: sent with the commit (a failure fails the commit).
