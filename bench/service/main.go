@@ -15,6 +15,7 @@
 //	go run ./bench/service                                  # N=5000, C=64, W=1,3, postgres and sqlite
 //	go run ./bench/service -n 2000 -workers 3 -stores postgres
 //	go run ./bench/service -workers 0 -no-river                # POSTs alone, no worker: the API and create path's own rate and latency
+//	go run ./bench/service -rate 1000 -no-river                # open loop: 1,000 POSTs/s whatever the answers' pace
 package main
 
 import (
@@ -77,6 +78,7 @@ func main() {
 	stores := flag.String("stores", "postgres,sqlite", "comma-separated stores: postgres, sqlite")
 	concurrency := flag.Int("concurrency", 100, "tasks each worker runs at once (River's MaxWorkers in the bare runs)")
 	noRiver := flag.Bool("no-river", false, "skip the bare River runs")
+	rate := flag.Float64("rate", 0, "POSTs per second, open loop: sent on schedule by up to -clients at once, latency counted from the scheduled time (0: closed loop, each client POSTs again as soon as answered)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the service runs (not the bare River ones) to this file")
 	flag.Parse()
 	var profile *os.File
@@ -112,7 +114,7 @@ func main() {
 					fail(err)
 				}
 			}
-			r, err := runService(ctx, sim, st, *dbURL, w, *n, *clients, *concurrency)
+			r, err := runService(ctx, sim, st, *dbURL, w, *n, *clients, *concurrency, *rate)
 			if profile != nil {
 				pprof.StopCPUProfile()
 				profile = nil // one profile: the first run's
@@ -139,7 +141,11 @@ func main() {
 			rows = append(rows, r)
 		}
 	}
-	fmt.Printf("%d no-op tasks, %d HTTP clients; load average before: %s\n\n", *n, *clients, loadBefore)
+	loop := "closed loop"
+	if *rate > 0 {
+		loop = fmt.Sprintf("open loop at %.0f POSTs/s", *rate)
+	}
+	fmt.Printf("%d no-op tasks, %d HTTP clients (%s); load average before: %s\n\n", *n, *clients, loop, loadBefore)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "store\tworkers\ttasks/s\tPOST p50\tPOST p99\tqueue p50\tqueue p99\tRiver InsertMany jobs/s\tRiver insert-64 jobs/s\tshare of InsertMany\t\n")
 	for _, r := range rows {
@@ -177,7 +183,7 @@ func verdict(what string, ok bool, got string) {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond)) }
 
-func runService(ctx context.Context, sim *cloudsim.Sim, st, pgURL string, nWorkers, n, nClients, concurrency int) (result, error) {
+func runService(ctx context.Context, sim *cloudsim.Sim, st, pgURL string, nWorkers, n, nClients, concurrency int, rate float64) (result, error) {
 	cfg := jobs.Config{Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry()}
 	switch st {
 	case "postgres":
@@ -291,6 +297,15 @@ func runService(ctx context.Context, sim *cloudsim.Sim, st, pgURL string, nWorke
 	errs := make(chan error, nClients)
 	body := []byte(`{"kind":"noop"}`)
 	start := time.Now()
+	// Open loop: POST i is due at start + i/rate; a client takes the next
+	// due POST, waits for its time, and its latency counts from then (a
+	// POST sent late because every client was busy counts its wait).
+	due := func(i int64) time.Time {
+		if rate <= 0 {
+			return time.Now()
+		}
+		return start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+	}
 	var posters sync.WaitGroup
 	for range nClients {
 		posters.Add(1)
@@ -301,10 +316,11 @@ func runService(ctx context.Context, sim *cloudsim.Sim, st, pgURL string, nWorke
 				if i >= int64(n) {
 					return
 				}
+				t0 := due(i)
+				time.Sleep(time.Until(t0))
 				req, _ := http.NewRequestWithContext(runCtx, "POST", base+"/v1/tasks", bytes.NewReader(body))
 				req.Header.Set("X-Auth-Token", token)
 				req.Header.Set("Content-Type", "application/json")
-				t0 := time.Now()
 				res, err := hc.Do(req)
 				if err != nil {
 					errs <- err
