@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -12,16 +13,32 @@ import (
 	"github.com/ostask/ostask/store/postgres/pgtest"
 )
 
-func openPG(t *testing.T) *Queue {
+// testConfig is a queue's configuration on a fresh database of its
+// own: "postgres" (a schema) or "sqlite" (a file).
+func testConfig(tb testing.TB, db string, poll time.Duration) Config {
+	tb.Helper()
+	cfg := Config{PollInterval: poll}
+	if db == "postgres" {
+		cfg.URL, cfg.Schema = pgtest.Schema(tb)
+	} else {
+		cfg.URL = "sqlite:" + filepath.Join(tb.TempDir(), "q.db")
+	}
+	return cfg
+}
+
+// openTest opens a queue on a fresh database (see testConfig), closed
+// at the test's end.
+func openTest(t *testing.T, db string) *Queue {
 	t.Helper()
-	url, schema := pgtest.Schema(t)
-	q, err := Open(context.Background(), Config{URL: url, Schema: schema, PollInterval: 20 * time.Millisecond})
+	q, err := Open(context.Background(), testConfig(t, db, 20*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { q.Close() })
 	return q
 }
+
+func openPG(t *testing.T) *Queue { return openTest(t, "postgres") }
 
 // mark writes a task's progress_current as one change, in the
 // transaction inTx gives; hold, when set, runs before the commit.

@@ -61,8 +61,39 @@ var queries = func() map[string]string {
 			m[prefix+strings.TrimSuffix(e.Name(), ".sql")] = string(b)
 		}
 	}
+	// {{name}} stands for statement name without its comments.
+	for k, v := range m {
+		for {
+			i := strings.Index(v, "{{")
+			if i < 0 {
+				break
+			}
+			j := strings.Index(v[i:], "}}")
+			if j < 0 {
+				panic("jobs: unclosed {{ in statement " + k)
+			}
+			base, ok := m[v[i+2:i+j]]
+			if !ok {
+				panic("jobs: statement " + k + " names no statement " + v[i+2:i+j])
+			}
+			v = v[:i] + stripComments(base) + v[i+j+2:]
+		}
+		m[k] = v
+	}
 	return m
 }()
+
+// stripComments drops a statement's comment lines and trailing space.
+func stripComments(q string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(q, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "--") {
+			b.WriteString(l)
+			b.WriteString("\n")
+		}
+	}
+	return strings.TrimRight(b.String(), " \t\n")
+}
 
 func qry(name string) string {
 	s, ok := queries[name]

@@ -3,15 +3,27 @@ package jobs
 import (
 	"context"
 	"errors"
-	"path/filepath"
+	"strings"
 	"testing"
-	"time"
 )
 
 func setCurrent(id, value string) func(ctx context.Context, t tx, change int64) error {
 	return func(ctx context.Context, t tx, change int64) error {
 		var got string
 		return t.queryRow(ctx, `UPDATE ostask_tasks SET progress_current = $2, change = $3 WHERE id = $1 RETURNING id`, id, value, change).Scan(&got)
+	}
+}
+
+// progressCurrent reads a task's progress_current, which the group
+// tests write.
+func progressCurrent(t *testing.T, q *Queue) func(id string) string {
+	return func(id string) string {
+		t.Helper()
+		tr, err := q.get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr.Progress.Current
 	}
 }
 
@@ -22,26 +34,10 @@ func setCurrent(id, value string) func(ctx context.Context, t tx, change int64) 
 func TestGroupWrites(t *testing.T) {
 	for _, name := range []string{"sqlite", "postgres"} {
 		t.Run(name, func(t *testing.T) {
-			var q *Queue
-			if name == "postgres" {
-				q = openPG(t)
-			} else {
-				var err error
-				q, err = Open(context.Background(), Config{URL: filepath.Join(t.TempDir(), "q.db"), PollInterval: 20 * time.Millisecond})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { q.Close() })
-			}
+			q := openTest(t, name)
 			ctx := context.Background()
 			ids := createNoops(t, q, 3)
-			current := func(id string) string {
-				tr, err := q.get(ctx, id)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return tr.Progress.Current
-			}
+			current := progressCurrent(t, q)
 			req := func(fn func(ctx context.Context, t tx, change int64) error) *writeReq {
 				return &writeReq{fn: fn, done: make(chan error, 1)}
 			}
@@ -85,26 +81,10 @@ func TestGroupWrites(t *testing.T) {
 func TestGroupHeldBack(t *testing.T) {
 	for _, name := range []string{"sqlite", "postgres"} {
 		t.Run(name, func(t *testing.T) {
-			var q *Queue
-			if name == "postgres" {
-				q = openPG(t)
-			} else {
-				var err error
-				q, err = Open(context.Background(), Config{URL: filepath.Join(t.TempDir(), "q.db"), PollInterval: 20 * time.Millisecond})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { q.Close() })
-			}
+			q := openTest(t, name)
 			ctx := context.Background()
 			ids := createNoops(t, q, 3)
-			current := func(id string) string {
-				tr, err := q.get(ctx, id)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return tr.Progress.Current
-			}
+			current := progressCurrent(t, q)
 			const set = `UPDATE ostask_tasks SET progress_current = $2, change = $3 WHERE id = $1 RETURNING id`
 			guard := func(id, value string, got *string) func(ctx context.Context, t tx, change int64) error {
 				return func(ctx context.Context, t tx, change int64) error {
@@ -185,5 +165,24 @@ func TestGroupHeldBack(t *testing.T) {
 				t.Fatalf("after a refused guard with more after it: %q %q, want b2 (undone), a3", current(ids[1]), current(ids[0]))
 			}
 		})
+	}
+}
+
+// TestStatementTemplates: a statement naming another in braces holds
+// that statement's text (without its comments), and nothing is left in
+// braces.
+func TestStatementTemplates(t *testing.T) {
+	for name, q := range queries {
+		if strings.Contains(q, "{{") {
+			t.Errorf("statement %s still holds braces", name)
+		}
+	}
+	for name, base := range map[string]string{"pg/task_lease": "task_lease", "pg/task_finish": "task_finish"} {
+		if !strings.Contains(queries[name], stripComments(queries[base])) {
+			t.Errorf("statement %s does not hold %s", name, base)
+		}
+		if strings.Contains(stripComments(queries[base]), "--") {
+			t.Errorf("%s kept a comment", base)
+		}
 	}
 }

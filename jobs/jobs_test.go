@@ -308,21 +308,7 @@ func TestNoopTasksRunAndList(t *testing.T) {
 			if task.Status != jobs.Succeeded || task.Progress.Done != 1 || task.Progress.Total != 1 || task.Attempts != 1 || task.FinishedAt == nil {
 				t.Fatalf("task %+v", task)
 			}
-			evs, err := q.Events(ctx, id, 0, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var tos []string
-			for i, ev := range evs {
-				if ev.Seq != int64(i+1) {
-					t.Fatalf("event seqs %v", evs)
-				}
-				tos = append(tos, ev.Step+":"+ev.To)
-			}
-			want := []string{":queued", ":running", ":RUNNING", "noop:RUNNING", "noop:SUCCESS", ":SUCCESS", ":succeeded"}
-			if !slices.Equal(tos, want) {
-				t.Fatalf("events %v, want %v", tos, want)
-			}
+			checkNoopEvents(t, ctx, q, id)
 			claims, err := q.Claims(ctx, id)
 			if err != nil || len(claims) != 1 || claims[0].Worker != "w1" {
 				t.Fatalf("claims %v %v", claims, err)
@@ -750,6 +736,27 @@ func TestUnrunnableFlowNamesWhatItLeft(t *testing.T) {
 	})
 }
 
+// checkNoopEvents checks a succeeded no-op task's log: every transition,
+// in order, numbered from 1 without a gap.
+func checkNoopEvents(t *testing.T, ctx context.Context, q *jobs.Queue, id string) {
+	t.Helper()
+	evs, err := q.Events(ctx, id, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tos []string
+	for i, ev := range evs {
+		if ev.Seq != int64(i+1) {
+			t.Fatalf("event seqs %v", evs)
+		}
+		tos = append(tos, ev.Step+":"+ev.To)
+	}
+	want := []string{":queued", ":running", ":RUNNING", "noop:RUNNING", "noop:SUCCESS", ":SUCCESS", ":succeeded"}
+	if !slices.Equal(tos, want) {
+		t.Fatalf("events %v, want %v", tos, want)
+	}
+}
+
 // TestEventDelay: a task's step events reach its log while a step runs
 // (after at most EventDelay), and whether they are written on their own
 // (EventDelay < 0), gathered, or with the task's final write (a delay
@@ -757,26 +764,12 @@ func TestUnrunnableFlowNamesWhatItLeft(t *testing.T) {
 func TestEventDelay(t *testing.T) {
 	databases(t, func(t *testing.T, cfg jobs.Config) {
 		ctx := ctxT(t, 2*time.Minute)
-		want := []string{":queued", ":running", ":RUNNING", "noop:RUNNING", "noop:SUCCESS", ":SUCCESS", ":succeeded"}
 		check := func(t *testing.T, q *jobs.Queue, id string) {
 			t.Helper()
 			if task := waitFinal(t, ctx, q, id); task.Status != jobs.Succeeded {
 				t.Fatalf("task %+v", task)
 			}
-			evs, err := q.Events(ctx, id, 0, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var tos []string
-			for i, ev := range evs {
-				if ev.Seq != int64(i+1) {
-					t.Fatalf("event seqs %v", evs)
-				}
-				tos = append(tos, ev.Step+":"+ev.To)
-			}
-			if !slices.Equal(tos, want) {
-				t.Fatalf("events %v, want %v", tos, want)
-			}
+			checkNoopEvents(t, ctx, q, id)
 		}
 		for _, delay := range []time.Duration{-1, time.Hour} {
 			t.Run(fmt.Sprint(delay), func(t *testing.T) {

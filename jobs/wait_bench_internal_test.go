@@ -4,13 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/ostask/ostask/store/postgres/pgtest"
 )
 
 // countingDB counts the statements the queue sends outside transactions
@@ -66,13 +63,7 @@ func (c *countingDB) total() int64 { return c.horizons.Load() + c.changed.Load()
 
 func openBench(b *testing.B, db string) *Queue {
 	b.Helper()
-	cfg := Config{PollInterval: DefaultPollInterval}
-	if db == "postgres" {
-		cfg.URL, cfg.Schema = pgtest.Schema(b)
-	} else {
-		cfg.URL = "sqlite:" + filepath.Join(b.TempDir(), "q.db")
-	}
-	q, err := Open(context.Background(), cfg)
+	q, err := Open(context.Background(), testConfig(b, db, DefaultPollInterval))
 	if err != nil {
 		b.Fatal(err)
 	}

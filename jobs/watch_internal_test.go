@@ -5,23 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/ostask/ostask/store/postgres/pgtest"
 )
 
 // openTwo opens two queues on one database, as two processes would.
 func openTwo(t *testing.T, db string, poll time.Duration) (a, b *Queue) {
 	t.Helper()
-	cfg := Config{PollInterval: poll}
-	if db == "postgres" {
-		cfg.URL, cfg.Schema = pgtest.Schema(t)
-	} else {
-		cfg.URL = "sqlite:" + filepath.Join(t.TempDir(), "q.db")
-	}
+	cfg := testConfig(t, db, poll)
 	var qs [2]*Queue
 	for i := range qs {
 		q, err := Open(context.Background(), cfg)
