@@ -100,6 +100,28 @@ type flakyKeystone struct {
 	hits atomic.Int32 // requests while failing
 }
 
+// flakyProjectClouds is a cloudsim, a flaky proxy of its Keystone, and
+// projectClouds whose one project ("flaky", the demo project) logs in
+// through the proxy; all closed at the test's end.
+func flakyProjectClouds(t *testing.T) (*cloudsim.Sim, *flakyKeystone, *projectClouds) {
+	t.Helper()
+	ctx := context.Background()
+	sim, err := cloudsim.Start(ctx, cloudsim.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	k := newFlakyKeystone(t, sim)
+	cfg := simConfig
+	cfg.Clock = instantClock{}
+	pc, err := newProjectClouds(ctx, []projectAuth{{cloud: "flaky", auth: k.authVia(sim, sim.DemoCredentials())}}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	return sim, k, pc
+}
+
 func newFlakyKeystone(t *testing.T, sim *cloudsim.Sim) *flakyKeystone {
 	t.Helper()
 	target, err := url.Parse(sim.URL())
@@ -153,19 +175,7 @@ func (k *flakyKeystone) authVia(sim *cloudsim.Sim, c cloudsim.Credentials) ops.A
 // Keystone refuses are not transient.
 func TestProjectCloudsDialFailures(t *testing.T) {
 	ctx := context.Background()
-	sim, err := cloudsim.Start(ctx, cloudsim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
-	k := newFlakyKeystone(t, sim)
-	cfg := simConfig
-	cfg.Clock = instantClock{}
-	pc, err := newProjectClouds(ctx, []projectAuth{{cloud: "flaky", auth: k.authVia(sim, sim.DemoCredentials())}}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
+	_, k, pc := flakyProjectClouds(t)
 	pc.dialTimeout = time.Second // for "hang"
 	for _, mode := range []string{"503", "drop", "hang"} {
 		k.mode.Store(mode)
@@ -215,19 +225,7 @@ func TestProjectCloudsDialFailures(t *testing.T) {
 // is taken. A project without credentials stays 422.
 func TestServeCloudUnavailable(t *testing.T) {
 	ctx := context.Background()
-	sim, err := cloudsim.Start(ctx, cloudsim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
-	k := newFlakyKeystone(t, sim)
-	cfg := simConfig
-	cfg.Clock = instantClock{}
-	pc, err := newProjectClouds(ctx, []projectAuth{{cloud: "flaky", auth: k.authVia(sim, sim.DemoCredentials())}}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
+	sim, k, pc := flakyProjectClouds(t)
 	q, err := jobs.Open(ctx, jobs.Config{URL: filepath.Join(t.TempDir(), "q.db"), Clouds: pc.Resolve})
 	if err != nil {
 		t.Fatal(err)
