@@ -14,6 +14,11 @@ func setCurrent(id, value string) func(ctx context.Context, t tx, change int64) 
 	}
 }
 
+// req is a write for the group writer.
+func req(fn func(ctx context.Context, t tx, change int64) error) *writeReq {
+	return &writeReq{fn: fn, done: make(chan error, 1)}
+}
+
 // progressCurrent reads a task's progress_current, which the group
 // tests write.
 func progressCurrent(t *testing.T, q *Queue) func(id string) string {
@@ -38,9 +43,6 @@ func TestGroupWrites(t *testing.T) {
 			ctx := context.Background()
 			ids := createNoops(t, q, 3)
 			current := progressCurrent(t, q)
-			req := func(fn func(ctx context.Context, t tx, change int64) error) *writeReq {
-				return &writeReq{fn: fn, done: make(chan error, 1)}
-			}
 			batch := []*writeReq{req(setCurrent(ids[0], "a")), req(setCurrent("no-such-task", "x")), req(setCurrent(ids[2], "c"))}
 			errs, err := q.tryGroup(ctx, batch)
 			if err != nil {
@@ -91,9 +93,6 @@ func TestGroupHeldBack(t *testing.T) {
 					t.laterRow(ctx, func(r row) error { return r.Scan(got) }, set, id, value, change)
 					return nil
 				}
-			}
-			req := func(fn func(ctx context.Context, t tx, change int64) error) *writeReq {
-				return &writeReq{fn: fn, done: make(chan error, 1)}
 			}
 			var got0, got1 string
 			batch := []*writeReq{

@@ -736,6 +736,16 @@ func TestUnrunnableFlowNamesWhatItLeft(t *testing.T) {
 	})
 }
 
+// again is cfg on a fresh database of the same kind.
+func again(t *testing.T, cfg jobs.Config) jobs.Config {
+	if cfg.Schema != "" {
+		_, cfg.Schema = pgtest.Schema(t)
+	} else {
+		cfg.URL = filepath.Join(t.TempDir(), "ostask.db")
+	}
+	return cfg
+}
+
 // checkNoopEvents checks a succeeded no-op task's log: every transition,
 // in order, numbered from 1 without a gap.
 func checkNoopEvents(t *testing.T, ctx context.Context, q *jobs.Queue, id string) {
@@ -773,13 +783,7 @@ func TestEventDelay(t *testing.T) {
 		}
 		for _, delay := range []time.Duration{-1, time.Hour} {
 			t.Run(fmt.Sprint(delay), func(t *testing.T) {
-				c := cfg
-				if c.Schema != "" {
-					_, c.Schema = pgtest.Schema(t)
-				} else {
-					c.URL = filepath.Join(t.TempDir(), "ostask.db")
-				}
-				q := open(t, c)
+				q := open(t, again(t, cfg))
 				startWorker(t, q, jobs.WorkerConfig{ID: "w", EventDelay: delay})
 				var ids []string
 				for range 5 {
@@ -795,13 +799,7 @@ func TestEventDelay(t *testing.T) {
 			})
 		}
 		t.Run("while a step runs", func(t *testing.T) {
-			c := cfg
-			if c.Schema != "" {
-				_, c.Schema = pgtest.Schema(t)
-			} else {
-				c.URL = filepath.Join(t.TempDir(), "ostask.db")
-			}
-			q := open(t, c)
+			q := open(t, again(t, cfg))
 			release := make(chan struct{})
 			startWorker(t, q, jobs.WorkerConfig{ID: "w", EventDelay: 10 * time.Millisecond, StepHook: func(task, step string, revert bool) {
 				select {
