@@ -14,10 +14,19 @@
 // lease. A worker holding the lease acquires the flow run (store.Acquire:
 // a new epoch fences the previous holder), records the epoch in the task
 // and the fencing history (Claims), renews the lease while it runs, and
-// writes every step transition as an event guarded by its epoch. A reaper
-// in every worker gives a task whose lease expired a new ticket; River's
-// JobRetry cannot, since it leaves running jobs (the dead worker's) alone.
-// Change numbers are taken from one counter row in each writing
-// transaction, so they follow commit order (Changes misses nothing).
+// writes every step transition as an event guarded by its epoch. A task's
+// first lease claims it too (epoch 1, the epoch of the run made next), in
+// the same statement on PostgreSQL. Step events wait WorkerConfig.EventDelay
+// so that quick steps share a write, and those still waiting when the
+// flow ends go with the task's final write. A reaper in every worker gives
+// a task whose lease expired a new ticket; River's JobRetry cannot, since
+// it leaves running jobs (the dead worker's) alone.
+//
+// Writes of many tasks ready at the same moment share one transaction
+// (group commit, for creates and for workers' writes); on PostgreSQL the
+// statements of a group whose answers nobody waits for are sent in one
+// pipeline with the commit. Change numbers follow commit order for
+// Changes: on SQLite from a counter row, on PostgreSQL from the writing
+// transaction's id, read up to the safe horizon (see migration 0002).
 // types.go holds the types shared with the REST service and its clients.
 package jobs
