@@ -82,7 +82,7 @@ func (c *Cloud) DeleteImage(ctx context.Context, id string, options ...Option) (
 			return im == nil, err
 		}
 		return imageFoundState(im) == leaving, nil
-	}, func(*Initial, *observation) error { return nil })
+	}, func(*Initial, *observation) error { return nil }, nil)
 }
 
 func imageFoundState(im *images.Image) foundState {

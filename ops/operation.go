@@ -356,10 +356,12 @@ func (c *Cloud) begin(ctx context.Context, id string, code int, call func(ctx co
 // with what failure returns for an observation (nil: keep waiting). A
 // delete that fails (ERROR, error_deleting) is sent again under
 // WithRetries. gone checks, after a lost answer, whether the delete took
-// effect (the resource is gone or being deleted).
+// effect (the resource is gone or being deleted). settle, when not nil,
+// is asked after the cloud refused the delete (4xx): it waits until the
+// resource can be deleted and reports whether to send the delete again.
 func deleteOp(ctx context.Context, c *Cloud, m *monitor, kind Kind, id string, code int, options []Option,
 	call func(ctx context.Context) gophercloud.Result, gone func(ctx context.Context) (bool, error),
-	failure func(in *Initial, ob *observation) error) (*Operation[struct{}], error) {
+	failure func(in *Initial, ob *observation) error, settle func(ctx context.Context, o callOpts) (bool, error)) (*Operation[struct{}], error) {
 	o, err := c.resolve(options)
 	if err != nil {
 		return nil, err
@@ -377,11 +379,21 @@ func deleteOp(ctx context.Context, c *Cloud, m *monitor, kind Kind, id string, c
 		}
 		return r
 	}
+	took := func(ctx context.Context, _ time.Time) (string, bool, error) {
+		ok, err := gone(ctx)
+		return "", ok, err
+	}
 	start := func(ctx context.Context, _ int) (Initial, *future.Future[struct{}], error) {
-		in, since, err := c.begin(ctx, id, code, del, func(ctx context.Context, _ time.Time) (string, bool, error) {
-			ok, err := gone(ctx)
-			return "", ok, err
-		})
+		in, since, err := c.begin(ctx, id, code, del, took)
+		if settle != nil && rejected(err) && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+			again, serr := settle(ctx, o)
+			if serr != nil {
+				return Initial{}, nil, serr
+			}
+			if again {
+				in, since, err = c.begin(ctx, id, code, del, took)
+			}
+		}
 		if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
 			return Initial{ID: id, StatusCode: http.StatusNotFound}, future.Resolved(struct{}{}), nil
 		}

@@ -445,3 +445,33 @@ func TestRealBatchedMonitor(t *testing.T) {
 			ms.FailedRounds, ms.FormSwitches, ms.ListForm)
 	}
 }
+
+// A volume deleted as soon as its create was accepted is deleted, with
+// one DELETE that works: if Cinder still had it creating (it refuses to
+// delete it then: 400), after the wait for it, with a second. The test
+// logs which it saw (realstack's fake backend often makes the volume
+// before the delete arrives); cloudsim's TestDeleteVolumeWhileCreating
+// covers the wait itself.
+func TestRealDeleteVolumeWhileCreating(t *testing.T) {
+	rc := dialReal(t, "OSTASK_TEST_CLOUD")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	vop, err := rc.cloud.CreateVolume(ctx, ops.VolumeCreateOpts{Name: rc.prefix + "delcreating", Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	del, err := rc.cloud.DeleteVolume(ctx, vop.ID())
+	if err != nil {
+		t.Fatalf("delete of a volume being created: %v", err)
+	}
+	if _, err := del.Result(ctx); err != nil {
+		t.Fatalf("delete of a volume being created: %v", err)
+	}
+	st := rc.cloud.Stats()
+	if refused := st.ByStatus[400]; st.ByMethod["DELETE"] != 1+refused || refused > 1 {
+		t.Fatalf("%d DELETEs with %d refused (400): want one that works, after at most one refusal", st.ByMethod["DELETE"], refused)
+	}
+	t.Logf("deleted %s in %s; Cinder refused the first delete (still creating): %v", vop.ID(), time.Since(t0).Round(time.Millisecond), st.ByStatus[400] == 1)
+	rc.logStats(t, t0)
+}

@@ -207,7 +207,7 @@ func (c *Cloud) DeleteServer(ctx context.Context, id string, options ...Option) 
 			return serverFault(id, "delete", in.RequestID, ob)
 		}
 		return nil
-	})
+	}, nil)
 }
 
 // serverAction posts the server action op and watches the server with

@@ -274,7 +274,10 @@ func attachedTo(v *Volume, serverID string) bool {
 
 // DeleteVolume deletes a volume; resolves when it is gone. error_deleting
 // is a FaultError; WithRetries(n) sends the delete again. A volume that
-// does not exist counts as deleted.
+// does not exist counts as deleted. A volume still being created (a create
+// cut short), which Cinder refuses to delete, is first waited for (with
+// the monitor, up to the call's timeout: a *TimeoutError naming it) until
+// it can be; DeleteVolume returns after that.
 func (c *Cloud) DeleteVolume(ctx context.Context, id string, options ...Option) (*Operation[struct{}], error) {
 	if c.Volume == nil {
 		return nil, errNoVolumeService
@@ -292,8 +295,24 @@ func (c *Cloud) DeleteVolume(ctx context.Context, id string, options ...Option) 
 			return volumeFault(id, "delete", ob)
 		}
 		return nil
+	}, func(ctx context.Context, o callOpts) (bool, error) {
+		v, err := c.getVolume(ctx, id)
+		if err != nil || v == nil || !volumeCreating(v.Status) {
+			return false, err
+		}
+		_, err = c.waitVolume(ctx, id, "settle", c.serverNow(), o, func(ob *observation) (verdict, error) {
+			if ob.Gone || !volumeCreating(ob.Status) {
+				return succeeded, nil
+			}
+			return pending, nil
+		}).Result(ctx)
+		return err == nil, err
 	})
 }
+
+// volumeCreating reports whether a volume in status is still being
+// created, when Cinder refuses to delete it (400).
+func volumeCreating(status string) bool { return status == "creating" || status == "downloading" }
 
 // ExtendVolume grows a volume to newSize GiB; resolves when it is back to
 // available (or in-use) at the new size. After a lost answer, the volume

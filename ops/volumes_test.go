@@ -1,8 +1,10 @@
 package ops_test
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/ostask/ostask/cloudsim"
 	"github.com/ostask/ostask/ops"
@@ -208,5 +210,42 @@ func TestVolumeVanishesWhileCreating(t *testing.T) {
 	var de *ops.DeletedError
 	if !errors.As(err, &de) || de.ID != op.ID() {
 		t.Fatalf("want DeletedError for %s, got %v", op.ID(), err)
+	}
+}
+
+// A volume still being created cannot be deleted (Cinder's 400):
+// DeleteVolume waits for it with the monitor, not by polling it, and a
+// volume that never leaves creating fails after the call's timeout with a
+// *TimeoutError naming it.
+func TestDeleteVolumeWhileCreating(t *testing.T) {
+	tc := start(t, &cloudsim.FaultPlan{Scripted: []cloudsim.Scripted{{Op: cloudsim.OpVolumeCreate, Name: "hung", Kind: cloudsim.FaultHang}}}, false)
+	ctx := ctxT(t)
+	c := tc.cloud
+	cctx, stop := context.WithCancel(ctx)
+	op, err := c.CreateVolume(cctx, ops.VolumeCreateOpts{Name: "hung", Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	_, _ = op.Result(ctx)
+	before := tc.sim.Counters()
+	_, err = c.DeleteVolume(ctx, op.ID(), ops.WithTimeout(time.Second))
+	var te *ops.TimeoutError
+	if !errors.As(err, &te) || te.ID != op.ID() || te.LastStatus != "creating" {
+		t.Fatalf("delete of a volume that never leaves creating: %v", err)
+	}
+	after := tc.sim.Counters()
+	deletes := after.Matching("DELETE", "volumes/{") - before.Matching("DELETE", "volumes/{")
+	gets := after.Matching("GET", "volumes/{") - before.Matching("GET", "volumes/{")
+	lists := after.Matching("GET", "volumes/detail") - before.Matching("GET", "volumes/detail")
+	t.Logf("while waiting: %d delete, %d GETs of the volume, %d lists", deletes, gets, lists)
+	// The delete is not sent again while the volume is creating, and the
+	// wait is the monitor's (its list rounds, a look at a watch the lists
+	// do not show), not a loop of GETs of its own.
+	if deletes != 1 || gets*2 > lists {
+		t.Fatalf("%d deletes, %d GETs and %d lists of volumes while it was waited for, want 1 refused delete and the lists' rounds", deletes, gets, lists)
+	}
+	if vs := tc.sim.Volumes(); len(vs) != 1 || vs[0].Status != "creating" {
+		t.Fatalf("volumes %+v", vs)
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"time"
 
 	"github.com/ostask/ostask/flow"
 	"github.com/ostask/ostask/ops"
@@ -24,7 +22,7 @@ type createVolume struct {
 // id made, and its revert deletes the volume (and any wreck of a failed
 // create) and waits until it is gone; a volume still being created (a
 // create cut short by a cancel) is first waited for until it can be
-// deleted.
+// deleted (ops.DeleteVolume).
 func CreateVolume(c *ops.Cloud, name string, opts ...Option) flow.Task {
 	return &createVolume{atom: atom{c: c, cfg: newConfig(opts), spec: flow.Spec{Name: name,
 		Requires: []string{RunID, Name, Size}, Provides: []string{Volume}}}}
@@ -87,52 +85,12 @@ func (t *createVolume) Revert(ctx context.Context, in flow.Inputs, o flow.Outcom
 		lookErr = err
 	}
 	err := deleteAll(ctx, ids, func(ctx context.Context, id string) (*ops.Operation[struct{}], error) {
-		if err := t.settle(ctx, id); err != nil {
-			return nil, err
-		}
 		if err := t.detachAll(ctx, id); err != nil {
 			return nil, err
 		}
 		return t.c.DeleteVolume(ctx, id, t.cfg.deleteOpts()...)
 	})
 	return errors.Join(err, lookErr)
-}
-
-// creatingStatuses are the statuses of a volume still being created, in
-// which Cinder refuses to delete it (400).
-var creatingStatuses = []string{"creating", "downloading"}
-
-// settle waits until the volume is no longer being created: a create
-// cut short (the task cancelled or timed out while it waited) leaves a
-// volume in creating, which its revert can delete only once it is
-// available or in error. It waits at most the task's timeout (default
-// ops.DefaultTimeout), then fails with an *ops.TimeoutError naming the
-// volume.
-func (t *createVolume) settle(ctx context.Context, id string) error {
-	limit := t.cfg.timeout
-	if limit <= 0 {
-		limit = ops.DefaultTimeout
-	}
-	deadline := time.NewTimer(limit)
-	defer deadline.Stop()
-	pause := 100 * time.Millisecond
-	for {
-		v, err := getVolume(ctx, t.c, id)
-		if err != nil || v == nil || !slices.Contains(creatingStatuses, v.Status) {
-			return err
-		}
-		tick := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			tick.Stop()
-			return ctx.Err()
-		case <-deadline.C:
-			tick.Stop()
-			return &ops.TimeoutError{Kind: ops.KindVolume, ID: id, Op: "delete", After: limit, LastStatus: v.Status}
-		case <-tick.C:
-		}
-		pause = min(2*pause, 2*time.Second)
-	}
 }
 
 // detachAll detaches the volume from every server it is still attached
