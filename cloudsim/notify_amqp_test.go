@@ -3,7 +3,6 @@ package cloudsim_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -11,31 +10,13 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/ostask/ostask/cloudsim"
+	"github.com/ostask/ostask/internal/amqptest"
 )
-
-// rabbitURL is the RabbitMQ of the project's machines (OSTASK_TEST_AMQP
-// to override); in CI it must be reachable, elsewhere the test skips.
-func rabbitURL(t *testing.T) string {
-	t.Helper()
-	url := os.Getenv("OSTASK_TEST_AMQP")
-	if url == "" {
-		url = "amqp://guest:guest@127.0.0.1:5672/"
-	}
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("RabbitMQ unreachable in CI: %v", err)
-		}
-		t.Skipf("RabbitMQ unreachable: %v", err)
-	}
-	_ = conn.Close()
-	return url
-}
 
 // The publisher sends what was published between Hold and Flush, in
 // order, also when its connection was cut in between (it reconnects).
 func TestAMQPPublisherHoldAndFlush(t *testing.T) {
-	url := rabbitURL(t)
+	url := amqptest.URL(t)
 	exchange := "cloudsim-test-" + uuid.NewString()[:8]
 	pub, err := cloudsim.DialAMQP(url, exchange)
 	if err != nil {

@@ -2,7 +2,6 @@ package ops_test
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -10,28 +9,9 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/ostask/ostask/cloudsim"
+	"github.com/ostask/ostask/internal/amqptest"
 	"github.com/ostask/ostask/ops"
 )
-
-// rabbitURL is the RabbitMQ the tests use: OSTASK_TEST_AMQP, or the one
-// this project's machines run. In CI (CI=true) it must be reachable;
-// elsewhere the tests skip without it.
-func rabbitURL(t *testing.T) string {
-	t.Helper()
-	url := os.Getenv("OSTASK_TEST_AMQP")
-	if url == "" {
-		url = "amqp://guest:guest@127.0.0.1:5672/"
-	}
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("RabbitMQ unreachable in CI (start it: rabbitmq-server -detached): %v", err)
-		}
-		t.Skipf("RabbitMQ unreachable (set OSTASK_TEST_AMQP, or start it: rabbitmq-server -detached): %v", err)
-	}
-	_ = conn.Close()
-	return url
-}
 
 // rabbitExchange is an exchange of the test's own, deleted after it, so
 // that tests never publish on a cloud's real "nova" exchange.
@@ -54,7 +34,7 @@ func rabbitExchange(t *testing.T, url string) string {
 // an exchange of the test's own, and a Cloud consuming it, connected.
 func startRabbit(t *testing.T, ctx context.Context, plan *cloudsim.FaultPlan, reconcile time.Duration) *notifyCloud {
 	t.Helper()
-	url := rabbitURL(t)
+	url := amqptest.URL(t)
 	exchange := rabbitExchange(t, url)
 	pub, err := cloudsim.DialAMQP(url, exchange)
 	if err != nil {
