@@ -2,7 +2,6 @@ package jobs_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -10,13 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
-	"github.com/riverqueue/river/rivermigrate"
-
+	"github.com/ostask/ostask/internal/riverbench"
 	"github.com/ostask/ostask/jobs"
 	"github.com/ostask/ostask/store/postgres/pgtest"
 )
@@ -111,113 +104,21 @@ func benchConfig(b *testing.B, db string) jobs.Config {
 	return jobs.Config{URL: url, Schema: schema, PollInterval: 20 * time.Millisecond}
 }
 
-type benchNoopArgs struct{}
-
-func (benchNoopArgs) Kind() string { return "bench_noop" }
-
-type benchNoopWorker struct {
-	river.WorkerDefaults[benchNoopArgs]
-	done chan<- struct{}
-}
-
-func (w *benchNoopWorker) Work(context.Context, *river.Job[benchNoopArgs]) error {
-	w.done <- struct{}{}
-	return nil
-}
-
-// BenchmarkRiverInsertMany: b.N no-op jobs inserted with one InsertMany
-// and worked by one River client, on the databases the queue uses.
+// BenchmarkRiverInsertMany is bare River's ceiling beside the queue: b.N
+// no-op jobs inserted with one InsertMany and worked, on each database
+// (internal/riverbench, as bench/service runs it).
 func BenchmarkRiverInsertMany(b *testing.B) {
-	b.Run("sqlite", func(b *testing.B) {
-		db, err := sql.Open("sqlite", filepath.Join(b.TempDir(), "river.db")+"?_busy_timeout=10000&_journal_mode=WAL&_txlock=immediate")
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer db.Close()
-		db.SetMaxOpenConns(1)
-		d := riversqlite.New(db)
-		m, err := rivermigrate.New(d, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := m.Migrate(context.Background(), rivermigrate.DirectionUp, nil); err != nil {
-			b.Fatal(err)
-		}
-		benchRiver(b, func(cfg *river.Config) (func(context.Context, []river.InsertManyParams) error, func(context.Context) error, func(context.Context) error, error) {
-			cfg.FetchPollInterval, cfg.FetchCooldown = 100*time.Millisecond, 10*time.Millisecond
-			c, err := river.NewClient(d, cfg)
+	for _, db := range []string{"sqlite", "postgres"} {
+		b.Run(db, func(b *testing.B) {
+			url := b.TempDir()
+			if db == "postgres" {
+				url = pgtest.URL(b)
+			}
+			r, err := riverbench.Run(context.Background(), riverbench.Config{Driver: db, URL: url, Mode: riverbench.InsertMany, Clients: 1, N: b.N, MaxWorkers: 50})
 			if err != nil {
-				return nil, nil, nil, err
+				b.Fatal(err)
 			}
-			ins := func(ctx context.Context, ps []river.InsertManyParams) error {
-				_, err := c.InsertMany(ctx, ps)
-				return err
-			}
-			return ins, c.Start, c.Stop, nil
+			b.ReportMetric(r.JobsPerSecond, "jobs/s")
 		})
-	})
-	b.Run("postgres", func(b *testing.B) {
-		url, schema := pgtest.Schema(b)
-		pcfg, err := pgxpool.ParseConfig(url)
-		if err != nil {
-			b.Fatal(err)
-		}
-		pcfg.ConnConfig.RuntimeParams["search_path"] = schema
-		pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer pool.Close()
-		if _, err := pool.Exec(context.Background(), "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
-			b.Fatal(err)
-		}
-		d := riverpgxv5.New(pool)
-		m, err := rivermigrate.New(d, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := m.Migrate(context.Background(), rivermigrate.DirectionUp, nil); err != nil {
-			b.Fatal(err)
-		}
-		benchRiver(b, func(cfg *river.Config) (func(context.Context, []river.InsertManyParams) error, func(context.Context) error, func(context.Context) error, error) {
-			c, err := river.NewClient(d, cfg)
-			if err != nil {
-				return nil, nil, nil, err
-			}
-			ins := func(ctx context.Context, ps []river.InsertManyParams) error {
-				_, err := c.InsertMany(ctx, ps)
-				return err
-			}
-			return ins, c.Start, c.Stop, nil
-		})
-	})
-}
-
-func benchRiver(b *testing.B, mk func(*river.Config) (func(context.Context, []river.InsertManyParams) error, func(context.Context) error, func(context.Context) error, error)) {
-	done := make(chan struct{}, b.N)
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &benchNoopWorker{done: done})
-	insert, start, stop, err := mk(&river.Config{Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 50}}, Workers: workers})
-	if err != nil {
-		b.Fatal(err)
 	}
-	ctx := context.Background()
-	if err := start(ctx); err != nil {
-		b.Fatal(err)
-	}
-	defer stop(ctx)
-	ps := make([]river.InsertManyParams, b.N)
-	for i := range ps {
-		ps[i] = river.InsertManyParams{Args: benchNoopArgs{}}
-	}
-	b.ResetTimer()
-	t0 := time.Now()
-	if err := insert(ctx, ps); err != nil {
-		b.Fatal(err)
-	}
-	for range b.N {
-		<-done
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/time.Since(t0).Seconds(), "jobs/s")
 }

@@ -27,7 +27,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ostask/ostask/bench/internal/riverbench"
+	"github.com/ostask/ostask/internal/riverbench"
 )
 
 func main() {

@@ -43,8 +43,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ostask/ostask/bench/internal/riverbench"
 	"github.com/ostask/ostask/cloudsim"
+	"github.com/ostask/ostask/internal/riverbench"
 	"github.com/ostask/ostask/jobs"
 	"github.com/ostask/ostask/ops"
 	"github.com/ostask/ostask/service"
