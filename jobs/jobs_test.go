@@ -549,20 +549,7 @@ func TestCancelRunningAndTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Wait until the step runs, then cancel.
-		var after int64
-		for running := false; !running; {
-			if err := q.WaitEvents(ctx, task.ID, after); err != nil {
-				t.Fatal(err)
-			}
-			evs, err := q.Events(ctx, task.ID, after, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, ev := range evs {
-				after = ev.Seq
-				running = running || ev.Step == "create-volume" && ev.To == "RUNNING"
-			}
-		}
+		waitEvent(t, ctx, q, task.ID, func(ev jobs.Event) bool { return ev.Step == "create-volume" && ev.To == "RUNNING" })
 		if got, err := q.Cancel(ctx, task.ID); err != nil || !got.CancelRequested {
 			t.Fatalf("cancel: %+v %v", got, err)
 		}
@@ -736,6 +723,28 @@ func TestUnrunnableFlowNamesWhatItLeft(t *testing.T) {
 	})
 }
 
+// waitEvent waits until the task's log holds an event for which match
+// is true (failing the test when ctx ends first).
+func waitEvent(t *testing.T, ctx context.Context, q *jobs.Queue, id string, match func(jobs.Event) bool) {
+	t.Helper()
+	var after int64
+	for {
+		if err := q.WaitEvents(ctx, id, after); err != nil {
+			t.Fatalf("task %s: the event waited for never came: %v", id, err)
+		}
+		evs, err := q.Events(ctx, id, after, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			after = ev.Seq
+			if match(ev) {
+				return
+			}
+		}
+	}
+}
+
 // again is cfg on a fresh database of the same kind.
 func again(t *testing.T, cfg jobs.Config) jobs.Config {
 	if cfg.Schema != "" {
@@ -812,20 +821,7 @@ func TestEventDelay(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The step is held until its RUNNING event is in the log.
-			var after int64
-			for seen := false; !seen; {
-				if err := q.WaitEvents(ctx, task.ID, after); err != nil {
-					t.Fatalf("the step's RUNNING event never reached the log while it ran: %v", err)
-				}
-				evs, err := q.Events(ctx, task.ID, after, 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, ev := range evs {
-					after = ev.Seq
-					seen = seen || ev.Step == "noop" && ev.To == "RUNNING"
-				}
-			}
+			waitEvent(t, ctx, q, task.ID, func(ev jobs.Event) bool { return ev.Step == "noop" && ev.To == "RUNNING" })
 			close(release)
 			check(t, q, task.ID)
 		})
