@@ -1,12 +1,13 @@
 package ops
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 )
 
@@ -72,8 +73,8 @@ type osloMessage struct {
 	Priority         string `json:"priority"`
 	Timestamp        string `json:"timestamp"`
 	Payload          struct {
-		Name string          `json:"nova_object.name"`
-		Data json.RawMessage `json:"nova_object.data"`
+		Name string         `json:"nova_object.name"`
+		Data jsontext.Value `json:"nova_object.data"`
 	} `json:"payload"`
 }
 
