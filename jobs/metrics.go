@@ -110,6 +110,10 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 var (
 	cloudRequestsDesc = prometheus.NewDesc("ostask_cloud_requests_total", "HTTP requests made to a project's cloud by this process's workers (monitors included).", []string{"cloud"}, nil)
 	monitorRoundsDesc = prometheus.NewDesc("ostask_monitor_rounds_total", "Monitor rounds (list requests) by cloud and resource kind.", []string{"cloud", "kind"}, nil)
+	notifyConnDesc    = prometheus.NewDesc("ostask_notifications_connected", "1 while a project's cloud receives the cloud's notifications (absent when they are off).", []string{"cloud"}, nil)
+	notifyRecvDesc    = prometheus.NewDesc("ostask_notifications_received_total", "Notification messages received by a project's cloud.", []string{"cloud"}, nil)
+	notifyDoneDesc    = prometheus.NewDesc("ostask_notification_completions_total", "Operations completed by a notification rather than by a monitor round.", []string{"cloud"}, nil)
+	notifyMissedDesc  = prometheus.NewDesc("ostask_notification_missed_total", "Completions a reconciliation round found before any notification reported them.", []string{"cloud"}, nil)
 )
 
 // cloudCollector reports ops.Cloud.Stats of the workers' clouds.
@@ -118,6 +122,10 @@ type cloudCollector struct{ m *metrics }
 func (c *cloudCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- cloudRequestsDesc
 	ch <- monitorRoundsDesc
+	ch <- notifyConnDesc
+	ch <- notifyRecvDesc
+	ch <- notifyDoneDesc
+	ch <- notifyMissedDesc
 }
 
 func (c *cloudCollector) Collect(ch chan<- prometheus.Metric) {
@@ -132,6 +140,16 @@ func (c *cloudCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(cloudRequestsDesc, prometheus.CounterValue, float64(st.Requests), p)
 		for k, n := range st.Rounds {
 			ch <- prometheus.MustNewConstMetric(monitorRoundsDesc, prometheus.CounterValue, float64(n), p, string(k))
+		}
+		if ns := st.Notifications; ns != nil {
+			conn := 0.0
+			if ns.Connected {
+				conn = 1
+			}
+			ch <- prometheus.MustNewConstMetric(notifyConnDesc, prometheus.GaugeValue, conn, p)
+			ch <- prometheus.MustNewConstMetric(notifyRecvDesc, prometheus.CounterValue, float64(ns.Received), p)
+			ch <- prometheus.MustNewConstMetric(notifyDoneDesc, prometheus.CounterValue, float64(ns.Completions), p)
+			ch <- prometheus.MustNewConstMetric(notifyMissedDesc, prometheus.CounterValue, float64(ns.Missed), p)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -29,30 +30,67 @@ type projectAuth struct {
 	// "sim demo".
 	cloud string
 	auth  ops.Auth
+	// notify, if set, completes the project's operations from the
+	// cloud's notifications.
+	notify *ops.NotificationConfig
 }
+
+// notificationsUsage is the one meaning of serve's and worker's
+// --notifications.
+const notificationsUsage = `complete operations from the cloud's notifications: amqp://user:password@host:5672/ for every project's cloud (default: each cloud's ostask.notifications in clouds.yaml; "off": none); with serve --sim, "sim" for the embedded cloud's own bus`
 
 // projectAuths reads the credentials of --os-cloud (serving its own
 // project, when not empty) and of each PROJECT=CLOUD of --project-cloud
-// from clouds.yaml.
-func projectAuths(osCloud string, pairs []string) ([]projectAuth, error) {
+// from clouds.yaml, with the notification source of each: notify (an
+// AMQP URL), else the cloud's ostask.notifications in clouds.yaml; notify
+// "off" turns them off.
+func projectAuths(osCloud string, pairs []string, notify string) ([]projectAuth, error) {
+	if notify == "sim" {
+		return nil, usageError("--notifications sim needs --sim")
+	}
+	if notify != "off" {
+		if err := checkNotifications(notify); err != nil {
+			return nil, err
+		}
+	}
+	one := func(want, cloud string) (projectAuth, error) {
+		auth, err := cloudAuth(cloud, "")
+		if err != nil {
+			return projectAuth{}, err
+		}
+		pa := projectAuth{want: want, cloud: cloud, auth: auth}
+		url := notify
+		if url == "" {
+			if url, err = ops.NotificationsFromClouds(cloud); err != nil {
+				return projectAuth{}, &ExitError{Code: 2, Err: err}
+			}
+			if err := checkNotifications(url); err != nil { // clouds.yaml's
+				return projectAuth{}, fmt.Errorf("cloud %s: %w", cloud, err)
+			}
+		}
+		if url != "" && url != "off" {
+			pa.notify = &ops.NotificationConfig{URL: url}
+		}
+		return pa, nil
+	}
 	var out []projectAuth
 	if osCloud != "" {
-		auth, err := cloudAuth(osCloud, "")
+		pa, err := one("", osCloud)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, projectAuth{cloud: osCloud, auth: auth})
+		out = append(out, pa)
 	}
 	for _, p := range pairs {
 		project, cloud, ok := strings.Cut(p, "=")
 		if !ok || project == "" || cloud == "" {
 			return nil, usageError("--project-cloud %q: want PROJECT=CLOUD", p)
 		}
-		auth, err := cloudAuth(cloud, "")
+		pa, err := one(project, cloud)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, projectAuth{want: project, cloud: cloud, auth: auth})
+		out = append(out, pa)
 	}
 	return out, nil
 }
@@ -81,6 +119,7 @@ type projectClouds struct {
 type projectCloud struct {
 	id, name, cloud string
 	auth            ops.Auth
+	notify          *ops.NotificationConfig
 	c               *ops.Cloud // nil until dialled
 	dial            *dialCall  // the dial under way, if any
 }
@@ -109,6 +148,9 @@ func newProjectClouds(ctx context.Context, auths []projectAuth, cfg ops.Config) 
 		a.auth.Options.AllowReauth = true
 		o := a.auth.Options
 		pc.secrets = append(pc.secrets, o.Password, o.TokenID, o.ApplicationCredentialSecret, o.Passcode)
+		if a.notify != nil {
+			pc.secrets = append(pc.secrets, urlPassword(a.notify.URL))
+		}
 		id, name, err := projectOf(ctx, a.auth)
 		if err != nil {
 			return nil, fmt.Errorf("cloud %s: %s", a.cloud, describe(err))
@@ -116,7 +158,7 @@ func newProjectClouds(ctx context.Context, auths []projectAuth, cfg ops.Config) 
 		if a.want != "" && a.want != id && a.want != name {
 			return nil, usageError("--project-cloud %s=%s: the cloud's credentials are scoped to project %s (%s)", a.want, a.cloud, name, id)
 		}
-		p := &projectCloud{id: id, name: name, cloud: a.cloud, auth: a.auth}
+		p := &projectCloud{id: id, name: name, cloud: a.cloud, auth: a.auth, notify: a.notify}
 		pc.byID[id] = p
 		if name != "" {
 			pc.byName[name] = p
@@ -169,7 +211,11 @@ func (pc *projectClouds) Resolve(ctx context.Context, project string) (*ops.Clou
 func (pc *projectClouds) dialProject(ctx context.Context, p *projectCloud, call *dialCall) {
 	defer pc.dials.Done()
 	defer call.cancel()
-	c, err := ops.Dial(ctx, p.auth, pc.cfg)
+	cfg := pc.cfg
+	if p.notify != nil {
+		cfg.Notifications = p.notify
+	}
+	c, err := ops.Dial(ctx, p.auth, cfg)
 	if err != nil {
 		err = dialError(p, err)
 	}
@@ -185,6 +231,17 @@ func (pc *projectClouds) dialProject(ctx context.Context, p *projectCloud, call 
 	call.c, call.err = c, err
 	pc.mu.Unlock()
 	close(call.done)
+}
+
+// urlPassword is the password of a URL, "" if it has none (or does not
+// parse: checkNotifications refused it then).
+func urlPassword(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return ""
+	}
+	p, _ := u.User.Password()
+	return p
 }
 
 // dialError says why p's cloud could not be dialled: a

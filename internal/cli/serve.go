@@ -39,6 +39,7 @@ type serveFlags struct {
 	concurrency   int
 	accessLog     bool
 	tokenCache    time.Duration
+	notifications string
 }
 
 func newServeCmd() *cobra.Command {
@@ -64,7 +65,9 @@ serves a real cloud: tasks act with the credentials of clouds.yaml, per project
 tokens only say who they are and which project's tasks they see; they are never
 stored or used by workers (a task may outlive a token). More workers:
 'ostask serve --workers N' here, or more 'ostask serve' processes on the same
-PostgreSQL (--workers 0 runs the API alone).`,
+PostgreSQL (--workers 0 runs the API alone). --notifications amqp://... (or
+each cloud's ostask.notifications in clouds.yaml) completes the workers'
+operations from the cloud's notifications, polling only reconciling.`,
 		Example: `  ostask serve --sim --timing fast --listen 127.0.0.1:8080 --clouds-yaml /tmp/ostask-serve/clouds.yaml`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -82,6 +85,7 @@ PostgreSQL (--workers 0 runs the API alone).`,
 	c.Flags().IntVar(&sf.workers, "workers", 1, "workers in this process (0: the API alone)")
 	c.Flags().IntVar(&sf.concurrency, "concurrency", 0, "tasks each worker runs at once (default: jobs.DefaultConcurrency)")
 	c.Flags().BoolVar(&sf.accessLog, "access-log", true, "log one line per request (method, path and query, status, duration, bytes, the caller's project) to stderr; never a header, token or body")
+	c.Flags().StringVar(&sf.notifications, "notifications", "", notificationsUsage)
 	c.Flags().DurationVar(&sf.tokenCache, "token-cache-time", service.DefaultTokenCacheTime, "how long a validated Keystone token is trusted before Keystone is asked again (a revoked token works that long at most; never past its expiry)")
 	return c
 }
@@ -113,12 +117,32 @@ func (sf *serveFlags) run(ctx context.Context, cmd *cobra.Command) error {
 			return err
 		}
 		scfg.Logger = log
+		var notify *ops.NotificationConfig
+		switch n := sf.notifications; n {
+		case "", "off":
+		case "sim":
+		default:
+			if err := checkNotifications(n); err != nil {
+				return err
+			}
+			// The embedded cloud publishes where the workers listen.
+			pub, err := cloudsim.DialAMQP(n, "")
+			if err != nil {
+				return err
+			}
+			defer pub.Close()
+			scfg.Publisher = pub
+			notify = &ops.NotificationConfig{URL: n}
+		}
 		if sim, err = cloudsim.Start(ctx, scfg); err != nil {
 			return err
 		}
 		defer sim.Close()
+		if sf.notifications == "sim" {
+			notify = &ops.NotificationConfig{Stream: sim.Notifications()}
+		}
 		for _, c := range []cloudsim.Credentials{sim.DemoCredentials(), sim.AltCredentials(), sim.AdminCredentials()} {
-			projects = append(projects, projectAuth{want: c.ProjectName, cloud: "sim " + c.Username, auth: credAuth(c)})
+			projects = append(projects, projectAuth{want: c.ProjectName, cloud: "sim " + c.Username, auth: credAuth(c), notify: notify})
 		}
 		validator = credAuth(sim.AdminCredentials())
 		d := sim.DemoCredentials()
@@ -140,7 +164,7 @@ func (sf *serveFlags) run(ctx context.Context, cmd *cobra.Command) error {
 			return usageError("no cloud to serve: give --sim, or --os-cloud NAME (or OS_CLOUD) and/or --project-cloud PROJECT=CLOUD")
 		}
 		var err error
-		if projects, err = projectAuths(name, sf.projectClouds); err != nil {
+		if projects, err = projectAuths(name, sf.projectClouds, sf.notifications); err != nil {
 			return err
 		}
 		if name != "" {

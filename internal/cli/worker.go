@@ -34,6 +34,7 @@ type workerFlags struct {
 	monitorInterval time.Duration
 	logLevel        string
 	exitWhenIdle    bool
+	notifications   string
 }
 
 func newWorkerCmd() *cobra.Command {
@@ -81,6 +82,7 @@ step and handed back to the other workers within --shutdown-timeout.`,
 	fl.StringVar(&f.metricsListen, "metrics-listen", "", "serve Prometheus metrics on ADDR (/metrics)")
 	fl.DurationVar(&f.monitorInterval, "monitor-interval", 0, "shortest wait between the monitor's list rounds (default $"+monitorIntervalEnv+", else 1s)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	fl.StringVar(&f.notifications, "notifications", "", notificationsUsage)
 	fl.BoolVar(&f.exitWhenIdle, "exit-when-idle", false, "stop once no task is queued or running (a batch run)")
 	return c
 }
@@ -117,7 +119,7 @@ func runWorker(ctx context.Context, cmd *cobra.Command, f workerFlags) error {
 	if osCloud == "" && len(f.projectClouds) == 0 {
 		return usageError("no cloud credentials: give --os-cloud NAME (or OS_CLOUD) and/or --project-cloud PROJECT=CLOUD")
 	}
-	auths, err := projectAuths(osCloud, f.projectClouds)
+	auths, err := projectAuths(osCloud, f.projectClouds, f.notifications)
 	if err != nil {
 		return err
 	}
