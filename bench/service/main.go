@@ -154,10 +154,20 @@ func main() {
 		if im.JobsPerSecond > 0 {
 			share = fmt.Sprintf("%.2f", r.perSec/im.JobsPerSecond)
 		}
+		qp50, qp99 := ms(r.queueP50), ms(r.queueP99)
+		if r.workers == 0 {
+			qp50, qp99 = "-", "-" // nothing was dequeued
+		}
 		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%.0f\t%.0f\t%s\t\n", r.store, r.workers, r.perSec, ms(r.postP50), ms(r.postP99),
-			ms(r.queueP50), ms(r.queueP99), im.JobsPerSecond, one.JobsPerSecond, share)
+			qp50, qp99, im.JobsPerSecond, one.JobsPerSecond, share)
 	}
 	tw.Flush()
+	for _, r := range rows {
+		if r.workers == 0 && len(r.river) > 0 {
+			fmt.Println("\nworkers 0: nothing works the tasks; tasks/s is POSTs/s, and bare River's figures are its inserts alone (an insert-only client).")
+			break
+		}
+	}
 	fmt.Printf("\nload average after: %s\n\ntargets:\n", loadavg())
 	for _, r := range rows {
 		if r.store == "postgres" && r.workers == 3 {

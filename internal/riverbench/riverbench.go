@@ -39,8 +39,11 @@ type Config struct {
 	Driver string
 	// URL: PostgreSQL's (a fresh schema is made and dropped), or a
 	// directory for SQLite (a fresh file is made and removed).
-	URL        string
-	Mode       string
+	URL  string
+	Mode string
+	// Clients work the jobs; 0 inserts them only (an insert-only client,
+	// as the service's API alone with --workers 0): the run then ends
+	// with the inserts.
 	Clients    int
 	N          int
 	MaxWorkers int // per client (0: 100)
@@ -68,6 +71,9 @@ func (noopWorker) Work(context.Context, *river.Job[noopArgs]) error { return nil
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.MaxWorkers == 0 {
 		cfg.MaxWorkers = 100
+	}
+	if cfg.Clients < 0 || cfg.N < 1 {
+		return Result{}, fmt.Errorf("riverbench: %d clients, %d jobs: want clients >= 0 and jobs >= 1", cfg.Clients, cfg.N)
 	}
 	switch cfg.Driver {
 	case "postgres":
@@ -176,7 +182,17 @@ func runDriver[TTx any](ctx context.Context, cfg Config, driver riverdriver.Driv
 		}
 		clients = append(clients, c)
 	}
-	first := clients[0] // the first client inserts
+	var first *river.Client[TTx] // the first client inserts
+	if len(clients) > 0 {
+		first = clients[0]
+	} else {
+		// Insert only: a client without queues works nothing.
+		c, err := river.NewClient(driver, &river.Config{Schema: schema})
+		if err != nil {
+			return Result{}, err
+		}
+		first = c
+	}
 	start := time.Now()
 	batch := cfg.N
 	if cfg.Driver == "sqlite" {
@@ -186,6 +202,10 @@ func runDriver[TTx any](ctx context.Context, cfg Config, driver riverdriver.Driv
 		return Result{}, err
 	}
 	insertFor := time.Since(start)
+	if cfg.Clients == 0 {
+		return Result{Config: cfg, InsertFor: insertFor, Total: insertFor,
+			JobsPerSecond: float64(cfg.N) / insertFor.Seconds(), InsertsPerSec: float64(cfg.N) / insertFor.Seconds()}, nil
+	}
 	select {
 	case <-all:
 	case <-time.After(10 * time.Minute):
