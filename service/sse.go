@@ -48,6 +48,9 @@ func startSSE(w http.ResponseWriter) *sseWriter {
 	return s
 }
 
+// send writes one event, buffered: the stream flushes what it wrote
+// before it waits (wait) and when it ends, so that a batch of events goes
+// out in one write rather than one each.
 func (s *sseWriter) send(event, id string, data any) error {
 	b, err := json.Marshal(data)
 	if err != nil {
@@ -61,11 +64,14 @@ func (s *sseWriter) send(event, id string, data any) error {
 	buf.WriteString("data: ")
 	buf.Write(b) // JSON has no raw newlines
 	buf.WriteString("\n\n")
-	return s.write(buf.Bytes())
+	_ = s.rc.SetWriteDeadline(time.Now().Add(writeTimeout)) // not every writer has one
+	_, err = s.w.Write(buf.Bytes())
+	return err
 }
 
 func (s *sseWriter) comment(text string) error { return s.write([]byte(": " + text + "\n\n")) }
 
+// write writes b and flushes it with what send buffered.
 func (s *sseWriter) write(b []byte) error {
 	_ = s.rc.SetWriteDeadline(time.Now().Add(writeTimeout)) // not every writer has one
 	if _, err := s.w.Write(b); err != nil {
@@ -81,6 +87,9 @@ func (s *sseWriter) flush() error { return s.rc.Flush() }
 // wait did, or after sending a heartbeat comment; the request's end is
 // its error.
 func (srv *Server) wait(ctx context.Context, sw *sseWriter, wait func(context.Context) error) error {
+	if err := sw.flush(); err != nil {
+		return err
+	}
 	wctx, cancel := context.WithTimeout(ctx, srv.cfg.Heartbeat)
 	defer cancel()
 	err := wait(wctx)
@@ -127,7 +136,10 @@ func (srv *Server) followEvents(w http.ResponseWriter, r *http.Request, c *calle
 			continue
 		}
 		if t.Status.Final() {
-			return sw.send(EventEnd, "", c.view(t))
+			if err := sw.send(EventEnd, "", c.view(t)); err != nil {
+				return err
+			}
+			return sw.flush()
 		}
 		if err := srv.wait(ctx, sw, func(ctx context.Context) error {
 			return srv.cfg.Backend.WaitEvents(ctx, id, after)
