@@ -14,6 +14,10 @@ import (
 	"github.com/ostask/ostask/ops"
 )
 
+// eventsP99Target is #12's target for the events waiter: p99 from the
+// state change to the future done.
+const eventsP99Target = 50 * time.Millisecond
+
 // reconcileInterval is the events waiter's polling interval while events
 // flow (ops.DefaultReconcileInterval).
 const reconcileInterval = ops.DefaultReconcileInterval
