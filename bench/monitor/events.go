@@ -33,7 +33,7 @@ func runEvents(ctx context.Context, n, workers int, url string) (result, error) 
 	}
 	defer deleteExchange(url, exchange)
 	defer pub.Close()
-	t := cloudsim.FastTiming()
+	t := simTiming()
 	sim, err := cloudsim.Start(ctx, cloudsim.Config{Timing: &t, Publisher: pub})
 	if err != nil {
 		return result{}, err
