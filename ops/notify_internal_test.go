@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -372,6 +373,16 @@ func BenchmarkDecodeNovaEvent(b *testing.B) {
 		for b.Loop() {
 			if _, err := decodeNovaEvent(body); err != nil {
 				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("foreign", func(b *testing.B) { // another project's: looked at, not decoded
+		mark := []byte("0123456789abcdef0123456789abcdef")
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if bytes.Contains(body, mark) {
+				b.Fatal("the fixture names the project")
 			}
 		}
 	})

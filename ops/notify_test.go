@@ -374,3 +374,41 @@ func (nopStream) Listen(ctx context.Context, up func(), _ func(string, []byte)) 
 	<-ctx.Done()
 	return nil
 }
+
+// Every project's notifications are on the bus: a Cloud skips another
+// project's undecoded (Foreign), and they complete nothing of its own.
+func TestNotificationsOfAnotherProject(t *testing.T) {
+	ctx := ctxT(t)
+	nc := startNotify(t, nil, ops.NotificationConfig{ReconcileInterval: time.Hour}, nil)
+	nc.waitConnected(t, ctx)
+	alt := nc.sim.AltCredentials()
+	other, err := ops.Dial(ctx, ops.Auth{Options: gophercloud.AuthOptions{IdentityEndpoint: alt.AuthURL, Username: alt.Username,
+		Password: alt.Password, DomainName: alt.DomainName, TenantName: alt.ProjectName}},
+		ops.Config{MinInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond,
+			Notifications: &ops.NotificationConfig{Stream: nc.sim.Notifications(), ReconcileInterval: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for deadline := time.Now().Add(10 * time.Second); !other.Stats().Notifications.Connected; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the other project's Cloud never connected")
+		}
+	}
+	n := lifecycle(t, ctx, nc.cloud, nc.sim, "mine", 2)
+	mine, theirs := nc.cloud.Stats().Notifications, other.Stats().Notifications
+	if mine.Completions != int64(n) || mine.Foreign != 0 {
+		t.Errorf("the project's own Cloud: %+v, want %d completions and nothing foreign", mine, n)
+	}
+	// The bus delivers to both: what the other Cloud received is all
+	// foreign, none of it decoded.
+	for deadline := time.Now().Add(5 * time.Second); other.Stats().Notifications.Received < mine.Received; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	theirs = other.Stats().Notifications
+	if theirs.Received < mine.Received || theirs.Foreign != theirs.Received || theirs.Events != 0 || theirs.Completions != 0 || theirs.Malformed != 0 {
+		t.Errorf("another project's Cloud: %+v; want every one of the %d messages foreign", theirs, mine.Received)
+	}
+}
