@@ -138,6 +138,11 @@ func redactURL(raw string) string {
 	return u.Redacted()
 }
 
+// Secrets returns what must never be shown of the configuration: the
+// URL's password, as it is and as the URL writes it, and its user info
+// (nil without a password). A store that scrubs credentials takes them.
+func (n NotificationConfig) Secrets() []string { return secretsOf(n.URL) }
+
 // secretsOf returns what must never be shown of an AMQP URL: its password,
 // and its user info as a whole.
 func secretsOf(raw string) []string {

@@ -64,17 +64,21 @@ func (s *sseWriter) send(event, id string, data any) error {
 	buf.WriteString("data: ")
 	buf.Write(b) // JSON has no raw newlines
 	buf.WriteString("\n\n")
-	_ = s.rc.SetWriteDeadline(time.Now().Add(writeTimeout)) // not every writer has one
-	_, err = s.w.Write(buf.Bytes())
-	return err
+	return s.put(buf.Bytes())
 }
 
 func (s *sseWriter) comment(text string) error { return s.write([]byte(": " + text + "\n\n")) }
 
+// put writes b, buffered.
+func (s *sseWriter) put(b []byte) error {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(writeTimeout)) // not every writer has one
+	_, err := s.w.Write(b)
+	return err
+}
+
 // write writes b and flushes it with what send buffered.
 func (s *sseWriter) write(b []byte) error {
-	_ = s.rc.SetWriteDeadline(time.Now().Add(writeTimeout)) // not every writer has one
-	if _, err := s.w.Write(b); err != nil {
+	if err := s.put(b); err != nil {
 		return err
 	}
 	return s.rc.Flush()

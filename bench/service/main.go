@@ -14,7 +14,7 @@
 //
 //	go run ./bench/service                                  # N=5000, C=64, W=1,3, postgres and sqlite
 //	go run ./bench/service -n 2000 -workers 3 -stores postgres
-//	go run ./bench/service -workers 0 -no-river                # POSTs alone, no worker: the API and create path's own rate and latency
+//	go run ./bench/service -workers 0                          # POSTs alone, no worker, against bare River's inserts alone
 //	go run ./bench/service -rate 1000 -no-river                # open loop: 1,000 POSTs/s whatever the answers' pace
 package main
 

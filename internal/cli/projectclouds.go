@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -149,7 +148,7 @@ func newProjectClouds(ctx context.Context, auths []projectAuth, cfg ops.Config) 
 		o := a.auth.Options
 		pc.secrets = append(pc.secrets, o.Password, o.TokenID, o.ApplicationCredentialSecret, o.Passcode)
 		if a.notify != nil {
-			pc.secrets = append(pc.secrets, urlPassword(a.notify.URL))
+			pc.secrets = append(pc.secrets, a.notify.Secrets()...)
 		}
 		id, name, err := projectOf(ctx, a.auth)
 		if err != nil {
@@ -231,17 +230,6 @@ func (pc *projectClouds) dialProject(ctx context.Context, p *projectCloud, call 
 	call.c, call.err = c, err
 	pc.mu.Unlock()
 	close(call.done)
-}
-
-// urlPassword is the password of a URL, "" if it has none (or does not
-// parse: checkNotifications refused it then).
-func urlPassword(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return ""
-	}
-	p, _ := u.User.Password()
-	return p
 }
 
 // dialError says why p's cloud could not be dialled: a

@@ -36,8 +36,9 @@ func TestProjectClouds(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = sim.Close() })
 	demo, alt := sim.DemoCredentials(), sim.AltCredentials()
+	bus := &ops.NotificationConfig{URL: "amqp://u:bus%40secret@127.0.0.1:1/"} // never dialled here
 	pc, err := newProjectClouds(ctx, []projectAuth{{cloud: "sim demo", auth: credAuth(demo)},
-		{want: alt.ProjectName, cloud: "sim alt", auth: credAuth(alt)}}, simConfig)
+		{want: alt.ProjectName, cloud: "sim alt", auth: credAuth(alt), notify: bus}}, simConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,8 +62,8 @@ func TestProjectClouds(t *testing.T) {
 	if _, err := pc.Resolve(ctx, "admin"); !errors.Is(err, jobs.ErrNoCredentials) {
 		t.Fatalf("a project without credentials: %v", err)
 	}
-	if s := pc.Secrets(); !slices.Contains(s, demo.Password) {
-		t.Fatalf("secrets %q lack a password", s)
+	if s := pc.Secrets(); !slices.Contains(s, demo.Password) || !slices.Contains(s, "bus@secret") || !slices.Contains(s, "bus%40secret") {
+		t.Fatalf("secrets %q lack a password (a cloud's, or the bus's as it is and as its URL writes it)", s)
 	}
 	if got := pc.Projects(); !slices.Equal(got, []string{"alt (sim alt)", "demo (sim demo)"}) {
 		t.Fatalf("projects %q", got)
