@@ -249,3 +249,42 @@ func TestDeleteVolumeWhileCreating(t *testing.T) {
 		t.Fatalf("volumes %+v", vs)
 	}
 }
+
+// A volume deleted while Cinder still creates it is deleted once it can
+// be: the first DELETE is refused (400), the monitor waits for the create
+// to end, and a second DELETE removes it.
+func TestDeleteVolumeAfterItsCreate(t *testing.T) {
+	ctx := ctxT(t)
+	timing := cloudsim.FastTiming()
+	timing.VolumeCreate = 400 * time.Millisecond
+	sim, err := cloudsim.Start(ctx, cloudsim.Config{Timing: &timing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	c, err := ops.Dial(ctx, authFor(sim, false), ops.Config{MinInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond,
+		RateLimit: 1000, Burst: 100, DefaultTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	op, err := c.CreateVolume(ctx, ops.VolumeCreateOpts{Name: "slow", Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := sim.Counters()
+	del, err := c.DeleteVolume(ctx, op.ID())
+	if err != nil {
+		t.Fatalf("delete of a volume being created: %v", err)
+	}
+	if _, err := del.Result(ctx); err != nil {
+		t.Fatalf("delete of a volume being created: %v", err)
+	}
+	after := sim.Counters()
+	if deletes := after.Matching("DELETE", "volumes/{") - before.Matching("DELETE", "volumes/{"); deletes != 2 {
+		t.Fatalf("%d DELETEs, want 2: one refused while creating, one after", deletes)
+	}
+	if vs := sim.Volumes(); len(vs) != 0 {
+		t.Fatalf("volumes left: %+v", vs)
+	}
+}
