@@ -1099,9 +1099,16 @@ func (w *Worker) handBack(ctx context.Context, tr taskRow, cause error, lastAtte
 		if err != nil {
 			return err
 		}
-		_, err = t.exec(ctx, qry("task_release"), tr.ID, w.id, ids[0], time.Now().UnixNano(), change)
+		n, err := t.exec(ctx, qry("task_release"), tr.ID, w.id, ids[0], time.Now().UnixNano(), change)
+		if err == nil && n == 0 {
+			return errTakenOver // rolls the ticket back: the task is another worker's now
+		}
 		return err
 	})
+	if errors.Is(err, errTakenOver) {
+		w.log.Info("task taken over by another worker before its hand-back", "task", tr.ID)
+		return nil
+	}
 	if err != nil {
 		w.log.Warn("hand back failed; the lease will expire", "task", tr.ID, "err", err)
 		return nil
@@ -1110,6 +1117,10 @@ func (w *Worker) handBack(ctx context.Context, tr taskRow, cause error, lastAtte
 	w.q.changed.fire()
 	return nil
 }
+
+// errTakenOver aborts a hand-back whose release found the task held by
+// another worker.
+var errTakenOver = errors.New("jobs: the task was taken over")
 
 // --- the reaper
 
