@@ -274,8 +274,14 @@ func (db *DB) create(ctx context.Context, nr NewRun, p []byte) (*Run, error) {
 	unknown := false // an attempt failed in a way that may hide its commit
 	err := db.retry(ctx, "create", nr.ID, func(ctx context.Context) error {
 		err := db.write(ctx, b)
-		if errors.Is(err, ErrExists) && unknown && db.createdAs(ctx, &row) {
-			return nil
+		if errors.Is(err, ErrExists) && unknown {
+			mine, gerr := db.createdAs(ctx, &row)
+			if gerr != nil {
+				return gerr // not known yet whose it is: ask again, not ErrExists
+			}
+			if mine {
+				return nil
+			}
 		}
 		if err != nil && db.d.Retryable(err) {
 			unknown = true
@@ -290,12 +296,16 @@ func (db *DB) create(ctx context.Context, nr NewRun, p []byte) (*Run, error) {
 
 // createdAs reports whether the stored run is row as written by an
 // earlier attempt of the same Create whose answer was lost: same owner,
-// creation time, flow and params, never written since.
-func (db *DB) createdAs(ctx context.Context, row *RunRow) bool {
+// creation time, flow and params, never written since. A failed read is
+// its error: it tells nothing of whose the run is.
+func (db *DB) createdAs(ctx context.Context, row *RunRow) (bool, error) {
 	got, err := db.d.GetRun(ctx, row.ID)
-	return err == nil && got.Epoch == row.Epoch && got.Seq == row.Seq && got.Owner == row.Owner &&
+	if err != nil {
+		return false, err
+	}
+	return got.Epoch == row.Epoch && got.Seq == row.Seq && got.Owner == row.Owner &&
 		got.Created.Equal(row.Created) && got.Flow == row.Flow && got.Version == row.Version &&
-		got.State == row.State && string(got.Params) == string(row.Params)
+		got.State == row.State && string(got.Params) == string(row.Params), nil
 }
 
 // ErrBadRun is matched by the errors of invalid NewRun values.

@@ -177,6 +177,19 @@ func TestRetries(t *testing.T) {
 		}
 	})
 
+	t.Run("a lost answer to a creation, then a failed read of it, is no ErrExists", func(t *testing.T) {
+		f, db, _, _ := setup(t)
+		f.creates.Store(true)
+		f.failAfter.Store(1)
+		f.failGet.Store(1) // the look at whose run it is fails once
+		if _, err := db.Create(ctx, store.NewRun{ID: "c", Flow: "f"}); err != nil {
+			t.Fatalf("Create = %v, want the run it created", err)
+		}
+		if f.applies.Load() != 3 {
+			t.Fatalf("%d applies, want 3: the lost one, one refused while the read failed, one that found it", f.applies.Load())
+		}
+	})
+
 	t.Run("a taken id is ErrExists after a failed attempt too", func(t *testing.T) {
 		f, db, _, _ := setup(t)
 		f.creates.Store(true)
