@@ -67,10 +67,19 @@ func (r *redactor) add(secrets ...string) {
 		if len(s) < MinSecretLen {
 			continue
 		}
-		b, _ := json.Marshal(s) // a string always encodes
-		esc := b[1 : len(b)-1]
-		if !containsBytes(r.secrets, esc) {
-			r.secrets = append(r.secrets, esc)
+		// Both ways encoding/json writes it: with HTML escaping (Marshal's
+		// default: & < > as \u0026...) and without (what scrub
+		// re-encodes with), so that neither document form keeps it.
+		for _, html := range []bool{true, false} {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(html)
+			_ = enc.Encode(s) // a string always encodes
+			b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+			esc := b[1 : len(b)-1]
+			if !containsBytes(r.secrets, esc) {
+				r.secrets = append(r.secrets, esc)
+			}
 		}
 	}
 }

@@ -536,14 +536,18 @@ const (
 	secretAppCred  = "appcred-secret-abcdefghijkl"
 	secretAdmin    = "Adm1n-Pass-from-nova-9f8e7d"
 	secretNested   = "nested-credential-secret-value"
+	// secretHTML has characters encoding/json escapes by default (\u0026,
+	// \u003c) and writes as they are with SetEscapeHTML(false).
+	secretHTML = "p&ss<w0rd>-of-a-project"
 )
 
 func testSecrets(t *testing.T, h Harness) {
 	ctx := context.Background()
 	db := h.Open(t, store.WithSecrets(secretPassword))
-	db.AddSecrets(secretToken, secretAppCred, "short")
+	db.AddSecrets(secretToken, secretAppCred, "short", secretHTML)
 	for doc, want := range map[string]bool{
 		`{"name":"web-` + secretPassword + `"}`: true, `{"note":"x` + secretToken + `"}`: true,
+		`{"name":"` + secretHTML + `"}`: true, `{"name":"p\u0026ss\u003cw0rd\u003e-of-a-project"}`: true,
 		`{"name":"web-visible"}`: false, `{"name":"short"}`: false, `{"adminPass":"` + secretAdmin + `"}`: false,
 	} {
 		if got := db.HoldsSecret([]byte(doc)); got != want {
@@ -556,7 +560,7 @@ func testSecrets(t *testing.T, h Harness) {
 		AdminPass string `json:"adminPass"`
 	}
 	r, err := db.Create(ctx, store.NewRun{ID: "s1", Flow: "f", Params: map[string]any{
-		"name": "web-visible", "os_password": secretPassword, "note": "uses " + secretToken}})
+		"name": "web-visible", "os_password": secretPassword, "note": "uses " + secretToken, "remark": secretHTML}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -581,7 +585,8 @@ func testSecrets(t *testing.T, h Harness) {
 			t.Fatalf("the dump lacks %q: it does not show the data", visible)
 		}
 	}
-	for _, s := range []string{secretPassword, secretToken, secretAppCred, secretAdmin, secretNested} {
+	for _, s := range []string{secretPassword, secretToken, secretAppCred, secretAdmin, secretNested, secretHTML,
+		`p\u0026ss\u003cw0rd\u003e-of-a-project`} {
 		if bytes.Contains(dump, []byte(s)) {
 			t.Errorf("secret %q reached the database", s)
 		}
