@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -738,10 +739,54 @@ func applyMigration(ctx context.Context, d database, m store.Migration) error {
 	if _, err := t.exec(ctx, m.SQL); err != nil {
 		return err
 	}
+	if strings.HasSuffix(m.Name, "_deadline_timeout.sql") {
+		if err := backfillTimeouts(ctx, t); err != nil {
+			return err
+		}
+	}
 	if _, err := t.exec(ctx, `INSERT INTO ostask_jobs_schema (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
 		return err
 	}
 	return t.commit(ctx)
+}
+
+// backfillTimeouts completes the deadline_timeout migration: a task
+// queued before it and never claimed keeps its own timeout, which from
+// then on its row holds (minus the timeout in its deadline) for the
+// first claim to turn into a time; the options are JSON with Go's
+// duration text, which SQL does not read.
+func backfillTimeouts(ctx context.Context, t tx) error {
+	rs, err := t.query(ctx, `SELECT id, options FROM ostask_tasks WHERE epoch = 0 AND deadline = 0 AND options LIKE '%"timeout"%'`)
+	if err != nil {
+		return err
+	}
+	type fill struct {
+		id      string
+		timeout time.Duration
+	}
+	var fills []fill
+	for rs.Next() {
+		var id, options string
+		if err := rs.Scan(&id, &options); err != nil {
+			rs.Close()
+			return err
+		}
+		var o Options
+		if json.Unmarshal([]byte(options), &o) == nil && o.Timeout > 0 {
+			fills = append(fills, fill{id, time.Duration(o.Timeout)})
+		}
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return err
+	}
+	for _, f := range fills {
+		if _, err := t.exec(ctx, `UPDATE ostask_tasks SET deadline = $1 WHERE id = $2 AND epoch = 0 AND deadline = 0`,
+			-f.timeout.Nanoseconds(), f.id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // schemaCurrent reports whether every migration is applied.
