@@ -432,17 +432,14 @@ func (r *runner) loop() {
 		}
 		if r.serial {
 			j, ok := r.nextJob()
-			if ok {
-				r.flush() // else the run ends: finish records what is left with the flow's end
+			if !ok {
+				return // finish records what is left with the flow's end
 			}
-			if ok && !r.stopNow() {
+			r.flush()
+			if !r.stopNow() {
 				r.complete(r.do(j))
-				continue
-			}
-			if ok {
-				continue // recorded, not started: stop at the top
-			}
-			return
+			} // else recorded, not started: stop at the top
+			continue
 		}
 		// Record every start decided now in one write, then hand them out.
 		for r.inflight+len(batch) < r.workers {
@@ -470,9 +467,6 @@ func (r *runner) loop() {
 		}
 		clear(batch)
 		batch = batch[:0]
-		if r.inflight == 0 {
-			return
-		}
 		select {
 		case c := <-r.done:
 			r.inflight--
