@@ -162,9 +162,6 @@ type database interface {
 	// is committed (or rolled back) for good; any later commit has a
 	// greater number.
 	horizon(ctx context.Context) (int64, error)
-	// changedAfter reports whether a task has a change numbered after
-	// after and up to the horizon.
-	changedAfter(ctx context.Context, after int64) (bool, error)
 	close()
 }
 
@@ -301,11 +298,6 @@ func (d *sqliteDB) horizon(ctx context.Context) (int64, error) {
 	var cur int64
 	err := d.queryRow(ctx, qry("change_current")).Scan(&cur)
 	return cur, err
-}
-
-func (d *sqliteDB) changedAfter(ctx context.Context, after int64) (bool, error) {
-	cur, err := d.horizon(ctx)
-	return cur > after, err
 }
 
 type sqlTx struct {
@@ -500,12 +492,6 @@ func (d *pgDB) horizon(ctx context.Context) (int64, error) {
 	var h int64
 	err := d.pool.QueryRow(ctx, `SELECT `+pgHorizon, d.xidBase).Scan(&h)
 	return h, err
-}
-
-func (d *pgDB) changedAfter(ctx context.Context, after int64) (bool, error) {
-	var ok bool
-	err := d.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ostask_tasks WHERE change > $2 AND change <= `+pgHorizon+`)`, d.xidBase, after).Scan(&ok)
-	return ok, err
 }
 
 // pgTx is a PostgreSQL transaction that holds back the statements sent
