@@ -128,6 +128,8 @@ type Queue struct {
 	// task; the watcher (watch) listens while waits wait.
 	changed bcast
 	watch   *watcher
+	// stopWatch ends the watcher's context (Close).
+	stopWatch context.CancelFunc
 	// cancels wakes this process's running tasks to look for a cancel
 	// request (others' are seen when the lease is renewed).
 	cancels bcast
@@ -196,15 +198,11 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	q.metrics = newMetrics(q, cfg.Registerer)
 	q.watch = newWatcher(q)
 	wctx, stopWatch := context.WithCancel(context.Background())
-	q.wg.Add(2)
+	q.stopWatch = stopWatch // Close ends the watcher's statements
+	q.wg.Add(1)
 	go func() {
 		defer q.wg.Done()
 		q.watch.run(wctx)
-	}()
-	go func() { // the watcher's statements end with the queue
-		defer q.wg.Done()
-		<-q.done
-		stopWatch()
 	}()
 	writers := 1
 	if db.name() == "postgres" {
@@ -232,6 +230,7 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 func (q *Queue) Close() error {
 	q.closeMu.Do(func() {
 		close(q.done)
+		q.stopWatch()
 		q.wg.Wait()
 		q.runs.Close()
 		q.db.close()
