@@ -39,8 +39,8 @@ type Driver interface {
 	// When a guard finds zero rows the transaction is rolled back and
 	// Apply returns a *RunMismatch or an *AtomMismatch.
 	//
-	// A batch with Create set inserts that run row instead (its other
-	// fields but Run and BeforeCommit are unused), and fails with
+	// A batch with Create set inserts that run row instead (no other
+	// field but BeforeCommit is used), and fails with
 	// ErrExists when the id is taken: runs are created through Apply (and
 	// ApplyGroup), so that creations share commits with other writes.
 	Apply(ctx context.Context, b *Batch) error

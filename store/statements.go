@@ -6,10 +6,10 @@ import (
 )
 
 // Statements are a driver's SQL statements, one file each (NAME.sql) in
-// the directory a driver embeds. Every driver has the same set, so that the
-// same guarded writes exist on every database; optional ones may be absent,
-// and a driver that writes a batch in one statement (BatchWrite) has none
-// of those marked (a).
+// the directory a driver embeds. Every driver has the same guarded
+// writes: either the statements marked (a), one per row, or BatchWrite,
+// one for a whole batch (the driver that uses it checks it is there);
+// optional ones may be absent.
 type Statements struct {
 	SchemaTable   string // create the schema version table if missing
 	SchemaLock    string // optional: serialise concurrent migrations

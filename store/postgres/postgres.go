@@ -30,7 +30,11 @@ var q = func() store.Statements {
 	if err != nil {
 		panic(err)
 	}
-	return store.LoadStatements(sub)
+	st := store.LoadStatements(sub)
+	if st.BatchWrite == "" { // optional for LoadStatements, the only write here
+		panic("store/postgres: statement batch_write.sql is missing")
+	}
+	return st
 }()
 
 // Option configures the driver.
