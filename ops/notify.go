@@ -303,6 +303,9 @@ func (n *notifier) source() string {
 	if n.cfg.URL != "" {
 		return redactURL(n.cfg.URL)
 	}
+	if s, ok := n.stream.(fmt.Stringer); ok {
+		return s.String() // a NotificationHub: its source, masked
+	}
 	return "stream"
 }
 

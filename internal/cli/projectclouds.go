@@ -106,6 +106,9 @@ type projectClouds struct {
 	byID    map[string]*projectCloud
 	byName  map[string]*projectCloud
 	secrets []string
+	// hubs share one broker connection among the projects notified on
+	// the same bus (one per AMQP URL), closed after the clouds.
+	hubs []*ops.NotificationHub
 	// dialTimeout bounds one dial (projectDialTimeout; tests shorten it).
 	dialTimeout time.Duration
 
@@ -143,6 +146,7 @@ const (
 // project. cfg configures the clouds dialled later.
 func newProjectClouds(ctx context.Context, auths []projectAuth, cfg ops.Config) (*projectClouds, error) {
 	pc := &projectClouds{cfg: cfg, byID: map[string]*projectCloud{}, byName: map[string]*projectCloud{}, dialTimeout: projectDialTimeout}
+	hubs := map[string]*ops.NotificationConfig{} // by AMQP URL
 	for _, a := range auths {
 		a.auth.Options.AllowReauth = true
 		o := a.auth.Options
@@ -157,7 +161,22 @@ func newProjectClouds(ctx context.Context, auths []projectAuth, cfg ops.Config) 
 		if a.want != "" && a.want != id && a.want != name {
 			return nil, usageError("--project-cloud %s=%s: the cloud's credentials are scoped to project %s (%s)", a.want, a.cloud, name, id)
 		}
-		p := &projectCloud{id: id, name: name, cloud: a.cloud, auth: a.auth, notify: a.notify}
+		notify := a.notify
+		if notify != nil && notify.URL != "" {
+			// Every project's notifications are on the cloud's bus: one
+			// connection and queue for all the projects on it, not one
+			// each (the broker would send every message once per project).
+			if notify = hubs[a.notify.URL]; notify == nil {
+				h, err := ops.NewNotificationHub(*a.notify)
+				if err != nil { // a hub holds nothing until a cloud listens
+					return nil, fmt.Errorf("cloud %s: %w", a.cloud, err)
+				}
+				pc.hubs = append(pc.hubs, h)
+				hc := h.Config()
+				notify, hubs[a.notify.URL] = &hc, &hc
+			}
+		}
+		p := &projectCloud{id: id, name: name, cloud: a.cloud, auth: a.auth, notify: notify}
 		pc.byID[id] = p
 		if name != "" {
 			pc.byName[name] = p
@@ -274,6 +293,9 @@ func (pc *projectClouds) Close() {
 	}
 	pc.mu.Unlock()
 	pc.dials.Wait()
+	for _, h := range pc.hubs {
+		_ = h.Close()
+	}
 }
 
 // projectOf logs in with auth and returns its token's project.

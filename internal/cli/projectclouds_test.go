@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -80,6 +81,52 @@ func TestProjectClouds(t *testing.T) {
 	bad.Password = "wrong"
 	if _, err := newProjectClouds(ctx, []projectAuth{{cloud: "sim demo", auth: credAuth(bad)}}, simConfig); err == nil {
 		t.Fatal("a wrong password was taken")
+	}
+}
+
+// Projects notified on the same bus share one connection to it (one hub
+// per AMQP URL): the broker sends each message once to the process, not
+// once per project.
+func TestProjectCloudsShareABus(t *testing.T) {
+	ctx := context.Background()
+	sim, err := cloudsim.Start(ctx, cloudsim.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	busA := func() *ops.NotificationConfig { return &ops.NotificationConfig{URL: "amqp://u:a-secret@127.0.0.1:1/"} }
+	busB := &ops.NotificationConfig{URL: "amqp://u:b-secret@127.0.0.1:2/"}
+	demo, alt, admin := sim.DemoCredentials(), sim.AltCredentials(), sim.AdminCredentials()
+	pc, err := newProjectClouds(ctx, []projectAuth{
+		{cloud: "sim demo", auth: credAuth(demo), notify: busA()},
+		{want: alt.ProjectName, cloud: "sim alt", auth: credAuth(alt), notify: busA()},
+		{want: admin.ProjectName, cloud: "sim admin", auth: credAuth(admin), notify: busB},
+	}, simConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	stream := func(name string) ops.NotificationStream {
+		p, ok := pc.byName[name]
+		if !ok || p.notify == nil {
+			t.Fatalf("project %s: no notification settings", name)
+		}
+		return p.notify.Stream
+	}
+	if len(pc.hubs) != 2 {
+		t.Fatalf("%d hubs for two buses", len(pc.hubs))
+	}
+	if a, b := stream(demo.ProjectName), stream(alt.ProjectName); a == nil || a != b {
+		t.Errorf("demo and alt, on one bus, read from %v and %v: want one hub", a, b)
+	}
+	if stream(admin.ProjectName) == stream(demo.ProjectName) {
+		t.Error("admin, on another bus, shares demo's hub")
+	}
+	if got := fmt.Sprint(stream(demo.ProjectName)); strings.Contains(got, "a-secret") {
+		t.Errorf("the hub shows its password: %s", got)
+	}
+	if s := pc.Secrets(); !slices.Contains(s, "a-secret") || !slices.Contains(s, "b-secret") {
+		t.Errorf("secrets %q lack a bus password", s)
 	}
 }
 

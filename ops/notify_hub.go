@@ -1,0 +1,210 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// NotificationHub shares one notification source among the Clouds of a
+// process: one broker connection and one queue, however many projects
+// the process acts for, where a Cloud of its own would bind a queue each
+// and the broker would send every message once per Cloud. Every message
+// is handed to every Cloud listening, which skips another project's
+// before decoding it (NotificationStats.Foreign).
+//
+// The source is listened to while at least one Cloud listens, and no
+// longer once the last one closed. A lost connection is reported to every
+// Cloud, each of which polls meanwhile and listens again after its own
+// backoff: the first to come back connects again, and the others join
+// that connection.
+//
+// A Cloud uses the hub through Config. Close the hub after its Clouds.
+type NotificationHub struct {
+	cfg    NotificationConfig // validated, with defaults; cfg.Stream is the source
+	source string             // the source as logs show it (the URL's password masked)
+
+	mu     sync.Mutex
+	cur    *hubConn              // the connection Clouds join, nil when none
+	live   map[*hubConn]struct{} // connections whose goroutine runs
+	closed bool
+	wg     sync.WaitGroup // the connections' goroutines
+
+	connections atomic.Int64
+}
+
+// hubConn is one listening of the hub's source, shared by the Clouds that
+// joined it.
+type hubConn struct {
+	cancel context.CancelFunc
+	up     chan struct{} // closed once the source receives
+	done   chan struct{} // closed once the source's Listen returned; err is set
+	err    error
+
+	// subs are the Clouds listening through it, replaced (never changed)
+	// under the hub's mu, read without a lock for each message.
+	subs atomic.Pointer[[]*hubSub]
+}
+
+// hubSub is one Cloud's Listen. mu is held while a message is delivered
+// to it, so that once leave returned none is: no message reaches a Cloud
+// after its Listen returned, as with a stream of its own.
+type hubSub struct {
+	mu      sync.Mutex
+	gone    bool
+	deliver func(string, []byte)
+}
+
+// ErrHubClosed is returned by a NotificationHub's Listen after Close.
+var ErrHubClosed = errors.New("ostask: the notification hub is closed")
+
+// NewNotificationHub makes a hub on cfg's source (its URL, or its Stream).
+// cfg's Exchange, Topics and ReconcileInterval hold for every Cloud of the
+// hub.
+func NewNotificationHub(cfg NotificationConfig) (*NotificationHub, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	h := &NotificationHub{source: "stream"}
+	if cfg.URL != "" {
+		h.source = redactURL(cfg.URL)
+		cfg.Stream = &amqpStream{url: cfg.URL, exchange: cfg.Exchange, topics: cfg.Topics, secrets: secretsOf(cfg.URL)}
+	}
+	h.cfg = cfg
+	return h, nil
+}
+
+// Config is the notification configuration of a Cloud that reads from
+// the hub (ops.Config.Notifications).
+func (h *NotificationHub) Config() NotificationConfig {
+	return NotificationConfig{Exchange: h.cfg.Exchange, Topics: h.cfg.Topics, ReconcileInterval: h.cfg.ReconcileInterval, Stream: h}
+}
+
+// String is the hub's source as logs show it: the URL with its password
+// masked.
+func (h *NotificationHub) String() string { return h.source }
+
+// Connections counts the times the hub started listening to its source:
+// 1 for any number of Clouds, plus one per reconnection.
+func (h *NotificationHub) Connections() int64 { return h.connections.Load() }
+
+// Listen implements NotificationStream for a Cloud of the hub: it joins
+// the hub's connection (making one if there is none), calls up once the
+// source receives and deliver for every message from then on, until ctx
+// ends (nil) or the connection is lost (its error, the same for every
+// Cloud of the connection).
+func (h *NotificationHub) Listen(ctx context.Context, up func(), deliver func(string, []byte)) error {
+	s := &hubSub{deliver: deliver}
+	c, err := h.join(s)
+	if err != nil {
+		return err
+	}
+	defer h.leave(c, s)
+	select {
+	case <-c.up:
+		up()
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return nil
+	}
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// join adds s to the current connection, or to a new one.
+func (h *NotificationHub) join(s *hubSub) (*hubConn, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrHubClosed
+	}
+	c := h.cur
+	if c == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		c = &hubConn{cancel: cancel, up: make(chan struct{}), done: make(chan struct{})}
+		c.subs.Store(&[]*hubSub{s})
+		h.cur = c
+		if h.live == nil {
+			h.live = map[*hubConn]struct{}{}
+		}
+		h.live[c] = struct{}{}
+		h.connections.Add(1)
+		h.wg.Add(1)
+		go h.listen(ctx, c)
+		return c, nil
+	}
+	subs := append(slices.Clone(*c.subs.Load()), s)
+	c.subs.Store(&subs)
+	return c, nil
+}
+
+// leave takes s off c; the last Cloud to leave ends the connection.
+func (h *NotificationHub) leave(c *hubConn, s *hubSub) {
+	h.mu.Lock()
+	subs := slices.DeleteFunc(slices.Clone(*c.subs.Load()), func(o *hubSub) bool { return o == s })
+	c.subs.Store(&subs)
+	if len(subs) == 0 {
+		// Nobody listens: stop, and let the next Cloud start afresh
+		// rather than join a connection on its way down.
+		c.cancel()
+		if h.cur == c {
+			h.cur = nil
+		}
+	}
+	h.mu.Unlock()
+	s.mu.Lock() // a delivery under way ends first
+	s.gone = true
+	s.mu.Unlock()
+}
+
+// listen is c's goroutine: it listens to the source until c is cancelled
+// or the source fails, then ends c for its Clouds.
+func (h *NotificationHub) listen(ctx context.Context, c *hubConn) {
+	defer h.wg.Done()
+	var once sync.Once
+	err := h.cfg.Stream.Listen(ctx, func() { once.Do(func() { close(c.up) }) }, func(key string, body []byte) {
+		for _, s := range *c.subs.Load() {
+			s.mu.Lock()
+			if !s.gone {
+				s.deliver(key, body)
+			}
+			s.mu.Unlock()
+		}
+	})
+	if err == nil && ctx.Err() == nil {
+		err = errors.New("the stream ended")
+	}
+	if err == nil {
+		err = fmt.Errorf("%w: the connection was closed", ErrHubClosed)
+	}
+	h.mu.Lock()
+	if h.cur == c {
+		h.cur = nil // the next Cloud to listen connects again
+	}
+	delete(h.live, c)
+	h.mu.Unlock()
+	c.err = err
+	close(c.done)
+}
+
+// Close ends the hub's connection and waits for its goroutine; Clouds
+// still listening see their stream end (close them first).
+func (h *NotificationHub) Close() error {
+	h.mu.Lock()
+	h.closed = true
+	for c := range h.live {
+		c.cancel()
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
+	return nil
+}

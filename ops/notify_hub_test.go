@@ -1,0 +1,306 @@
+package ops_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+
+	"github.com/ostask/ostask/cloudsim"
+	"github.com/ostask/ostask/ops"
+)
+
+// fakeSource is a notification source the test drives: each Listen is a
+// connection, which receives what send sends and ends with fail.
+type fakeSource struct {
+	mu      sync.Mutex
+	listens int
+	active  int // Listens not yet returned
+	msgs    chan string
+	fail    chan error
+}
+
+func newFakeSource() *fakeSource {
+	return &fakeSource{msgs: make(chan string), fail: make(chan error)}
+}
+
+func (f *fakeSource) Listen(ctx context.Context, up func(), deliver func(string, []byte)) error {
+	f.mu.Lock()
+	f.listens++
+	f.active++
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.active--
+		f.mu.Unlock()
+	}()
+	up()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-f.fail:
+			return err
+		case m := <-f.msgs:
+			deliver("versioned_notifications.info", []byte(m))
+		}
+	}
+}
+
+// send sends m to the connection, failing t if none takes it.
+func (f *fakeSource) send(t *testing.T, m string) {
+	t.Helper()
+	select {
+	case f.msgs <- m:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no connection took message %q", m)
+	}
+}
+
+func (f *fakeSource) counts() (listens, active int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.listens, f.active
+}
+
+// hubListener is one Listen on a hub, as a Cloud makes it.
+type hubListener struct {
+	cancel context.CancelFunc
+	up     chan struct{}
+	got    chan string
+	ended  chan error
+}
+
+func listenHub(h *ops.NotificationHub) *hubListener {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &hubListener{cancel: cancel, up: make(chan struct{}), got: make(chan string, 100), ended: make(chan error, 1)}
+	go func() {
+		l.ended <- h.Listen(ctx, func() { close(l.up) }, func(_ string, b []byte) { l.got <- string(b) })
+	}()
+	return l
+}
+
+func (l *hubListener) waitUp(t *testing.T) {
+	t.Helper()
+	select {
+	case <-l.up:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a listener never saw the hub connected")
+	}
+}
+
+func (l *hubListener) next(t *testing.T) string {
+	t.Helper()
+	select {
+	case m := <-l.got:
+		return m
+	case <-time.After(10 * time.Second):
+		t.Fatal("a listener received nothing")
+		return ""
+	}
+}
+
+func (l *hubListener) end(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-l.ended:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("a listener's Listen never returned")
+		return nil
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting for " + what)
+		}
+	}
+}
+
+// Three Clouds on one hub: one connection to the source, every message to
+// each of them, in order; one leaving stops only its own deliveries; the
+// last leaving ends the connection, and the next Cloud makes a new one.
+func TestNotificationHubShares(t *testing.T) {
+	src := newFakeSource()
+	h, err := ops.NewNotificationHub(ops.NotificationConfig{Stream: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ls := []*hubListener{listenHub(h), listenHub(h), listenHub(h)}
+	for _, l := range ls {
+		l.waitUp(t)
+	}
+	if n, _ := src.counts(); n != 1 || h.Connections() != 1 {
+		t.Fatalf("3 Clouds made %d connections (hub says %d), want 1", n, h.Connections())
+	}
+	for i := range 5 {
+		src.send(t, fmt.Sprint(i))
+	}
+	for j, l := range ls {
+		for i := range 5 {
+			if m := l.next(t); m != fmt.Sprint(i) {
+				t.Fatalf("listener %d: message %d is %q", j, i, m)
+			}
+		}
+	}
+	ls[0].cancel()
+	if err := ls[0].end(t); err != nil {
+		t.Errorf("a Listen whose context ended returned %v, want nil", err)
+	}
+	src.send(t, "after")
+	for _, l := range ls[1:] {
+		if m := l.next(t); m != "after" {
+			t.Fatalf("got %q, want after", m)
+		}
+	}
+	if len(ls[0].got) != 0 {
+		t.Errorf("a Cloud that left still received %q", <-ls[0].got)
+	}
+	ls[1].cancel()
+	ls[2].cancel()
+	ls[1].end(t)
+	ls[2].end(t)
+	waitFor(t, "the source's Listen to end with its last Cloud", func() bool { _, a := src.counts(); return a == 0 })
+	l := listenHub(h)
+	l.waitUp(t)
+	if n, _ := src.counts(); n != 2 || h.Connections() != 2 {
+		t.Errorf("after every Cloud left, a new one made connection %d (hub: %d), want 2", n, h.Connections())
+	}
+	l.cancel()
+	l.end(t)
+}
+
+// A lost connection ends every Cloud's Listen with its error, so that
+// each polls; the first to listen again reconnects, the others join it.
+func TestNotificationHubLostConnection(t *testing.T) {
+	src := newFakeSource()
+	h, err := ops.NewNotificationHub(ops.NotificationConfig{Stream: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	a, b := listenHub(h), listenHub(h)
+	a.waitUp(t)
+	b.waitUp(t)
+	lost := errors.New("connection reset by peer")
+	select {
+	case src.fail <- lost:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no connection to fail")
+	}
+	for _, l := range []*hubListener{a, b} {
+		if err := l.end(t); !errors.Is(err, lost) {
+			t.Errorf("Listen after the loss: %v, want the source's error", err)
+		}
+	}
+	a, b = listenHub(h), listenHub(h)
+	a.waitUp(t)
+	b.waitUp(t)
+	if n, _ := src.counts(); n != 2 {
+		t.Errorf("%d connections after one loss, want 2", n)
+	}
+	src.send(t, "x")
+	if a.next(t) != "x" || b.next(t) != "x" {
+		t.Error("the new connection does not reach both Clouds")
+	}
+	a.cancel()
+	b.cancel()
+	a.end(t)
+	b.end(t)
+}
+
+// Close ends the connection; a Listen after it is refused.
+func TestNotificationHubClose(t *testing.T) {
+	src := newFakeSource()
+	h, err := ops.NewNotificationHub(ops.NotificationConfig{Stream: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := listenHub(h)
+	l.waitUp(t)
+	h.Close()
+	if err := l.end(t); !errors.Is(err, ops.ErrHubClosed) {
+		t.Errorf("Listen at Close: %v, want ErrHubClosed", err)
+	}
+	if _, a := src.counts(); a != 0 {
+		t.Error("the source is still listened to after Close")
+	}
+	if err := h.Listen(context.Background(), func() {}, func(string, []byte) {}); !errors.Is(err, ops.ErrHubClosed) {
+		t.Errorf("Listen after Close: %v, want ErrHubClosed", err)
+	}
+	if _, err := ops.NewNotificationHub(ops.NotificationConfig{URL: "http://broker/"}); !errors.Is(err, ops.ErrInvalidOption) {
+		t.Errorf("a hub on an http URL: %v, want ErrInvalidOption", err)
+	}
+}
+
+// countingStream counts the connections made to the stream it wraps.
+type countingStream struct {
+	ops.NotificationStream
+	n atomic.Int64
+}
+
+func (c *countingStream) Listen(ctx context.Context, up func(), deliver func(string, []byte)) error {
+	c.n.Add(1)
+	return c.NotificationStream.Listen(ctx, up, deliver)
+}
+
+// Two projects' Clouds on one hub, as serve and worker make them: one
+// connection to the bus, and each project's operations complete by their
+// own events (no monitor round: the reconciliation interval is an hour),
+// while the other project's messages are skipped undecoded.
+func TestNotificationHubOfTwoProjects(t *testing.T) {
+	ctx := ctxT(t)
+	nc := startNotify(t, nil, ops.NotificationConfig{Stream: newFakeSource()}, nil) // its own Cloud is not used
+	bus := &countingStream{NotificationStream: nc.sim.Notifications()}
+	h, err := ops.NewNotificationHub(ops.NotificationConfig{Stream: bus, ReconcileInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	dial := func(c cloudsim.Credentials) *ops.Cloud {
+		cfg := h.Config()
+		cloud, err := ops.Dial(ctx, ops.Auth{Options: gophercloud.AuthOptions{IdentityEndpoint: c.AuthURL, Username: c.Username,
+			Password: c.Password, DomainName: c.DomainName, TenantName: c.ProjectName}},
+			ops.Config{MinInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond, DefaultTimeout: 20 * time.Second,
+				Notifications: &cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cloud.Close() })
+		waitFor(t, "a Cloud of the hub to connect", func() bool { return cloud.Stats().Notifications.Connected })
+		return cloud
+	}
+	mine, theirs := dial(nc.sim.DemoCredentials()), dial(nc.sim.AltCredentials())
+	var wg sync.WaitGroup
+	var nMine, nTheirs int
+	wg.Add(2)
+	go func() { defer wg.Done(); nMine = lifecycle(t, ctx, mine, nc.sim, "mine", 2) }()
+	go func() { defer wg.Done(); nTheirs = lifecycle(t, ctx, theirs, nc.sim, "theirs", 2) }()
+	wg.Wait()
+	if got := bus.n.Load(); got != 1 || h.Connections() != 1 {
+		t.Errorf("two Clouds made %d connections to the bus (hub: %d), want 1", got, h.Connections())
+	}
+	for _, c := range []struct {
+		name  string
+		cloud *ops.Cloud
+		n     int
+	}{{"demo", mine, nMine}, {"alt", theirs, nTheirs}} {
+		st := c.cloud.Stats()
+		if st.Notifications.Completions != int64(c.n) || st.Rounds[ops.KindServer] != 0 {
+			t.Errorf("%s: %d of %d operations completed by events, %d monitor rounds; want all, and none",
+				c.name, st.Notifications.Completions, c.n, st.Rounds[ops.KindServer])
+		}
+		if st.Notifications.Foreign == 0 {
+			t.Errorf("%s: no foreign message skipped, though both projects shared the bus: %+v", c.name, st.Notifications)
+		}
+	}
+}
