@@ -304,3 +304,53 @@ func TestNotificationHubOfTwoProjects(t *testing.T) {
 		}
 	}
 }
+
+// A broker restart (the bus cut) ends the hub's connection for both
+// projects' Clouds: each polls, comes back after its own backoff, and
+// they share one new connection.
+func TestNotificationHubReconnects(t *testing.T) {
+	ctx := ctxT(t)
+	nc := startNotify(t, nil, ops.NotificationConfig{Stream: newFakeSource()}, nil) // its own Cloud is not used
+	bus := &countingStream{NotificationStream: nc.sim.Notifications()}
+	h, err := ops.NewNotificationHub(ops.NotificationConfig{Stream: bus, ReconcileInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	var clouds []*ops.Cloud
+	for _, c := range []cloudsim.Credentials{nc.sim.DemoCredentials(), nc.sim.AltCredentials()} {
+		cfg := h.Config()
+		cloud, err := ops.Dial(ctx, ops.Auth{Options: gophercloud.AuthOptions{IdentityEndpoint: c.AuthURL, Username: c.Username,
+			Password: c.Password, DomainName: c.DomainName, TenantName: c.ProjectName}},
+			ops.Config{MinInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond, Notifications: &cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cloud.Close()
+		clouds = append(clouds, cloud)
+	}
+	connects := func(n int64) func() bool {
+		return func() bool {
+			for _, c := range clouds {
+				if ns := c.Stats().Notifications; !ns.Connected || ns.Connects != n {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	waitFor(t, "both Clouds to connect", connects(1))
+	nc.sim.CutNotifications(false)
+	waitFor(t, "both Clouds to connect again", connects(2))
+	for _, c := range clouds {
+		if ns := c.Stats().Notifications; ns.Failures != 1 {
+			t.Errorf("a Cloud saw %d failures for one cut: %+v", ns.Failures, *ns)
+		}
+	}
+	if got := bus.n.Load(); got != 2 || h.Connections() != 2 {
+		t.Errorf("%d connections to the bus (hub: %d) after one cut, want 2", got, h.Connections())
+	}
+	if n := lifecycle(t, ctx, clouds[1], nc.sim, "after-cut", 1); clouds[1].Stats().Notifications.Completions != int64(n) {
+		t.Errorf("after the reconnection, %d of %d operations completed by events", clouds[1].Stats().Notifications.Completions, n)
+	}
+}

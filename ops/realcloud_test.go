@@ -44,6 +44,17 @@ type realCloud struct {
 
 func dialReal(t *testing.T, env string) *realCloud {
 	t.Helper()
+	var notify *ops.NotificationConfig
+	if url := os.Getenv("OSTASK_TEST_NOTIFICATIONS"); url != "" {
+		notify = &ops.NotificationConfig{URL: url}
+	}
+	return dialRealNotified(t, env, notify)
+}
+
+// dialRealNotified dials env's cloud with notify as its notification
+// source (nil: none).
+func dialRealNotified(t *testing.T, env string, notify *ops.NotificationConfig) *realCloud {
+	t.Helper()
 	name := os.Getenv(env)
 	if name == "" {
 		t.Skipf("set %s (and OS_CLIENT_CONFIG_FILE) to run against a real cloud", env)
@@ -57,9 +68,7 @@ func dialReal(t *testing.T, env string) *realCloud {
 	if os.Getenv("OSTASK_TEST_DEBUG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	if url := os.Getenv("OSTASK_TEST_NOTIFICATIONS"); url != "" {
-		cfg.Notifications = &ops.NotificationConfig{URL: url}
-	}
+	cfg.Notifications = notify
 	cloud, err := ops.Dial(ctx, auth, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -474,4 +483,68 @@ func TestRealDeleteVolumeWhileCreating(t *testing.T) {
 	}
 	t.Logf("deleted %s in %s; Cinder refused the first delete (still creating): %v", vop.ID(), time.Since(t0).Round(time.Millisecond), st.ByStatus[400] == 1)
 	rc.logStats(t, t0)
+}
+
+// Two projects' Clouds on one NotificationHub, as serve and worker make
+// them: one connection to the broker, and each project's boot and delete
+// completed by its own events, no monitor round (the reconciliation
+// interval is an hour).
+func TestRealNotificationHub(t *testing.T) {
+	url := os.Getenv("OSTASK_TEST_NOTIFICATIONS")
+	if url == "" {
+		t.Skip("set OSTASK_TEST_NOTIFICATIONS (and OSTASK_TEST_CLOUD, OSTASK_TEST_ADMIN_CLOUD) to run against a real cloud's bus")
+	}
+	hub, err := ops.NewNotificationHub(ops.NotificationConfig{URL: url, ReconcileInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = hub.Close() }) // after the Clouds' (cleanups run last first)
+	cfg := hub.Config()
+	rcs := []*realCloud{dialRealNotified(t, "OSTASK_TEST_CLOUD", &cfg), dialRealNotified(t, "OSTASK_TEST_ADMIN_CLOUD", &cfg)}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for _, rc := range rcs {
+		for deadline := time.Now().Add(30 * time.Second); !rc.cloud.Stats().Notifications.Connected; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("a Cloud of the hub never connected: %+v", *rc.cloud.Stats().Notifications)
+			}
+		}
+	}
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for i, rc := range rcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			op, err := rc.cloud.CreateServer(ctx, rc.opts(fmt.Sprintf("hub-%d", i)))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			rc.cleanupServer(t, op.ID())
+			if _, err := op.Result(ctx); err != nil {
+				t.Errorf("create: %v", err)
+				return
+			}
+			del, err := rc.cloud.DeleteServer(ctx, op.ID())
+			if err == nil {
+				_, err = del.Result(ctx)
+			}
+			if err != nil {
+				t.Errorf("delete: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, rc := range rcs {
+		st := rc.cloud.Stats()
+		if st.Notifications.Completions != 2 || st.Rounds[ops.KindServer] != 0 {
+			t.Errorf("cloud %d: %d of 2 operations completed by events, %d monitor rounds: want 2 and 0 (%+v)",
+				i, st.Notifications.Completions, st.Rounds[ops.KindServer], *st.Notifications)
+		}
+	}
+	if n := hub.Connections(); n != 1 {
+		t.Errorf("two projects made %d connections to the broker, want 1", n)
+	}
+	t.Logf("two projects, one connection: boot and delete in each in %s", time.Since(t0).Round(time.Millisecond))
 }
