@@ -68,10 +68,11 @@ func main() {
 		}
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "driver\tinsert\tclients\tjobs\tinserted in\tinserts/s\tall worked in\tjobs/s end to end\t\n")
+	fmt.Fprintf(tw, "driver\tinsert\tclients\tjobs\tinserted in\tinserts/s\tall worked in\tjobs/s end to end\tCPU ms/job: Go\tPostgreSQL\tsum\t\n")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%.0f\t%s\t%.0f\t\n", r.Driver, r.Mode, r.Clients, r.N, r.InsertFor.Round(time.Millisecond),
-			r.InsertsPerSec, r.Total.Round(time.Millisecond), r.JobsPerSecond)
+		self, pg, sum := r.CPU.PerItem(r.N)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%.0f\t%s\t%.0f\t%s\t%s\t%s\t\n", r.Driver, r.Mode, r.Clients, r.N, r.InsertFor.Round(time.Millisecond),
+			r.InsertsPerSec, r.Total.Round(time.Millisecond), r.JobsPerSecond, self, pg, sum)
 	}
 	tw.Flush()
 }

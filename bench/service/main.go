@@ -6,7 +6,8 @@
 // (a task's start minus its creation), and, in the same run, bare River
 // with the same driver, database and worker count (InsertMany, and one
 // insert per job from C goroutines) as the ceiling; then the targets as
-// PASS or MISS.
+// PASS or MISS, and the CPU a task costs, in this process and in PostgreSQL,
+// against what bare River spends on a job and what the targets leave.
 //
 // Everything runs in this process: the API (with Keystone validation
 // against an embedded cloudsim, cached), the workers and the clients, on
@@ -30,6 +31,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -44,6 +46,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ostask/ostask/cloudsim"
+	"github.com/ostask/ostask/internal/cpuuse"
 	"github.com/ostask/ostask/internal/riverbench"
 	"github.com/ostask/ostask/jobs"
 	"github.com/ostask/ostask/ops"
@@ -67,6 +70,7 @@ type result struct {
 	postP99  time.Duration
 	queueP50 time.Duration
 	queueP99 time.Duration
+	cpu      cpuuse.Use                   // from the first POST to the last completion
 	river    map[string]riverbench.Result // by insert mode
 }
 
@@ -115,6 +119,9 @@ func main() {
 				}
 			}
 			r, err := runService(ctx, sim, st, *dbURL, w, *n, *clients, *concurrency, *rate)
+			if st != "postgres" {
+				r.cpu.PostgresOK = false // its CPU is none of this run's
+			}
 			if profile != nil {
 				pprof.StopCPUProfile()
 				profile = nil // one profile: the first run's
@@ -162,6 +169,27 @@ func main() {
 			qp50, qp99, im.JobsPerSecond, one.JobsPerSecond, share)
 	}
 	tw.Flush()
+	// Where the time goes: with every core busy, tasks/s is the cores
+	// divided by the CPU a task costs.
+	fmt.Printf("\nCPU per task, ms (first POST or insert to last completion; this process: API, workers and clients; PostgreSQL: all its processes):\n\n")
+	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "store\tworkers\tostask: Go\tPostgreSQL\tsum\tRiver InsertMany: Go\tPostgreSQL\tsum\t\n")
+	for _, r := range rows {
+		self, pg, sum := r.cpu.PerItem(r.n)
+		im := r.river[riverbench.InsertMany]
+		rself, rpg, rsum := im.CPU.PerItem(im.N)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.store, r.workers, self, pg, sum, rself, rpg, rsum)
+	}
+	tw.Flush()
+	cores := runtime.NumCPU()
+	fmt.Printf("\n%d cores: %d tasks/s leaves at most %.3f ms of CPU per task", cores, targetTasksPerSec, float64(cores)*1000/targetTasksPerSec)
+	for _, r := range rows {
+		if im := r.river[riverbench.InsertMany]; r.store == "postgres" && r.workers == 3 && im.JobsPerSecond > 0 {
+			fmt.Printf("; 1/3 of bare River's InsertMany (%.0f tasks/s) at most %.3f ms", targetShare*im.JobsPerSecond,
+				float64(cores)*1000/(targetShare*im.JobsPerSecond))
+		}
+	}
+	fmt.Println(".")
 	for _, r := range rows {
 		if r.workers == 0 && len(r.river) > 0 {
 			fmt.Println("\nworkers 0: nothing works the tasks; tasks/s is POSTs/s, and bare River's figures are its inserts alone (an insert-only client).")
@@ -306,6 +334,7 @@ func runService(ctx context.Context, sim *cloudsim.Sim, st, pgURL string, nWorke
 	var next atomic.Int64
 	errs := make(chan error, nClients)
 	body := []byte(`{"kind":"noop"}`)
+	cpu0 := cpuuse.Now()
 	start := time.Now()
 	// Open loop: POST i is due at start + i/rate; a client takes the next
 	// due POST, waits for its time, and its latency counts from then (a
@@ -355,7 +384,8 @@ func runService(ctx context.Context, sim *cloudsim.Sim, st, pgURL string, nWorke
 	if nWorkers == 0 {
 		// The API and the create path alone: POSTs per second.
 		total := time.Since(start)
-		return result{store: st, n: n, total: total, perSec: float64(n) / total.Seconds(), postP50: pct(lat, 50), postP99: pct(lat, 99)}, nil
+		return result{store: st, n: n, total: total, perSec: float64(n) / total.Seconds(), postP50: pct(lat, 50), postP99: pct(lat, 99),
+			cpu: cpuuse.Now().Sub(cpu0)}, nil
 	}
 	select {
 	case <-allDone:
@@ -365,6 +395,7 @@ func runService(ctx context.Context, sim *cloudsim.Sim, st, pgURL string, nWorke
 		return result{}, fmt.Errorf("only %d of %d tasks succeeded in 15 minutes", len(seen), n)
 	}
 	total := time.Since(start)
+	cpu := cpuuse.Now().Sub(cpu0)
 	stopFollow()
 	<-followErr
 
@@ -391,7 +422,7 @@ func runService(ctx context.Context, sim *cloudsim.Sim, st, pgURL string, nWorke
 	}
 	slices.Sort(queue)
 	return result{store: st, workers: nWorkers, n: n, total: total, perSec: float64(n) / total.Seconds(),
-		postP50: pct(lat, 50), postP99: pct(lat, 99), queueP50: pct(queue, 50), queueP99: pct(queue, 99)}, nil
+		postP50: pct(lat, 50), postP99: pct(lat, 99), queueP50: pct(queue, 50), queueP99: pct(queue, 99), cpu: cpu}, nil
 }
 
 func pct(sorted []time.Duration, p int) time.Duration {

@@ -23,6 +23,8 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	_ "modernc.org/sqlite"
+
+	"github.com/ostask/ostask/internal/cpuuse"
 )
 
 // Insert modes.
@@ -55,6 +57,9 @@ type Result struct {
 	Config
 	InsertFor, Total             time.Duration
 	JobsPerSecond, InsertsPerSec float64
+	// CPU is what the run used from the first insert to the last
+	// completion, in this process and in PostgreSQL.
+	CPU cpuuse.Use
 }
 
 type noopArgs struct{}
@@ -79,9 +84,15 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	case "postgres":
 		return runPostgres(ctx, cfg)
 	case "sqlite":
-		return runSQLite(ctx, cfg)
+		return withoutPostgres(runSQLite(ctx, cfg))
 	}
 	return Result{}, fmt.Errorf("riverbench: unknown driver %q", cfg.Driver)
+}
+
+// runSQLite's results: PostgreSQL's CPU is none of the run's.
+func withoutPostgres(r Result, err error) (Result, error) {
+	r.CPU.PostgresOK = false
+	return r, err
 }
 
 func runPostgres(ctx context.Context, cfg Config) (Result, error) {
@@ -193,6 +204,7 @@ func runDriver[TTx any](ctx context.Context, cfg Config, driver riverdriver.Driv
 		}
 		first = c
 	}
+	cpu0 := cpuuse.Now()
 	start := time.Now()
 	batch := cfg.N
 	if cfg.Driver == "sqlite" {
@@ -203,7 +215,7 @@ func runDriver[TTx any](ctx context.Context, cfg Config, driver riverdriver.Driv
 	}
 	insertFor := time.Since(start)
 	if cfg.Clients == 0 {
-		return Result{Config: cfg, InsertFor: insertFor, Total: insertFor,
+		return Result{Config: cfg, InsertFor: insertFor, Total: insertFor, CPU: cpuuse.Now().Sub(cpu0),
 			JobsPerSecond: float64(cfg.N) / insertFor.Seconds(), InsertsPerSec: float64(cfg.N) / insertFor.Seconds()}, nil
 	}
 	select {
@@ -212,7 +224,7 @@ func runDriver[TTx any](ctx context.Context, cfg Config, driver riverdriver.Driv
 		return Result{}, fmt.Errorf("only %d of %d jobs completed in 10 minutes", done.Load(), cfg.N)
 	}
 	total := time.Since(start)
-	return Result{Config: cfg, InsertFor: insertFor, Total: total,
+	return Result{Config: cfg, InsertFor: insertFor, Total: total, CPU: cpuuse.Now().Sub(cpu0),
 		JobsPerSecond: float64(cfg.N) / total.Seconds(), InsertsPerSec: float64(cfg.N) / insertFor.Seconds()}, nil
 }
 
