@@ -3,7 +3,6 @@ package ops
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -17,10 +16,13 @@ import (
 // before decoding it (NotificationStats.Foreign).
 //
 // The source is listened to while at least one Cloud listens, and no
-// longer once the last one closed. A lost connection is reported to every
-// Cloud, each of which polls meanwhile and listens again after its own
-// backoff: the first to come back connects again, and the others join
-// that connection.
+// longer once the last one closed. Each Cloud handles its messages in its
+// own goroutine, as with a source of its own, through a queue of
+// hubQueue messages: a Cloud slow to handle one (a slow OnDone callback)
+// delays the others only once its queue is full. A lost connection is
+// reported to every Cloud, each of which polls meanwhile and listens
+// again after its own backoff: the first to come back connects again, and
+// the others join that connection.
 //
 // A Cloud uses the hub through Config. Close the hub after its Clouds.
 type NotificationHub struct {
@@ -49,13 +51,20 @@ type hubConn struct {
 	subs atomic.Pointer[[]*hubSub]
 }
 
-// hubSub is one Cloud's Listen. mu is held while a message is delivered
-// to it, so that once leave returned none is: no message reaches a Cloud
-// after its Listen returned, as with a stream of its own.
+// hubQueue is how many messages a Cloud of a hub may have waiting.
+const hubQueue = 1024
+
+// hubSub is one Cloud's Listen: the connection queues its messages, and
+// Listen, in the Cloud's goroutine, hands them to the Cloud; gone is
+// closed when it stops taking them.
 type hubSub struct {
-	mu      sync.Mutex
-	gone    bool
-	deliver func(string, []byte)
+	queue chan hubMsg
+	gone  chan struct{}
+}
+
+type hubMsg struct {
+	key  string
+	body []byte
 }
 
 // ErrHubClosed is returned by a NotificationHub's Listen after Close.
@@ -88,8 +97,9 @@ func (h *NotificationHub) Config() NotificationConfig {
 // masked.
 func (h *NotificationHub) String() string { return h.source }
 
-// Connections counts the times the hub started listening to its source:
-// 1 for any number of Clouds, plus one per reconnection.
+// Connections counts the times the hub started listening to its source
+// (connection attempts, failed ones included): 1 for any number of Clouds
+// while the first connection lasts.
 func (h *NotificationHub) Connections() int64 { return h.connections.Load() }
 
 // Listen implements NotificationStream for a Cloud of the hub: it joins
@@ -98,7 +108,7 @@ func (h *NotificationHub) Connections() int64 { return h.connections.Load() }
 // ends (nil) or the connection is lost (its error, the same for every
 // Cloud of the connection).
 func (h *NotificationHub) Listen(ctx context.Context, up func(), deliver func(string, []byte)) error {
-	s := &hubSub{deliver: deliver}
+	s := &hubSub{queue: make(chan hubMsg, hubQueue), gone: make(chan struct{})}
 	c, err := h.join(s)
 	if err != nil {
 		return err
@@ -112,11 +122,24 @@ func (h *NotificationHub) Listen(ctx context.Context, up func(), deliver func(st
 	case <-ctx.Done():
 		return nil
 	}
-	select {
-	case <-c.done:
-		return c.err
-	case <-ctx.Done():
-		return nil
+	for {
+		select {
+		case m := <-s.queue:
+			deliver(m.key, m.body)
+		case <-c.done:
+			// What came before the loss first, as a stream of its own
+			// would have delivered it.
+			for {
+				select {
+				case m := <-s.queue:
+					deliver(m.key, m.body)
+				default:
+					return c.err
+				}
+			}
+		case <-ctx.Done():
+			return nil
+		}
 	}
 }
 
@@ -161,9 +184,7 @@ func (h *NotificationHub) leave(c *hubConn, s *hubSub) {
 		}
 	}
 	h.mu.Unlock()
-	s.mu.Lock() // a delivery under way ends first
-	s.gone = true
-	s.mu.Unlock()
+	close(s.gone) // a delivery waiting for room in its queue gives up
 }
 
 // listen is c's goroutine: it listens to the source until c is cancelled
@@ -172,26 +193,29 @@ func (h *NotificationHub) listen(ctx context.Context, c *hubConn) {
 	defer h.wg.Done()
 	var once sync.Once
 	err := h.cfg.Stream.Listen(ctx, func() { once.Do(func() { close(c.up) }) }, func(key string, body []byte) {
+		m := hubMsg{key, body}
 		for _, s := range *c.subs.Load() {
-			s.mu.Lock()
-			if !s.gone {
-				s.deliver(key, body)
+			select {
+			case s.queue <- m:
+			case <-s.gone:
 			}
-			s.mu.Unlock()
 		}
 	})
-	if err == nil && ctx.Err() == nil {
-		err = errors.New("the stream ended")
-	}
-	if err == nil {
-		err = fmt.Errorf("%w: the connection was closed", ErrHubClosed)
-	}
 	h.mu.Lock()
 	if h.cur == c {
 		h.cur = nil // the next Cloud to listen connects again
 	}
 	delete(h.live, c)
+	closed := h.closed
 	h.mu.Unlock()
+	switch {
+	case closed:
+		err = ErrHubClosed // whatever the source made of its cancellation
+	case err == nil:
+		err = errors.New("the stream ended")
+	default:
+		err = &scrubbedError{err: err, secrets: secretsOf(h.cfg.URL)}
+	}
 	c.err = err
 	close(c.done)
 }

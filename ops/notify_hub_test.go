@@ -43,7 +43,7 @@ func (f *fakeSource) Listen(ctx context.Context, up func(), deliver func(string,
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return ctx.Err() // as the AMQP source does when cancelled while dialling
 		case err := <-f.fail:
 			return err
 		case m := <-f.msgs:
@@ -116,6 +116,32 @@ func (l *hubListener) end(t *testing.T) error {
 	}
 }
 
+// newHub makes a hub on src with an hour's reconciliation interval.
+func newHub(t *testing.T, src ops.NotificationStream) *ops.NotificationHub {
+	t.Helper()
+	h, err := ops.NewNotificationHub(ops.NotificationConfig{Stream: src, ReconcileInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// dialHub dials c's project with h as its notification source; the Cloud
+// closes at the end of the test (before h, closed by the caller's defer).
+func dialHub(t *testing.T, ctx context.Context, h *ops.NotificationHub, c cloudsim.Credentials) *ops.Cloud {
+	t.Helper()
+	cfg := h.Config()
+	cloud, err := ops.Dial(ctx, ops.Auth{Options: gophercloud.AuthOptions{IdentityEndpoint: c.AuthURL, Username: c.Username,
+		Password: c.Password, DomainName: c.DomainName, TenantName: c.ProjectName}},
+		ops.Config{MinInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond, DefaultTimeout: 20 * time.Second,
+			Notifications: &cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cloud.Close() })
+	return cloud
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
@@ -130,10 +156,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // last leaving ends the connection, and the next Cloud makes a new one.
 func TestNotificationHubShares(t *testing.T) {
 	src := newFakeSource()
-	h, err := ops.NewNotificationHub(ops.NotificationConfig{Stream: src})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := newHub(t, src)
 	defer h.Close()
 	ls := []*hubListener{listenHub(h), listenHub(h), listenHub(h)}
 	for _, l := range ls {
@@ -183,10 +206,7 @@ func TestNotificationHubShares(t *testing.T) {
 // each polls; the first to listen again reconnects, the others join it.
 func TestNotificationHubLostConnection(t *testing.T) {
 	src := newFakeSource()
-	h, err := ops.NewNotificationHub(ops.NotificationConfig{Stream: src})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := newHub(t, src)
 	defer h.Close()
 	a, b := listenHub(h), listenHub(h)
 	a.waitUp(t)
@@ -212,19 +232,78 @@ func TestNotificationHubLostConnection(t *testing.T) {
 	if a.next(t) != "x" || b.next(t) != "x" {
 		t.Error("the new connection does not reach both Clouds")
 	}
-	a.cancel()
-	b.cancel()
-	a.end(t)
-	b.end(t)
+	// A source that ends without an error has still lost its connection.
+	select {
+	case src.fail <- nil:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no connection to end")
+	}
+	for _, l := range []*hubListener{a, b} {
+		if err := l.end(t); err == nil || errors.Is(err, ops.ErrHubClosed) {
+			t.Errorf("Listen after the stream ended: %v, want an error", err)
+		}
+	}
+}
+
+// A Cloud slow to handle a message (a slow OnDone callback) does not
+// hold up the other Clouds of the hub: each handles its messages in its
+// own goroutine, in order.
+func TestNotificationHubSlowCloud(t *testing.T) {
+	src := newFakeSource()
+	h := newHub(t, src)
+	defer h.Close()
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	slowGot := make(chan string, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()  // a failed test ends too: the slow Cloud leaves,
+	defer unblock() // once unblocked, before the hub closes
+	slowUp, slowEnded := make(chan struct{}), make(chan error, 1)
+	go func() {
+		slowEnded <- h.Listen(ctx, func() { close(slowUp) }, func(_ string, b []byte) {
+			<-release
+			slowGot <- string(b)
+		})
+	}()
+	fast := listenHub(h)
+	fast.waitUp(t)
+	select {
+	case <-slowUp:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow Cloud never connected")
+	}
+	for _, m := range []string{"1", "2", "3"} {
+		src.send(t, m)
+	}
+	for _, want := range []string{"1", "2", "3"} {
+		if m := fast.next(t); m != want {
+			t.Fatalf("while another Cloud is stuck: got %q, want %q", m, want)
+		}
+	}
+	unblock()
+	for _, want := range []string{"1", "2", "3"} {
+		select {
+		case m := <-slowGot:
+			if m != want {
+				t.Fatalf("the slow Cloud got %q, want %q", m, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the slow Cloud never got its messages")
+		}
+	}
+	cancel()
+	if err := <-slowEnded; err != nil {
+		t.Errorf("the slow Cloud's Listen: %v", err)
+	}
+	fast.cancel()
+	fast.end(t)
 }
 
 // Close ends the connection; a Listen after it is refused.
 func TestNotificationHubClose(t *testing.T) {
 	src := newFakeSource()
-	h, err := ops.NewNotificationHub(ops.NotificationConfig{Stream: src})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := newHub(t, src)
 	l := listenHub(h)
 	l.waitUp(t)
 	h.Close()
@@ -261,25 +340,12 @@ func TestNotificationHubOfTwoProjects(t *testing.T) {
 	ctx := ctxT(t)
 	nc := startNotify(t, nil, ops.NotificationConfig{Stream: newFakeSource()}, nil) // its own Cloud is not used
 	bus := &countingStream{NotificationStream: nc.sim.Notifications()}
-	h, err := ops.NewNotificationHub(ops.NotificationConfig{Stream: bus, ReconcileInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
+	h := newHub(t, bus)
+	t.Cleanup(func() { _ = h.Close() }) // after the Clouds'
+	mine, theirs := dialHub(t, ctx, h, nc.sim.DemoCredentials()), dialHub(t, ctx, h, nc.sim.AltCredentials())
+	for _, c := range []*ops.Cloud{mine, theirs} {
+		waitFor(t, "a Cloud of the hub to connect", func() bool { return c.Stats().Notifications.Connected })
 	}
-	defer h.Close()
-	dial := func(c cloudsim.Credentials) *ops.Cloud {
-		cfg := h.Config()
-		cloud, err := ops.Dial(ctx, ops.Auth{Options: gophercloud.AuthOptions{IdentityEndpoint: c.AuthURL, Username: c.Username,
-			Password: c.Password, DomainName: c.DomainName, TenantName: c.ProjectName}},
-			ops.Config{MinInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond, DefaultTimeout: 20 * time.Second,
-				Notifications: &cfg})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cloud.Close() })
-		waitFor(t, "a Cloud of the hub to connect", func() bool { return cloud.Stats().Notifications.Connected })
-		return cloud
-	}
-	mine, theirs := dial(nc.sim.DemoCredentials()), dial(nc.sim.AltCredentials())
 	var wg sync.WaitGroup
 	var nMine, nTheirs int
 	wg.Add(2)
@@ -312,23 +378,9 @@ func TestNotificationHubReconnects(t *testing.T) {
 	ctx := ctxT(t)
 	nc := startNotify(t, nil, ops.NotificationConfig{Stream: newFakeSource()}, nil) // its own Cloud is not used
 	bus := &countingStream{NotificationStream: nc.sim.Notifications()}
-	h, err := ops.NewNotificationHub(ops.NotificationConfig{Stream: bus, ReconcileInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	var clouds []*ops.Cloud
-	for _, c := range []cloudsim.Credentials{nc.sim.DemoCredentials(), nc.sim.AltCredentials()} {
-		cfg := h.Config()
-		cloud, err := ops.Dial(ctx, ops.Auth{Options: gophercloud.AuthOptions{IdentityEndpoint: c.AuthURL, Username: c.Username,
-			Password: c.Password, DomainName: c.DomainName, TenantName: c.ProjectName}},
-			ops.Config{MinInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond, Notifications: &cfg})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cloud.Close()
-		clouds = append(clouds, cloud)
-	}
+	h := newHub(t, bus)
+	t.Cleanup(func() { _ = h.Close() }) // after the Clouds'
+	clouds := []*ops.Cloud{dialHub(t, ctx, h, nc.sim.DemoCredentials()), dialHub(t, ctx, h, nc.sim.AltCredentials())}
 	connects := func(n int64) func() bool {
 		return func() bool {
 			for _, c := range clouds {
