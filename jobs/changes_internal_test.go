@@ -40,6 +40,14 @@ func openTest(t *testing.T, db string) *Queue {
 
 func openPG(t *testing.T) *Queue { return openTest(t, "postgres") }
 
+// onEachDB runs test on a fresh queue of each database, as a subtest
+// named for it.
+func onEachDB(t *testing.T, test func(t *testing.T, q *Queue)) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) { test(t, openTest(t, db)) })
+	}
+}
+
 // mark writes a task's progress_current as one change, in the
 // transaction inTx gives; hold, when set, runs before the commit.
 func mark(ctx context.Context, q *Queue, id, value string, hold func(change int64)) error {
