@@ -52,7 +52,7 @@ func ExampleNotificationHub() {
 		panic(err)
 	}
 	defer sim.Close()
-	hub, err := ops.NewNotificationHub(ops.NotificationConfig{Stream: sim.Notifications(), ReconcileInterval: time.Minute})
+	hub, err := ops.NewNotificationHub(ops.NotificationConfig{Stream: sim.Notifications(), ReconcileInterval: time.Minute}, nil)
 	if err != nil {
 		panic(err)
 	}

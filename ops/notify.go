@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"strings"
@@ -254,6 +255,12 @@ const (
 // again with a bounded exponential backoff.
 func (n *notifier) run(ctx context.Context) {
 	failures := 0
+	// A hub's Clouds connect and fail together, and the hub says so once:
+	// each of them only at debug level.
+	connected, unavailable := slog.LevelInfo, slog.LevelWarn
+	if _, ok := n.stream.(*NotificationHub); ok {
+		connected, unavailable = slog.LevelDebug, slog.LevelDebug
+	}
 	for {
 		err := n.stream.Listen(ctx, func() {
 			failures = 0
@@ -265,7 +272,7 @@ func (n *notifier) run(ctx context.Context) {
 			if n.project != "" { // else no event can be used: keep polling
 				n.c.servers.feedChanged(true)
 			}
-			n.c.log.Info("ostask: notifications connected; the server monitor reconciles every "+n.cfg.ReconcileInterval.String(),
+			n.c.log.Log(ctx, connected, "ostask: notifications connected; the server monitor reconciles every "+n.cfg.ReconcileInterval.String(),
 				"source", n.source())
 		}, n.deliver)
 		if n.connected.Swap(false) {
@@ -284,7 +291,7 @@ func (n *notifier) run(ctx context.Context) {
 		n.lastErr = nerr
 		n.mu.Unlock()
 		wait := notifyBackoff(failures, rand.Float64())
-		n.c.log.Warn("ostask: notifications unavailable; the server monitor polls at its normal pace", "err", nerr, "retry_in", wait)
+		n.c.log.Log(ctx, unavailable, "ostask: notifications unavailable; the server monitor polls at its normal pace", "err", nerr, "retry_in", wait)
 		if sleepOn(ctx, n.c.clock, wait) != nil {
 			return
 		}

@@ -3,6 +3,7 @@ package ops
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,7 @@ import (
 type NotificationHub struct {
 	cfg    NotificationConfig // validated, with defaults; cfg.Stream is the source
 	source string             // the source as logs show it (the URL's password masked)
+	log    *slog.Logger
 
 	mu     sync.Mutex
 	cur    *hubConn              // the connection Clouds join, nil when none
@@ -72,13 +74,17 @@ var ErrHubClosed = errors.New("ostask: the notification hub is closed")
 
 // NewNotificationHub makes a hub on cfg's source (its URL, or its Stream).
 // cfg's Exchange, Topics and ReconcileInterval hold for every Cloud of the
-// hub.
-func NewNotificationHub(cfg NotificationConfig) (*NotificationHub, error) {
+// hub. The hub logs on log (nil: nowhere) when its connection is made or
+// lost, once for all its Clouds, which log it only at debug level.
+func NewNotificationHub(cfg NotificationConfig, log *slog.Logger) (*NotificationHub, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	cfg = cfg.withDefaults()
-	h := &NotificationHub{source: "stream"}
+	h := &NotificationHub{source: "stream", log: log}
 	if cfg.URL != "" {
 		h.source = redactURL(cfg.URL)
 		cfg.Stream = &amqpStream{url: cfg.URL, exchange: cfg.Exchange, topics: cfg.Topics, secrets: secretsOf(cfg.URL)}
@@ -192,7 +198,13 @@ func (h *NotificationHub) leave(c *hubConn, s *hubSub) {
 func (h *NotificationHub) listen(ctx context.Context, c *hubConn) {
 	defer h.wg.Done()
 	var once sync.Once
-	err := h.cfg.Stream.Listen(ctx, func() { once.Do(func() { close(c.up) }) }, func(key string, body []byte) {
+	err := h.cfg.Stream.Listen(ctx, func() {
+		once.Do(func() {
+			close(c.up)
+			h.log.Info("ostask: notifications connected, shared by the clouds of this process; their server monitors reconcile every "+
+				h.cfg.ReconcileInterval.String(), "source", h.source, "clouds", len(*c.subs.Load()))
+		})
+	}, func(key string, body []byte) {
 		m := hubMsg{key, body}
 		for _, s := range *c.subs.Load() {
 			select {
@@ -215,6 +227,10 @@ func (h *NotificationHub) listen(ctx context.Context, c *hubConn) {
 		err = errors.New("the stream ended")
 	default:
 		err = &scrubbedError{err: err, secrets: secretsOf(h.cfg.URL)}
+	}
+	if n := len(*c.subs.Load()); n > 0 && !closed {
+		h.log.Warn("ostask: notifications unavailable; the server monitors poll at their normal pace until they reconnect",
+			"source", h.source, "clouds", n, "err", err)
 	}
 	c.err = err
 	close(c.done)

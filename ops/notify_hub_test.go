@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -116,25 +118,26 @@ func (l *hubListener) end(t *testing.T) error {
 	}
 }
 
-// newHub makes a hub on src with an hour's reconciliation interval.
-func newHub(t *testing.T, src ops.NotificationStream) *ops.NotificationHub {
+// newHub makes a hub on src with an hour's reconciliation interval,
+// logging on log (nil: nowhere).
+func newHub(t *testing.T, src ops.NotificationStream, log *slog.Logger) *ops.NotificationHub {
 	t.Helper()
-	h, err := ops.NewNotificationHub(ops.NotificationConfig{Stream: src, ReconcileInterval: time.Hour})
+	h, err := ops.NewNotificationHub(ops.NotificationConfig{Stream: src, ReconcileInterval: time.Hour}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return h
 }
 
-// dialHub dials c's project with h as its notification source; the Cloud
-// closes at the end of the test (before h, closed by the caller's defer).
-func dialHub(t *testing.T, ctx context.Context, h *ops.NotificationHub, c cloudsim.Credentials) *ops.Cloud {
+// dialHub dials c's project with h as its notification source, logging on
+// log (nil: nowhere); the Cloud closes at the end of the test.
+func dialHub(t *testing.T, ctx context.Context, h *ops.NotificationHub, c cloudsim.Credentials, log *slog.Logger) *ops.Cloud {
 	t.Helper()
 	cfg := h.Config()
 	cloud, err := ops.Dial(ctx, ops.Auth{Options: gophercloud.AuthOptions{IdentityEndpoint: c.AuthURL, Username: c.Username,
 		Password: c.Password, DomainName: c.DomainName, TenantName: c.ProjectName}},
 		ops.Config{MinInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond, DefaultTimeout: 20 * time.Second,
-			Notifications: &cfg})
+			Notifications: &cfg, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +159,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // last leaving ends the connection, and the next Cloud makes a new one.
 func TestNotificationHubShares(t *testing.T) {
 	src := newFakeSource()
-	h := newHub(t, src)
+	h := newHub(t, src, nil)
 	defer h.Close()
 	ls := []*hubListener{listenHub(h), listenHub(h), listenHub(h)}
 	for _, l := range ls {
@@ -206,7 +209,7 @@ func TestNotificationHubShares(t *testing.T) {
 // each polls; the first to listen again reconnects, the others join it.
 func TestNotificationHubLostConnection(t *testing.T) {
 	src := newFakeSource()
-	h := newHub(t, src)
+	h := newHub(t, src, nil)
 	defer h.Close()
 	a, b := listenHub(h), listenHub(h)
 	a.waitUp(t)
@@ -250,7 +253,7 @@ func TestNotificationHubLostConnection(t *testing.T) {
 // own goroutine, in order.
 func TestNotificationHubSlowCloud(t *testing.T) {
 	src := newFakeSource()
-	h := newHub(t, src)
+	h := newHub(t, src, nil)
 	defer h.Close()
 	release := make(chan struct{})
 	var releaseOnce sync.Once
@@ -303,7 +306,7 @@ func TestNotificationHubSlowCloud(t *testing.T) {
 // Close ends the connection; a Listen after it is refused.
 func TestNotificationHubClose(t *testing.T) {
 	src := newFakeSource()
-	h := newHub(t, src)
+	h := newHub(t, src, nil)
 	l := listenHub(h)
 	l.waitUp(t)
 	h.Close()
@@ -316,7 +319,7 @@ func TestNotificationHubClose(t *testing.T) {
 	if err := h.Listen(context.Background(), func() {}, func(string, []byte) {}); !errors.Is(err, ops.ErrHubClosed) {
 		t.Errorf("Listen after Close: %v, want ErrHubClosed", err)
 	}
-	if _, err := ops.NewNotificationHub(ops.NotificationConfig{URL: "http://broker/"}); !errors.Is(err, ops.ErrInvalidOption) {
+	if _, err := ops.NewNotificationHub(ops.NotificationConfig{URL: "http://broker/"}, nil); !errors.Is(err, ops.ErrInvalidOption) {
 		t.Errorf("a hub on an http URL: %v, want ErrInvalidOption", err)
 	}
 }
@@ -340,9 +343,9 @@ func TestNotificationHubOfTwoProjects(t *testing.T) {
 	ctx := ctxT(t)
 	nc := startNotify(t, nil, ops.NotificationConfig{Stream: newFakeSource()}, nil) // its own Cloud is not used
 	bus := &countingStream{NotificationStream: nc.sim.Notifications()}
-	h := newHub(t, bus)
+	h := newHub(t, bus, nil)
 	t.Cleanup(func() { _ = h.Close() }) // after the Clouds'
-	mine, theirs := dialHub(t, ctx, h, nc.sim.DemoCredentials()), dialHub(t, ctx, h, nc.sim.AltCredentials())
+	mine, theirs := dialHub(t, ctx, h, nc.sim.DemoCredentials(), nil), dialHub(t, ctx, h, nc.sim.AltCredentials(), nil)
 	for _, c := range []*ops.Cloud{mine, theirs} {
 		waitFor(t, "a Cloud of the hub to connect", func() bool { return c.Stats().Notifications.Connected })
 	}
@@ -373,14 +376,18 @@ func TestNotificationHubOfTwoProjects(t *testing.T) {
 
 // A broker restart (the bus cut) ends the hub's connection for both
 // projects' Clouds: each polls, comes back after its own backoff, and
-// they share one new connection.
+// they share one new connection. The hub logs the loss once; the Clouds
+// only at debug level.
 func TestNotificationHubReconnects(t *testing.T) {
 	ctx := ctxT(t)
 	nc := startNotify(t, nil, ops.NotificationConfig{Stream: newFakeSource()}, nil) // its own Cloud is not used
 	bus := &countingStream{NotificationStream: nc.sim.Notifications()}
-	h := newHub(t, bus)
+	hubLog, cloudLog := &syncBuffer{}, &syncBuffer{}
+	info := &slog.HandlerOptions{Level: slog.LevelInfo}
+	h := newHub(t, bus, slog.New(slog.NewTextHandler(hubLog, info)))
 	t.Cleanup(func() { _ = h.Close() }) // after the Clouds'
-	clouds := []*ops.Cloud{dialHub(t, ctx, h, nc.sim.DemoCredentials()), dialHub(t, ctx, h, nc.sim.AltCredentials())}
+	cl := slog.New(slog.NewTextHandler(cloudLog, info))
+	clouds := []*ops.Cloud{dialHub(t, ctx, h, nc.sim.DemoCredentials(), cl), dialHub(t, ctx, h, nc.sim.AltCredentials(), cl)}
 	connects := func(n int64) func() bool {
 		return func() bool {
 			for _, c := range clouds {
@@ -401,6 +408,13 @@ func TestNotificationHubReconnects(t *testing.T) {
 	}
 	if got := bus.n.Load(); got != 2 || h.Connections() != 2 {
 		t.Errorf("%d connections to the bus (hub: %d) after one cut, want 2", got, h.Connections())
+	}
+	lost, up := "level=WARN msg=\"ostask: notifications unavailable", "level=INFO msg=\"ostask: notifications connected"
+	if n, m := strings.Count(hubLog.String(), lost), strings.Count(hubLog.String(), up); n != 1 || m != 2 {
+		t.Errorf("the hub logged %d losses and %d connections for one cut, want 1 and 2:\n%s", n, m, hubLog)
+	}
+	if strings.Contains(cloudLog.String(), "notifications") {
+		t.Errorf("the hub's Clouds logged their notifications above debug level:\n%s", cloudLog)
 	}
 	if n := lifecycle(t, ctx, clouds[1], nc.sim, "after-cut", 1); clouds[1].Stats().Notifications.Completions != int64(n) {
 		t.Errorf("after the reconnection, %d of %d operations completed by events", clouds[1].Stats().Notifications.Completions, n)

@@ -494,7 +494,7 @@ func TestRealNotificationHub(t *testing.T) {
 	if url == "" {
 		t.Skip("set OSTASK_TEST_NOTIFICATIONS (and OSTASK_TEST_CLOUD, OSTASK_TEST_ADMIN_CLOUD) to run against a real cloud's bus")
 	}
-	hub, err := ops.NewNotificationHub(ops.NotificationConfig{URL: url, ReconcileInterval: time.Hour})
+	hub, err := ops.NewNotificationHub(ops.NotificationConfig{URL: url, ReconcileInterval: time.Hour}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

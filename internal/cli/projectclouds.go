@@ -167,7 +167,7 @@ func newProjectClouds(ctx context.Context, auths []projectAuth, cfg ops.Config) 
 			// connection and queue for all the projects on it, not one
 			// each (the broker would send every message once per project).
 			if notify = hubs[a.notify.URL]; notify == nil {
-				h, err := ops.NewNotificationHub(*a.notify)
+				h, err := ops.NewNotificationHub(*a.notify, cfg.Logger)
 				if err != nil { // a hub holds nothing until a cloud listens
 					return nil, fmt.Errorf("cloud %s: %w", a.cloud, err)
 				}
