@@ -5,3 +5,6 @@ package ops
 func (c *Cloud) CutNotificationConnection() bool {
 	return c.notify != nil && c.notify.amqp != nil && c.notify.amqp.cut()
 }
+
+// HubQueue is how many messages a Cloud of a NotificationHub may have waiting.
+const HubQueue = hubQueue

@@ -20,7 +20,10 @@ import (
 // longer once the last one closed. Each Cloud handles its messages in its
 // own goroutine, as with a source of its own, through a queue of
 // hubQueue messages: a Cloud slow to handle one (a slow OnDone callback)
-// delays the others only once its queue is full. A lost connection is
+// delays the others only once its queue is full; from then on the
+// connection waits for it, so that the other Clouds' events, and the news
+// of a lost connection, wait too (their completions are late, never
+// lost: the reconciliation rounds still run). A lost connection is
 // reported to every Cloud, each of which polls meanwhile and listens
 // again after its own backoff: the first to come back connects again, and
 // the others join that connection.
@@ -35,7 +38,11 @@ type NotificationHub struct {
 	cur    *hubConn              // the connection Clouds join, nil when none
 	live   map[*hubConn]struct{} // connections whose goroutine runs
 	closed bool
-	wg     sync.WaitGroup // the connections' goroutines
+	// state is the last connection attempt's outcome: the hub logs a
+	// change of it, not every attempt (while the broker is down, every
+	// Cloud tries again on its own backoff).
+	state hubState
+	wg    sync.WaitGroup // the connections' goroutines
 
 	connections atomic.Int64
 }
@@ -52,6 +59,14 @@ type hubConn struct {
 	// under the hub's mu, read without a lock for each message.
 	subs atomic.Pointer[[]*hubSub]
 }
+
+type hubState int
+
+const (
+	hubNew  hubState = iota // no attempt ended or received yet
+	hubUp                   // receiving
+	hubDown                 // the last attempt failed or was lost
+)
 
 // hubQueue is how many messages a Cloud of a hub may have waiting.
 const hubQueue = 1024
@@ -200,9 +215,13 @@ func (h *NotificationHub) listen(ctx context.Context, c *hubConn) {
 	var once sync.Once
 	err := h.cfg.Stream.Listen(ctx, func() {
 		once.Do(func() {
-			close(c.up)
-			h.log.Info("ostask: notifications connected, shared by the clouds of this process; their server monitors reconcile every "+
-				h.cfg.ReconcileInterval.String(), "source", h.source, "clouds", len(*c.subs.Load()))
+			h.mu.Lock()
+			news := h.state != hubUp
+			h.state = hubUp
+			h.mu.Unlock()
+			h.logf(news, slog.LevelInfo, "ostask: notifications connected, shared by the clouds of this process; their server monitors reconcile every "+
+				h.cfg.ReconcileInterval.String(), "source", h.source)
+			close(c.up) // after the log line: the Clouds' own lines follow it
 		})
 	}, func(key string, body []byte) {
 		m := hubMsg{key, body}
@@ -210,6 +229,8 @@ func (h *NotificationHub) listen(ctx context.Context, c *hubConn) {
 			select {
 			case s.queue <- m:
 			case <-s.gone:
+			case <-ctx.Done(): // Close, or nobody listens: stop waiting for room
+				return
 			}
 		}
 	})
@@ -219,6 +240,11 @@ func (h *NotificationHub) listen(ctx context.Context, c *hubConn) {
 	}
 	delete(h.live, c)
 	closed := h.closed
+	news := false
+	if !closed && ctx.Err() == nil {
+		news = h.state != hubDown
+		h.state = hubDown
+	}
 	h.mu.Unlock()
 	switch {
 	case closed:
@@ -228,12 +254,21 @@ func (h *NotificationHub) listen(ctx context.Context, c *hubConn) {
 	default:
 		err = &scrubbedError{err: err, secrets: secretsOf(h.cfg.URL)}
 	}
-	if n := len(*c.subs.Load()); n > 0 && !closed {
-		h.log.Warn("ostask: notifications unavailable; the server monitors poll at their normal pace until they reconnect",
-			"source", h.source, "clouds", n, "err", err)
+	if !closed && ctx.Err() == nil {
+		// Lost, or refused: logged once until a connection is made.
+		h.logf(news, slog.LevelWarn, "ostask: notifications unavailable; the server monitors poll at their normal pace until they reconnect",
+			"source", h.source, "err", err)
 	}
 	c.err = err
 	close(c.done)
+}
+
+// logf logs msg at level when news is true, else at debug level.
+func (h *NotificationHub) logf(news bool, level slog.Level, msg string, args ...any) {
+	if !news {
+		level = slog.LevelDebug
+	}
+	h.log.Log(context.Background(), level, msg, args...)
 }
 
 // Close ends the hub's connection and waits for its goroutine; Clouds

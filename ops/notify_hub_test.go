@@ -296,11 +296,90 @@ func TestNotificationHubSlowCloud(t *testing.T) {
 		}
 	}
 	cancel()
-	if err := <-slowEnded; err != nil {
-		t.Errorf("the slow Cloud's Listen: %v", err)
+	select {
+	case err := <-slowEnded:
+		if err != nil {
+			t.Errorf("the slow Cloud's Listen: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow Cloud's Listen never returned")
 	}
 	fast.cancel()
 	fast.end(t)
+}
+
+// Close returns even while a Cloud is stuck on a message and its queue is
+// full (the connection stops waiting for room).
+func TestNotificationHubCloseWhileStuck(t *testing.T) {
+	src := newFakeSource()
+	h := newHub(t, src, nil)
+	release := make(chan struct{})
+	defer close(release)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	up := make(chan struct{})
+	go func() { _ = h.Listen(ctx, func() { close(up) }, func(string, []byte) { <-release }) }()
+	select {
+	case <-up:
+	case <-time.After(10 * time.Second):
+		t.Fatal("never connected")
+	}
+	// One message taken and stuck in deliver, HubQueue queued, and one
+	// more that waits for room.
+	for i := range ops.HubQueue + 2 {
+		src.send(t, fmt.Sprint(i))
+	}
+	closed := make(chan struct{})
+	go func() {
+		h.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waits for a stuck Cloud")
+	}
+}
+
+// refusingSource refuses every connection while refuse is set, as a
+// broker that is down does.
+type refusingSource struct {
+	*fakeSource
+	refuse atomic.Bool
+}
+
+func (r *refusingSource) Listen(ctx context.Context, up func(), deliver func(string, []byte)) error {
+	if r.refuse.Load() {
+		return errors.New("connection refused")
+	}
+	return r.fakeSource.Listen(ctx, up, deliver)
+}
+
+// While the broker is down every Cloud tries again on its own, and each
+// try fails; the hub warns once per outage, and says once that it is
+// connected again.
+func TestNotificationHubLogsOncePerOutage(t *testing.T) {
+	src := &refusingSource{fakeSource: newFakeSource()}
+	src.refuse.Store(true)
+	var logs syncBuffer
+	h := newHub(t, src, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	defer h.Close()
+	for range 3 { // three Clouds, three tries each
+		for range 3 {
+			if err := h.Listen(context.Background(), func() {}, func(string, []byte) {}); err == nil {
+				t.Fatal("Listen on a refusing source returned nil")
+			}
+		}
+	}
+	src.refuse.Store(false)
+	l := listenHub(h)
+	l.waitUp(t)
+	lost, up := "level=WARN msg=\"ostask: notifications unavailable", "level=INFO msg=\"ostask: notifications connected"
+	if n, m := strings.Count(logs.String(), lost), strings.Count(logs.String(), up); n != 1 || m != 1 {
+		t.Errorf("9 refused tries then a connection: %d warnings and %d connections logged, want 1 and 1:\n%s", n, m, logs.String())
+	}
+	l.cancel()
+	l.end(t)
 }
 
 // Close ends the connection; a Listen after it is refused.
