@@ -214,7 +214,8 @@ type notifier struct {
 	received, foreign, events, malformed atomic.Int64
 	mu                                   sync.Mutex
 	lastErr                              error
-	amqp                                 *amqpStream // when URL is set; tests cut its connection
+	amqp                                 *amqpStream      // when URL is set; tests cut its connection
+	hub                                  *NotificationHub // when the stream is a hub
 }
 
 func newNotifier(c *Cloud, cfg NotificationConfig, project string) *notifier {
@@ -224,10 +225,25 @@ func newNotifier(c *Cloud, cfg NotificationConfig, project string) *notifier {
 		n.mark = []byte(project)
 	}
 	if n.stream == nil {
-		n.amqp = &amqpStream{url: cfg.URL, exchange: cfg.Exchange, topics: cfg.Topics, secrets: secretsOf(cfg.URL)}
+		n.amqp = newAMQPStream(cfg)
 		n.stream = n.amqp
 	}
+	n.hub, _ = n.stream.(*NotificationHub)
 	return n
+}
+
+// newAMQPStream is the stream of cfg's URL (cfg with its defaults).
+func newAMQPStream(cfg NotificationConfig) *amqpStream {
+	return &amqpStream{url: cfg.URL, exchange: cfg.Exchange, topics: cfg.Topics, secrets: secretsOf(cfg.URL)}
+}
+
+// sourceName is cfg's source as logs show it: its URL with the password
+// masked, or "stream".
+func sourceName(cfg NotificationConfig) string {
+	if cfg.URL != "" {
+		return redactURL(cfg.URL)
+	}
+	return "stream"
 }
 
 // plainInJSON reports whether JSON, and a JSON string holding JSON (the
@@ -258,7 +274,7 @@ func (n *notifier) run(ctx context.Context) {
 	// A hub's Clouds connect and fail together, and the hub says so once:
 	// each of them only at debug level.
 	connected, unavailable := slog.LevelInfo, slog.LevelWarn
-	if _, ok := n.stream.(*NotificationHub); ok {
+	if n.hub != nil {
 		connected, unavailable = slog.LevelDebug, slog.LevelDebug
 	}
 	for {
@@ -307,13 +323,10 @@ func notifyBackoff(failures int, u float64) time.Duration {
 }
 
 func (n *notifier) source() string {
-	if n.cfg.URL != "" {
-		return redactURL(n.cfg.URL)
+	if n.hub != nil {
+		return n.hub.source
 	}
-	if s, ok := n.stream.(fmt.Stringer); ok {
-		return s.String() // a NotificationHub: its source, masked
-	}
-	return "stream"
+	return sourceName(n.cfg)
 }
 
 // deliver decodes one message and hands a server event to the monitor.

@@ -99,13 +99,10 @@ func NewNotificationHub(cfg NotificationConfig, log *slog.Logger) (*Notification
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg = cfg.withDefaults()
-	h := &NotificationHub{source: "stream", log: log}
 	if cfg.URL != "" {
-		h.source = redactURL(cfg.URL)
-		cfg.Stream = &amqpStream{url: cfg.URL, exchange: cfg.Exchange, topics: cfg.Topics, secrets: secretsOf(cfg.URL)}
+		cfg.Stream = newAMQPStream(cfg)
 	}
-	h.cfg = cfg
-	return h, nil
+	return &NotificationHub{cfg: cfg, source: sourceName(cfg), log: log}, nil
 }
 
 // Config is the notification configuration of a Cloud that reads from

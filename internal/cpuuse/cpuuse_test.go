@@ -15,9 +15,6 @@ func TestNow(t *testing.T) {
 			t.Fatalf("%d rounds of reading the CPU time used %s in 30 s", x, Now().Sub(u0).Self)
 		}
 	}
-	if x == 0 {
-		t.Fatal("no CPU time used by nothing") // the loop ran at least once
-	}
 	d := Now().Sub(u0)
 	if d.PostgresOK && d.Postgres < 0 {
 		t.Errorf("PostgreSQL's CPU went backwards: %s", d.Postgres)
